@@ -1,0 +1,6 @@
+"""``python -m cecli``: the same as the ``cecli`` command."""
+
+from .cli import main
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,141 @@
+"""Gradients of the cross-entropy with respect to the predictions (``loss.backward()``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ._api import check_reduction, split_input
+from ._blocks import buffer, rows_per_block, work_dtype
+from ._ce import CEOptions, ce_options, index_targets
+
+
+def ce_denominator(t: np.ndarray, opts: CEOptions) -> float:
+    """The ``mean`` denominator from the targets alone: ``sum_i m_i w[y_i]`` (index targets) or
+    the number of positions (probability targets)."""
+    if opts.soft:
+        return float(t.shape[0] * t.shape[2])
+    valid = t != opts.ignore_index
+    if opts.weight is None:
+        return float(np.count_nonzero(valid))
+    return float(np.sum(opts.weight[t[valid]]))
+
+
+def ce_grad_positions(x3: np.ndarray, t: np.ndarray, opts: CEOptions) -> np.ndarray:
+    """Per-position gradient of ``l_i`` with respect to the predictions, ``(R, C, D)``.
+
+    Unscaled: multiply by ``1 / denominator`` for ``mean``. Ignored positions get 0.
+    """
+    R, C, D = x3.shape
+    wd = work_dtype(x3.dtype, opts.float64)
+    g = np.empty((R, C, D), dtype=wd)
+    rb = rows_per_block(C, D)
+    for a in range(0, R, rb):
+        b = min(R, a + rb)
+        g[a:b] = _grad_block(x3[a:b], t[a:b], opts, wd)
+    return g
+
+
+def _grad_block(xb: np.ndarray, tb: np.ndarray, opts: CEOptions, wd: np.dtype) -> np.ndarray:
+    n, C, D = xb.shape
+    e = opts.label_smoothing
+    w = opts.weight.astype(wd)[None, :, None] if opts.weight is not None else None
+    x = xb.astype(wd)
+    p_in = None
+    if opts.input_kind == "probs":
+        p_in = x
+        with np.errstate(divide="ignore"):
+            x = np.log(np.clip(x, np.finfo(wd).tiny, 1.0))
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        if opts.soft:
+            tt = tb.astype(wd) * (1 - e) + e / C if e else tb.astype(wd)
+            tw = tt * w if w is not None else tt
+            valid = np.ones((n, 1, D), dtype=bool)
+            base = -tw  # d(-sum tw * lp)/d lp
+            coef_p = tw.sum(axis=1, keepdims=True)
+        else:
+            valid = (tb != opts.ignore_index)[:, None, :]
+            ys = np.where(valid[:, 0, :], tb, 0)
+            wy = w[0, :, 0][ys][:, None, :] if w is not None else np.ones((n, 1, D), dtype=wd)
+            base = np.zeros((n, C, D), dtype=wd)
+            np.put_along_axis(base, ys[:, None, :], -(1 - e) * wy, axis=1)
+            if e:
+                base -= (e / C) * (w if w is not None else wd.type(1))
+            coef_p = (1 - e) * wy + (e / C) * opts.weight_total
+        if opts.input_kind == "logits":
+            m = x.max(axis=1, keepdims=True)
+            p = buffer(x.size, wd, slot=2).reshape(x.shape)
+            np.exp(x - m, out=p)
+            p /= p.sum(axis=1, keepdims=True)
+            grad = p * coef_p + base
+        else:
+            grad = base
+            if p_in is not None:
+                inside = (p_in >= np.finfo(wd).tiny) & (p_in <= 1)
+                grad = np.where(inside, grad / p_in, 0)
+        return np.where(valid, grad, 0).astype(wd, copy=False)
+
+
+def cross_entropy_grad(
+    input: Any,
+    target: Any,
+    weight: Any = None,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+    label_smoothing: float = 0.0,
+    axis: int = 1,
+    *,
+    input_kind: str = "logits",
+    targets: str = "auto",
+) -> np.ndarray:
+    """Gradient of :func:`cross_entropy` with respect to ``input``, the array torch's
+    ``loss.backward()`` leaves in ``input.grad`` (for ``reduction='none'``, with an upstream
+    gradient of ones). Same shape as ``input``.
+
+    Examples
+    --------
+    >>> import numpy as np, cecli
+    >>> cecli.cross_entropy_grad(np.array([[0.0, 0.0]]), np.array([1]))
+    array([[ 0.5, -0.5]])
+    """
+    check_reduction(reduction)
+    x = np.asarray(input)
+    x3, t3, _, C, soft, ax = split_input(x, target, axis, targets)
+    opts = ce_options(
+        C,
+        weight=weight,
+        ignore_index=ignore_index,
+        label_smoothing=label_smoothing,
+        input_kind=input_kind,
+        soft=soft,
+    )
+    if not soft:
+        t3 = index_targets(t3, C, ignore_index)
+    g3 = ce_grad_positions(x3, t3, opts)
+    if reduction == "mean":
+        denom = ce_denominator(t3, opts)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            g3 = g3 / g3.dtype.type(denom)
+    shape = x.shape if x.ndim > 1 else (1, *x.shape)
+    if ax in (1, len(shape) - 1):
+        return g3.reshape(x.shape)
+    moved = np.moveaxis(np.empty(shape, dtype=bool), ax, 1).shape
+    return np.moveaxis(g3.reshape(moved), 1, ax)
+
+
+def nll_loss_grad(
+    input: Any,
+    target: Any,
+    weight: Any = None,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+    axis: int = 1,
+    *,
+    targets: str = "auto",
+) -> np.ndarray:
+    """Gradient of :func:`nll_loss` with respect to its log-probability ``input``."""
+    return cross_entropy_grad(
+        input, target, weight, ignore_index, reduction, 0.0, axis, input_kind="logprobs",
+        targets=targets,
+    )
