@@ -157,7 +157,11 @@ def torch_ce(
     wt = tt(weight)
     if family == "ce":
         loss = F.cross_entropy(
-            xt, yt, weight=wt, ignore_index=ignore_index, reduction=reduction,
+            xt,
+            yt,
+            weight=wt,
+            ignore_index=ignore_index,
+            reduction=reduction,
             label_smoothing=label_smoothing,
         )
     else:
@@ -346,8 +350,9 @@ def ce_grid(store: Store, rng: np.random.Generator) -> None:
             else:  # zero a class that is not the only counted one
                 w[(int(counted[0]) + 1) % C if counted.size else 0] = 0.0
         stem = f"ce-idx-{rank}-w_{wkind}-ii_{ikind}-{red}-ls{ls:g}-{np.dtype(dt).name}"
-        add_ce(store, stem, "ce", x, y, weight=w, ignore_index=ii, reduction=red,
-               label_smoothing=ls)
+        add_ce(
+            store, stem, "ce", x, y, weight=w, ignore_index=ii, reduction=red, label_smoothing=ls
+        )
 
     for widx, (wkind, ii, red, rank) in enumerate(
         itertools.product(weights, (-100, -1), reductions, RANK_SHAPES)
@@ -367,15 +372,17 @@ def ce_grid(store: Store, rng: np.random.Generator) -> None:
             w = rng.uniform(0.25, 2.5, size=C).astype(dt)
             w[int(rng.integers(0, C))] = 0.0
         stem = f"ce-prob-{rank}-w_{wkind}-ii{ii}-{red}-ls{ls:g}-{np.dtype(dt).name}"
-        add_ce(store, stem, "ce", x, t, weight=w, ignore_index=ii, reduction=red,
-               label_smoothing=ls)
+        add_ce(
+            store, stem, "ce", x, t, weight=w, ignore_index=ii, reduction=red, label_smoothing=ls
+        )
 
 
 def nll_grid(store: Store, rng: np.random.Generator) -> None:
     """nll_loss on log-probabilities (and a few unnormalised negative scores)."""
     for k, (wkind, ikind, red) in enumerate(
-        itertools.product(("none", "pos", "zeros"), ("default", "inside", "outside"),
-                          ("mean", "sum", "none"))
+        itertools.product(
+            ("none", "pos", "zeros"), ("default", "inside", "outside"), ("mean", "sum", "none")
+        )
     ):
         for dt in (np.float32, np.float64):
             rank = RANK_SHAPES[(k + (dt is np.float32) * 3) % len(RANK_SHAPES)]
@@ -425,50 +432,119 @@ def ce_axis_cases(store: Store, rng: np.random.Generator) -> None:
             y = rng.integers(0, C, size=tshape).astype(np.int64)
             if len(tshape) and y.size > 2:
                 y.reshape(-1)[1] = -100
-            add_ce(store, f"ce-axis{axis}-{kind}-{red}-{np.dtype(dt).name}", "ce", x, y,
-                   reduction=red, label_smoothing=0.1, axis=axis,
-                   weight=rng.uniform(0.5, 2, size=C).astype(dt), tags=("axis",))
+            add_ce(
+                store,
+                f"ce-axis{axis}-{kind}-{red}-{np.dtype(dt).name}",
+                "ce",
+                x,
+                y,
+                reduction=red,
+                label_smoothing=0.1,
+                axis=axis,
+                weight=rng.uniform(0.5, 2, size=C).astype(dt),
+                tags=("axis",),
+            )
         else:
             t = draw_probs(rng, shape, dt, axis=axis)
-            add_ce(store, f"ce-axis{axis}-{kind}-{red}-{np.dtype(dt).name}", "ce", x, t,
-                   reduction=red, axis=axis, tags=("axis",))
+            add_ce(
+                store,
+                f"ce-axis{axis}-{kind}-{red}-{np.dtype(dt).name}",
+                "ce",
+                x,
+                t,
+                reduction=red,
+                axis=axis,
+                tags=("axis",),
+            )
     # nll with classes last
     lp = np.log(draw_probs(rng, (3, 4, 6), np.float64, axis=-1))
     y = rng.integers(0, 6, size=(3, 4))
-    add_ce(store, "nll-axis-1-mean-float64", "nll", lp, y, reduction="mean", axis=-1,
-           tags=("axis",))
+    add_ce(
+        store, "nll-axis-1-mean-float64", "nll", lp, y, reduction="mean", axis=-1, tags=("axis",)
+    )
 
 
 def ce_special(store: Store, rng: np.random.Generator) -> None:
     reds = ("mean", "sum", "none")
     # all targets ignored
-    for dt, red, ls, w in itertools.product((np.float32, np.float64), reds, (0.0, 0.1),
-                                            (None, "pos")):
+    for dt, red, ls, w in itertools.product(
+        (np.float32, np.float64), reds, (0.0, 0.1), (None, "pos")
+    ):
         if (red == "none" and w is not None) or (dt is np.float32 and w is not None):
             continue
         x = draw_logits(rng, (4, 3), dt)
         y = np.full(4, -100, dtype=np.int64)
         wt = None if w is None else rng.uniform(0.5, 2, 3).astype(dt)
-        add_ce(store, f"ce-allignored-{red}-ls{ls:g}-{np.dtype(dt).name}", "ce", x, y,
-               weight=wt, reduction=red, label_smoothing=ls, tags=("special", "all_ignored"))
+        add_ce(
+            store,
+            f"ce-allignored-{red}-ls{ls:g}-{np.dtype(dt).name}",
+            "ce",
+            x,
+            y,
+            weight=wt,
+            reduction=red,
+            label_smoothing=ls,
+            tags=("special", "all_ignored"),
+        )
     x = draw_logits(rng, (3, 4, 2), np.float64)
-    add_ce(store, "ce-allignored-inside-3d-mean", "ce", x, np.full((3, 2), 2), ignore_index=2,
-           tags=("special", "all_ignored"))
-    add_ce(store, "nll-allignored-mean", "nll", np.log(draw_probs(rng, (3, 4), np.float64)),
-           np.full(3, 1), ignore_index=1, tags=("special", "all_ignored"))
+    add_ce(
+        store,
+        "ce-allignored-inside-3d-mean",
+        "ce",
+        x,
+        np.full((3, 2), 2),
+        ignore_index=2,
+        tags=("special", "all_ignored"),
+    )
+    add_ce(
+        store,
+        "nll-allignored-mean",
+        "nll",
+        np.log(draw_probs(rng, (3, 4), np.float64)),
+        np.full(3, 1),
+        ignore_index=1,
+        tags=("special", "all_ignored"),
+    )
     # empty N = 0
     for dt, red in itertools.product((np.float32, np.float64), reds):
-        add_ce(store, f"ce-empty-idx-{red}-{np.dtype(dt).name}", "ce",
-               np.zeros((0, 5), dtype=dt), np.zeros((0,), dtype=np.int64), reduction=red,
-               tags=("special", "empty"))
+        add_ce(
+            store,
+            f"ce-empty-idx-{red}-{np.dtype(dt).name}",
+            "ce",
+            np.zeros((0, 5), dtype=dt),
+            np.zeros((0,), dtype=np.int64),
+            reduction=red,
+            tags=("special", "empty"),
+        )
     for red in reds:
-        add_ce(store, f"ce-empty-prob-{red}", "ce", np.zeros((0, 5)), np.zeros((0, 5)),
-               reduction=red, tags=("special", "empty"))
-    add_ce(store, "ce-empty-3d-mean-ls", "ce", np.zeros((0, 3, 4)),
-           np.zeros((0, 4), dtype=np.int64), label_smoothing=0.1, weight=np.ones(3),
-           tags=("special", "empty"))
-    add_ce(store, "nll-empty-sum", "nll", np.zeros((0, 3)), np.zeros((0,), dtype=np.int64),
-           reduction="sum", tags=("special", "empty"))
+        add_ce(
+            store,
+            f"ce-empty-prob-{red}",
+            "ce",
+            np.zeros((0, 5)),
+            np.zeros((0, 5)),
+            reduction=red,
+            tags=("special", "empty"),
+        )
+    add_ce(
+        store,
+        "ce-empty-3d-mean-ls",
+        "ce",
+        np.zeros((0, 3, 4)),
+        np.zeros((0, 4), dtype=np.int64),
+        label_smoothing=0.1,
+        weight=np.ones(3),
+        tags=("special", "empty"),
+    )
+    add_ce(
+        store,
+        "nll-empty-sum",
+        "nll",
+        np.zeros((0, 3)),
+        np.zeros((0,), dtype=np.int64),
+        reduction="sum",
+        tags=("special", "empty"),
+    )
     # zero total weight: the classes present in the targets all weigh 0
     for red, ls, dt in itertools.product(reds, (0.0, 0.1), (np.float64, np.float32)):
         if dt is np.float32 and red == "none":
@@ -476,131 +552,295 @@ def ce_special(store: Store, rng: np.random.Generator) -> None:
         x = draw_logits(rng, (5, 4), dt)
         y = np.array([0, 2, 2, 0, -100])
         w = np.array([0.0, 1.5, 0.0, 2.0], dtype=dt)
-        add_ce(store, f"ce-zeroweight-{red}-ls{ls:g}-{np.dtype(dt).name}", "ce", x, y,
-               weight=w, reduction=red, label_smoothing=ls, tags=("special", "zero_weight"))
-    add_ce(store, "nll-zeroweight-mean", "nll", np.log(draw_probs(rng, (4, 3), np.float64)),
-           np.array([1, 1, 1, 1]), weight=np.array([1.0, 0.0, 1.0]),
-           tags=("special", "zero_weight"))
+        add_ce(
+            store,
+            f"ce-zeroweight-{red}-ls{ls:g}-{np.dtype(dt).name}",
+            "ce",
+            x,
+            y,
+            weight=w,
+            reduction=red,
+            label_smoothing=ls,
+            tags=("special", "zero_weight"),
+        )
+    add_ce(
+        store,
+        "nll-zeroweight-mean",
+        "nll",
+        np.log(draw_probs(rng, (4, 3), np.float64)),
+        np.array([1, 1, 1, 1]),
+        weight=np.array([1.0, 0.0, 1.0]),
+        tags=("special", "zero_weight"),
+    )
     # -inf logits (masked classes)
     for dt, red, ls in itertools.product((np.float32, np.float64), reds, (0.0, 0.1)):
         x = draw_logits(rng, (6, 5), dt)
         y = rng.integers(0, 3, size=6)
         x[:, 3:] = -np.inf  # classes 3 and 4 masked everywhere, never targets
         x[2, 0] = -np.inf if y[2] != 0 else x[2, 0]
-        add_ce(store, f"ce-masked-{red}-ls{ls:g}-{np.dtype(dt).name}", "ce", x, y,
-               reduction=red, label_smoothing=ls, tags=("special", "neg_inf"))
+        add_ce(
+            store,
+            f"ce-masked-{red}-ls{ls:g}-{np.dtype(dt).name}",
+            "ce",
+            x,
+            y,
+            reduction=red,
+            label_smoothing=ls,
+            tags=("special", "neg_inf"),
+        )
     for dt, red in itertools.product((np.float32, np.float64), reds):
         x = draw_logits(rng, (4, 3), dt)
         y = np.array([0, 1, 2, 1])
         x[1, 1] = -np.inf  # the target's own logit: loss inf
-        add_ce(store, f"ce-target-neginf-{red}-{np.dtype(dt).name}", "ce", x, y,
-               reduction=red, tags=("special", "neg_inf"))
+        add_ce(
+            store,
+            f"ce-target-neginf-{red}-{np.dtype(dt).name}",
+            "ce",
+            x,
+            y,
+            reduction=red,
+            tags=("special", "neg_inf"),
+        )
     x = draw_logits(rng, (4, 3), np.float64)
     x[1, 1] = -np.inf
-    add_ce(store, "ce-target-neginf-ignored-mean", "ce", x, np.array([0, 1, 2, 1]),
-           ignore_index=1, tags=("special", "neg_inf"),
-           note="the -inf target logit sits in an ignored position: finite loss")
-    add_ce(store, "nll-target-neginf-sum", "nll", np.array([[0.0, -np.inf], [-0.5, -1.0]]),
-           np.array([1, 0]), reduction="sum", tags=("special", "neg_inf"))
+    add_ce(
+        store,
+        "ce-target-neginf-ignored-mean",
+        "ce",
+        x,
+        np.array([0, 1, 2, 1]),
+        ignore_index=1,
+        tags=("special", "neg_inf"),
+        note="the -inf target logit sits in an ignored position: finite loss",
+    )
+    add_ce(
+        store,
+        "nll-target-neginf-sum",
+        "nll",
+        np.array([[0.0, -np.inf], [-0.5, -1.0]]),
+        np.array([1, 0]),
+        reduction="sum",
+        tags=("special", "neg_inf"),
+    )
     for red in reds:
         x = draw_logits(rng, (3, 4), np.float64)
         x[:, 3] = -np.inf
         t = draw_probs(rng, (3, 4), np.float64)
         t[:, 3] = 0.0
         t /= t.sum(1, keepdims=True)
-        add_ce(store, f"ce-prob-masked-t0-{red}", "ce", x, t, reduction=red,
-               tags=("special", "neg_inf"),
-               note="torch multiplies t=0 by log p=-inf: 0*-inf = nan for the masked rows")
+        add_ce(
+            store,
+            f"ce-prob-masked-t0-{red}",
+            "ce",
+            x,
+            t,
+            reduction=red,
+            tags=("special", "neg_inf"),
+            note="torch multiplies t=0 by log p=-inf: 0*-inf = nan for the masked rows",
+        )
     x = draw_logits(rng, (3, 4), np.float64)
     x[0, 2] = -np.inf
-    add_ce(store, "ce-prob-masked-tpos-mean", "ce", x, draw_probs(rng, (3, 4), np.float64),
-           tags=("special", "neg_inf"))
+    add_ce(
+        store,
+        "ce-prob-masked-tpos-mean",
+        "ce",
+        x,
+        draw_probs(rng, (3, 4), np.float64),
+        tags=("special", "neg_inf"),
+    )
     # large logits (1e4 scale)
     for dt, red, kind in itertools.product((np.float32, np.float64), reds, ("index", "probs")):
         x = draw_logits(rng, (6, 4), dt, scale=1e4)
         if kind == "index":
             y = rng.integers(0, 4, size=6)
             y[:3] = np.argmax(x[:3], axis=1)  # confident and right: tiny losses
-            add_ce(store, f"ce-large-idx-{red}-{np.dtype(dt).name}", "ce", x, y,
-                   reduction=red, label_smoothing=0.1 if red == "sum" else 0.0,
-                   tags=("special", "large"))
+            add_ce(
+                store,
+                f"ce-large-idx-{red}-{np.dtype(dt).name}",
+                "ce",
+                x,
+                y,
+                reduction=red,
+                label_smoothing=0.1 if red == "sum" else 0.0,
+                tags=("special", "large"),
+            )
         else:
-            add_ce(store, f"ce-large-prob-{red}-{np.dtype(dt).name}", "ce", x,
-                   draw_probs(rng, (6, 4), dt), reduction=red, tags=("special", "large"))
+            add_ce(
+                store,
+                f"ce-large-prob-{red}-{np.dtype(dt).name}",
+                "ce",
+                x,
+                draw_probs(rng, (6, 4), dt),
+                reduction=red,
+                tags=("special", "large"),
+            )
     x = (rng.standard_normal((5, 3)) * 0.1 + 1e4).astype(np.float32)
-    add_ce(store, "ce-large-offset-none-float32", "ce", x, rng.integers(0, 3, size=5),
-           reduction="none", tags=("special", "large"),
-           note="all logits near 1e4: float32 must shift by the row max, not add it back")
+    add_ce(
+        store,
+        "ce-large-offset-none-float32",
+        "ce",
+        x,
+        rng.integers(0, 3, size=5),
+        reduction="none",
+        tags=("special", "large"),
+        note="all logits near 1e4: float32 must shift by the row max, not add it back",
+    )
     # C = 1
     for red, ls in itertools.product(reds, (0.0, 0.1)):
-        add_ce(store, f"ce-c1-idx-{red}-ls{ls:g}", "ce", draw_logits(rng, (4, 1), np.float64),
-               np.zeros(4, dtype=np.int64), reduction=red, label_smoothing=ls,
-               tags=("special", "c1"))
-    add_ce(store, "ce-c1-prob-mean", "ce", draw_logits(rng, (3, 1, 2), np.float32),
-           rng.uniform(0, 1, size=(3, 1, 2)).astype(np.float32), tags=("special", "c1"))
-    add_ce(store, "nll-c1-sum", "nll", -np.abs(draw_logits(rng, (3, 1), np.float64)),
-           np.zeros(3, dtype=np.int64), reduction="sum", tags=("special", "c1"))
+        add_ce(
+            store,
+            f"ce-c1-idx-{red}-ls{ls:g}",
+            "ce",
+            draw_logits(rng, (4, 1), np.float64),
+            np.zeros(4, dtype=np.int64),
+            reduction=red,
+            label_smoothing=ls,
+            tags=("special", "c1"),
+        )
+    add_ce(
+        store,
+        "ce-c1-prob-mean",
+        "ce",
+        draw_logits(rng, (3, 1, 2), np.float32),
+        rng.uniform(0, 1, size=(3, 1, 2)).astype(np.float32),
+        tags=("special", "c1"),
+    )
+    add_ce(
+        store,
+        "nll-c1-sum",
+        "nll",
+        -np.abs(draw_logits(rng, (3, 1), np.float64)),
+        np.zeros(3, dtype=np.int64),
+        reduction="sum",
+        tags=("special", "c1"),
+    )
     # large C
     x = draw_logits(rng, (3, 5000), np.float32)
-    add_ce(store, "ce-bigC-mean-ls0.1-float32", "ce", x, np.array([17, 4999, 2500]),
-           label_smoothing=0.1, tags=("special", "big_c"))
+    add_ce(
+        store,
+        "ce-bigC-mean-ls0.1-float32",
+        "ce",
+        x,
+        np.array([17, 4999, 2500]),
+        label_smoothing=0.1,
+        tags=("special", "big_c"),
+    )
     # logits on a 1/256 grid and weights on a 1/16 grid keep the fixture compressible
     x = np.round(draw_logits(rng, (3, 5000), np.float64, scale=5.0) * 256) / 256
-    add_ce(store, "ce-bigC-none-weighted-float64", "ce", x, np.array([0, 4321, 4999]),
-           weight=np.round(rng.uniform(0.5, 1.5, size=5000) * 16) / 16, reduction="none",
-           tags=("special", "big_c"))
+    add_ce(
+        store,
+        "ce-bigC-none-weighted-float64",
+        "ce",
+        x,
+        np.array([0, 4321, 4999]),
+        weight=np.round(rng.uniform(0.5, 1.5, size=5000) * 16) / 16,
+        reduction="none",
+        tags=("special", "big_c"),
+    )
     # NaN logits in ignored positions do not leak (the gradient is not compared: torch's
     # log_softmax backward multiplies the NaN row by a zero upstream gradient and gives NaN,
     # while the contract says ignored logits are never read)
-    for red, ls, ii in (("mean", 0.0, -100), ("sum", 0.1, 7), ("none", 0.0, 1),
-                        ("mean", 0.1, 7)):
+    for red, ls, ii in (("mean", 0.0, -100), ("sum", 0.1, 7), ("none", 0.0, 1), ("mean", 0.1, 7)):
         x = draw_logits(rng, (5, 3), np.float64)
         x[2] = np.nan
         x[4, 1] = np.nan
         y = np.array([0, 2, ii, 2, ii])
-        add_ce(store, f"ce-nan-ignored-{red}-ls{ls:g}-ii{ii}", "ce", x, y, ignore_index=ii,
-               reduction=red, label_smoothing=ls, grad=False,
-               weight=np.array([1.0, 2.0, 0.5]) if ls else None,
-               tags=("special", "nan_ignored"), note="NaN logits only in ignored positions")
+        add_ce(
+            store,
+            f"ce-nan-ignored-{red}-ls{ls:g}-ii{ii}",
+            "ce",
+            x,
+            y,
+            ignore_index=ii,
+            reduction=red,
+            label_smoothing=ls,
+            grad=False,
+            weight=np.array([1.0, 2.0, 0.5]) if ls else None,
+            tags=("special", "nan_ignored"),
+            note="NaN logits only in ignored positions",
+        )
 
 
 def ce_errors(store: Store, rng: np.random.Generator) -> None:
     x = draw_logits(rng, (4, 3), np.float64)
     p = draw_probs(rng, (4, 3), np.float64)
     for red in ("mean", "sum", "none"):
-        add_ce_error(store, f"ce-err-target-eq-C-{red}", "ce", x, np.array([0, 1, 3, 2]),
-                     "DataError", reduction=red)
+        add_ce_error(
+            store,
+            f"ce-err-target-eq-C-{red}",
+            "ce",
+            x,
+            np.array([0, 1, 3, 2]),
+            "DataError",
+            reduction=red,
+        )
     add_ce_error(store, "ce-err-target-big", "ce", x, np.array([0, 100, 1, 2]), "DataError")
     add_ce_error(store, "ce-err-target-neg1", "ce", x, np.array([0, -1, 1, 2]), "DataError")
-    add_ce_error(store, "ce-err-target-neg-other-ii", "ce", x, np.array([0, -3, -5, 2]),
-                 "DataError", ignore_index=-5)
-    add_ce_error(store, "ce-err-target-out-ls", "ce", x, np.array([0, 1, 4, 2]), "DataError",
-                 label_smoothing=0.1, weight=np.ones(3))
-    add_ce_error(store, "ce-err-3d-out", "ce", draw_logits(rng, (2, 3, 4), np.float32),
-                 np.array([[0, 1, 2, 3], [0, 0, 0, 0]]), "DataError")
+    add_ce_error(
+        store,
+        "ce-err-target-neg-other-ii",
+        "ce",
+        x,
+        np.array([0, -3, -5, 2]),
+        "DataError",
+        ignore_index=-5,
+    )
+    add_ce_error(
+        store,
+        "ce-err-target-out-ls",
+        "ce",
+        x,
+        np.array([0, 1, 4, 2]),
+        "DataError",
+        label_smoothing=0.1,
+        weight=np.ones(3),
+    )
+    add_ce_error(
+        store,
+        "ce-err-3d-out",
+        "ce",
+        draw_logits(rng, (2, 3, 4), np.float32),
+        np.array([[0, 1, 2, 3], [0, 0, 0, 0]]),
+        "DataError",
+    )
     add_ce_error(store, "ce-err-unbatched-out", "ce", x[0], np.array(5), "DataError")
     add_ce_error(store, "ce-err-prob-ii-inside", "ce", x, p, "UsageError", ignore_index=1)
     add_ce_error(store, "ce-err-prob-ii-outside", "ce", x, p, "UsageError", ignore_index=7)
-    add_ce_error(store, "ce-err-prob-ii-zero-sum", "ce", x, p, "UsageError", ignore_index=0,
-                 reduction="sum")
-    add_ce_error(store, "ce-err-ls-1.5", "ce", x, np.array([0, 1, 1, 2]), "UsageError",
-                 label_smoothing=1.5)
+    add_ce_error(
+        store, "ce-err-prob-ii-zero-sum", "ce", x, p, "UsageError", ignore_index=0, reduction="sum"
+    )
+    add_ce_error(
+        store, "ce-err-ls-1.5", "ce", x, np.array([0, 1, 1, 2]), "UsageError", label_smoothing=1.5
+    )
     add_ce_error(store, "ce-err-ls-1.5-prob", "ce", x, p, "UsageError", label_smoothing=1.5)
-    add_ce_error(store, "ce-err-ls-neg", "ce", x, np.array([0, 1, 1, 2]), "UsageError",
-                 label_smoothing=-0.1,
-                 note="torch 2.13 accepts a negative label_smoothing; DESIGN.md asks [0, 1]")
+    add_ce_error(
+        store,
+        "ce-err-ls-neg",
+        "ce",
+        x,
+        np.array([0, 1, 1, 2]),
+        "UsageError",
+        label_smoothing=-0.1,
+        note="torch 2.13 accepts a negative label_smoothing; DESIGN.md asks [0, 1]",
+    )
     lp = np.log(p)
     add_ce_error(store, "nll-err-target-eq-C", "nll", lp, np.array([0, 3, 1, 2]), "DataError")
-    add_ce_error(store, "nll-err-target-neg1", "nll", lp, np.array([0, -1, 1, 2]), "DataError",
-                 reduction="none")
+    add_ce_error(
+        store,
+        "nll-err-target-neg1",
+        "nll",
+        lp,
+        np.array([0, -1, 1, 2]),
+        "DataError",
+        reduction="none",
+    )
 
 
 # --------------------------------------------------------------------------------------------
 # binary cross-entropy
 
 
-def add_bce(store, stem, family, x, t, *, weight=None, pos_weight=None, reduction="mean",
-            tags=()):
+def add_bce(store, stem, family, x, t, *, weight=None, pos_weight=None, reduction="mean", tags=()):
     cid = store.new_id(stem)
     xt = torch.from_numpy(x.copy()).requires_grad_(True)
     if family == "bce_logits":
@@ -610,19 +850,21 @@ def add_bce(store, stem, family, x, t, *, weight=None, pos_weight=None, reductio
     else:
         loss = F.binary_cross_entropy(xt, tt(t), weight=tt(weight), reduction=reduction)
     run_backward(loss, reduction)
-    store.add({
-        "id": cid,
-        "family": family,
-        "dtype": str(x.dtype),
-        "input": store.arr(cid, "input", x),
-        "target": store.arr(cid, "target", t),
-        "weight": store.arr(cid, "weight", weight),
-        "pos_weight": store.arr(cid, "pos_weight", pos_weight),
-        "options": {"reduction": reduction},
-        "expected": store.value(cid, "expected", loss.detach().numpy()),
-        "grad": store.value(cid, "grad", xt.grad.numpy()),
-        "tags": list(tags),
-    })
+    store.add(
+        {
+            "id": cid,
+            "family": family,
+            "dtype": str(x.dtype),
+            "input": store.arr(cid, "input", x),
+            "target": store.arr(cid, "target", t),
+            "weight": store.arr(cid, "weight", weight),
+            "pos_weight": store.arr(cid, "pos_weight", pos_weight),
+            "options": {"reduction": reduction},
+            "expected": store.value(cid, "expected", loss.detach().numpy()),
+            "grad": store.value(cid, "grad", xt.grad.numpy()),
+            "tags": list(tags),
+        }
+    )
 
 
 def draw_bce_targets(rng, shape, dt):
@@ -640,8 +882,9 @@ def bce_logits_grid(store: Store, rng: np.random.Generator) -> None:
     k = 0
     for lay, (shape, wkinds) in layouts.items():
         C = shape[-1]
-        for wkind, pkind, red in itertools.product(wkinds, ("none", "scalar", "per_class"),
-                                                   ("mean", "sum", "none")):
+        for wkind, pkind, red in itertools.product(
+            wkinds, ("none", "scalar", "per_class"), ("mean", "sum", "none")
+        ):
             dt = (np.float64, np.float32)[k % 2 if k % 6 else 1 - k % 2]
             k += 1
             x = rng.standard_normal(shape) * 3.0
@@ -653,35 +896,58 @@ def bce_logits_grid(store: Store, rng: np.random.Generator) -> None:
                 "none": None,
                 "scalar": np.array(rng.uniform(0.5, 2.0), dtype=dt),
                 "per_class": rng.uniform(0.0, 2.0, size=(C,)).astype(dt),
-                "per_sample": rng.uniform(0.0, 2.0, size=(shape[0],) if len(shape) == 1
-                                          else (shape[0], 1)).astype(dt),
+                "per_sample": rng.uniform(
+                    0.0, 2.0, size=(shape[0],) if len(shape) == 1 else (shape[0], 1)
+                ).astype(dt),
                 "full": rng.uniform(0.0, 2.0, size=shape).astype(dt),
             }[wkind]
             pw = {
                 "none": None,
                 "scalar": np.array(rng.uniform(0.5, 4.0), dtype=dt),
-                "per_class": rng.uniform(0.2, 4.0, size=(C,) if len(shape) == 2 else (1,)
-                                         ).astype(dt),
+                "per_class": rng.uniform(0.2, 4.0, size=(C,) if len(shape) == 2 else (1,)).astype(
+                    dt
+                ),
             }[pkind]
-            add_bce(store, f"bcel-{lay}-w_{wkind}-pw_{pkind}-{red}-{np.dtype(dt).name}",
-                    "bce_logits", x, t, weight=w, pos_weight=pw, reduction=red)
+            add_bce(
+                store,
+                f"bcel-{lay}-w_{wkind}-pw_{pkind}-{red}-{np.dtype(dt).name}",
+                "bce_logits",
+                x,
+                t,
+                weight=w,
+                pos_weight=pw,
+                reduction=red,
+            )
     for red in ("mean", "sum"):
-        add_bce(store, f"bcel-empty-{red}", "bce_logits", np.zeros((0, 3)), np.zeros((0, 3)),
-                reduction=red, tags=("special", "empty"))
+        add_bce(
+            store,
+            f"bcel-empty-{red}",
+            "bce_logits",
+            np.zeros((0, 3)),
+            np.zeros((0, 3)),
+            reduction=red,
+            tags=("special", "empty"),
+        )
     x = np.array([[-200.0, 200.0, 0.0, -30.0], [88.0, -88.0, 1e-8, 17.0]], dtype=np.float32)
     t = np.array([[1.0, 0.0, 0.5, 1.0], [0.0, 1.0, 1.0, 0.0]], dtype=np.float32)
     for red in ("none", "sum"):
-        add_bce(store, f"bcel-extreme-{red}-float32", "bce_logits", x, t,
-                pos_weight=np.array([1.0, 2.0, 3.0, 0.5], dtype=np.float32), reduction=red,
-                tags=("special", "large"))
+        add_bce(
+            store,
+            f"bcel-extreme-{red}-float32",
+            "bce_logits",
+            x,
+            t,
+            pos_weight=np.array([1.0, 2.0, 3.0, 0.5], dtype=np.float32),
+            reduction=red,
+            tags=("special", "large"),
+        )
 
 
 def bce_probs_grid(store: Store, rng: np.random.Generator) -> None:
-    k = 0
-    for shape, wkind, red in itertools.product(((8,), (5, 3)), ("none", "per_class", "full"),
-                                               ("mean", "sum", "none")):
+    for k, (shape, wkind, red) in enumerate(
+        itertools.product(((8,), (5, 3)), ("none", "per_class", "full"), ("mean", "sum", "none"))
+    ):
         dt = (np.float64, np.float32)[k % 2]
-        k += 1
         p = rng.uniform(0.001, 0.999, size=shape)
         flat = p.reshape(-1)
         flat[:4] = [0.0, 1.0, 0.0, 1.0]  # exact 0 and 1: torch clamps log at -100
@@ -690,15 +956,32 @@ def bce_probs_grid(store: Store, rng: np.random.Generator) -> None:
         tf = t.reshape(-1)
         tf[:4] = [0.0, 1.0, 1.0, 0.0]
         C = shape[-1]
-        w = {"none": None, "per_class": rng.uniform(0, 2, size=(C,)).astype(dt),
-             "full": rng.uniform(0, 2, size=shape).astype(dt)}[wkind]
-        add_bce(store, f"bcep-{len(shape)}d-w_{wkind}-{red}-{np.dtype(dt).name}", "bce", p, t,
-                weight=w, reduction=red)
-    add_bce(store, "bcep-empty-mean", "bce", np.zeros((0,)), np.zeros((0,)),
-            tags=("special", "empty"))
-    add_bce(store, "bcep-tiny-probs-none", "bce",
-            np.array([1e-50, 1e-44, 1 - 1e-16, 0.5, 1e-300]), np.array([1.0, 1, 0, 0.3, 1]),
-            reduction="none", tags=("special",))
+        w = {
+            "none": None,
+            "per_class": rng.uniform(0, 2, size=(C,)).astype(dt),
+            "full": rng.uniform(0, 2, size=shape).astype(dt),
+        }[wkind]
+        add_bce(
+            store,
+            f"bcep-{len(shape)}d-w_{wkind}-{red}-{np.dtype(dt).name}",
+            "bce",
+            p,
+            t,
+            weight=w,
+            reduction=red,
+        )
+    add_bce(
+        store, "bcep-empty-mean", "bce", np.zeros((0,)), np.zeros((0,)), tags=("special", "empty")
+    )
+    add_bce(
+        store,
+        "bcep-tiny-probs-none",
+        "bce",
+        np.array([1e-50, 1e-44, 1 - 1e-16, 0.5, 1e-300]),
+        np.array([1.0, 1, 0, 0.3, 1]),
+        reduction="none",
+        tags=("special",),
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -724,11 +1007,17 @@ def softmax_cases(store: Store, rng: np.random.Generator) -> None:
             xt = torch.from_numpy(x.copy())
             fn = torch.softmax if fam == "softmax" else torch.log_softmax
             out = fn(xt, dim=axis).numpy()
-            store.add({
-                "id": cid, "family": fam, "dtype": str(x.dtype),
-                "input": store.arr(cid, "input", x), "options": {"axis": axis},
-                "expected": store.value(cid, "expected", out), "tags": [],
-            })
+            store.add(
+                {
+                    "id": cid,
+                    "family": fam,
+                    "dtype": str(x.dtype),
+                    "input": store.arr(cid, "input", x),
+                    "options": {"axis": axis},
+                    "expected": store.value(cid, "expected", out),
+                    "tags": [],
+                }
+            )
 
 
 # --------------------------------------------------------------------------------------------
@@ -751,17 +1040,25 @@ def sklearn_cases(store: Store, rng: np.random.Generator) -> None:
         for normalize in (True, False):
             cid = store.new_id(f"sklearn-logloss-n{n}-C{C}-{'mean' if normalize else 'sum'}")
             ref = log_loss(y, p, normalize=normalize, labels=list(range(C)))
-            store.add({
-                "id": cid, "family": "sklearn_log_loss", "dtype": "float64",
-                "input": store.arr(cid, "probs", p), "target": store.arr(cid, "target", y),
-                "options": {"normalize": normalize,
-                            "reduction": "mean" if normalize else "sum"},
-                "expected": float(ref), "sklearn": sklearn.__version__,
-                "note": "sklearn clips p to [eps, 1-eps] (eps = finfo(float64).eps) and does "
-                        "not renormalise; these p lie in [0.01, 0.95] and rows sum to 1 in "
-                        "float64, so cross_entropy(log(clip(p, tiny, 1)), y) must match.",
-                "tags": [],
-            })
+            store.add(
+                {
+                    "id": cid,
+                    "family": "sklearn_log_loss",
+                    "dtype": "float64",
+                    "input": store.arr(cid, "probs", p),
+                    "target": store.arr(cid, "target", y),
+                    "options": {
+                        "normalize": normalize,
+                        "reduction": "mean" if normalize else "sum",
+                    },
+                    "expected": float(ref),
+                    "sklearn": sklearn.__version__,
+                    "note": "sklearn clips p to [eps, 1-eps] (eps = finfo(float64).eps) and does "
+                    "not renormalise; these p lie in [0.01, 0.95] and rows sum to 1 in "
+                    "float64, so cross_entropy(log(clip(p, tiny, 1)), y) must match.",
+                    "tags": [],
+                }
+            )
 
 
 # --------------------------------------------------------------------------------------------
@@ -780,8 +1077,12 @@ def cli_subset(cases: list[dict[str, Any]]) -> list[str]:
             continue
         o = c["options"]
         key = (
-            c["family"], c["target_kind"], o["reduction"], c["dtype"],
-            c["id"].split("-")[2], c["weight"] is not None,
+            c["family"],
+            c["target_kind"],
+            o["reduction"],
+            c["dtype"],
+            c["id"].split("-")[2],
+            c["weight"] is not None,
         )
         if key in seen:
             continue
@@ -815,14 +1116,14 @@ def main() -> None:
         "numpy": np.__version__,
         "conventions": {
             "arrays": "an array is [dtype, offset, shape]: arrays.npz[dtype][offset:offset + "
-                      "prod(shape)].reshape(shape)",
+            "prod(shape)].reshape(shape)",
             "expected": "a number, 'nan' / 'inf' / '-inf', or {'array': array}",
             "dtype": "the input's dtype; torch computed in it; results stored as float64",
             "grad": "torch autograd of the reduced loss w.r.t. input (ones upstream for "
-                    "'none'); null where not compared",
+            "'none'); null where not compared",
             "axis": "the class axis of the stored input (torch saw np.moveaxis(x, axis, 1))",
             "error": "the cecli exception class DESIGN.md asks for; torch_raises names what "
-                     "torch raised (null: torch accepts the input)",
+            "torch raised (null: torch accepts the input)",
         },
         "cases": store.cases,
         "cli_subset": cli_subset(store.cases),

@@ -33,7 +33,7 @@ def write_gradient(
     scale = 1.0
     if cfg.reduction == "mean":
         denom = acc.denom_sum.scalar()
-        scale = 1.0 / denom if denom else float("nan")
+        scale = 1.0 / denom if denom else float("inf")
     with open_inputs(preds, targets, read) as inputs:
         shape = tuple(inputs.sample_shape)
         wd = work_dtype(np.dtype(inputs.dtype), cfg.float64)
@@ -43,12 +43,18 @@ def write_gradient(
             for batch in inputs.batches(chunk_rows):
                 assert batch.target is not None
                 x3, t3, n, per_pos, _ = acc.prepare(batch.preds, batch.target, batch.start)
-                g = ce_grad_positions(x3, t3, opts).astype(wd, copy=False)
+                g = ce_grad_positions(x3, t3, opts, scale).astype(wd, copy=False)
                 if batch.sample_weight is not None:
                     sw = np.repeat(np.asarray(batch.sample_weight, dtype=wd), per_pos)
                     g = g * sw.reshape(x3.shape[0], 1, x3.shape[2])
                 if scale != 1.0:
-                    g = g * wd.type(scale)
+                    with np.errstate(invalid="ignore"):
+                        g = g * wd.type(scale)
+                    if scale != scale and not opts.soft:
+                        # 0/0 mean (every weight 0 or every target ignored): torch still gives
+                        # ignored positions a gradient of 0, and NaN only to counted ones.
+                        counted = (t3 != opts.ignore_index)[:, None, :]
+                        g = np.where(counted, g, wd.type(0))
                 g = g.reshape((n, *shape))
                 if writer.arrays is not None:
                     writer.arrays.write(g)

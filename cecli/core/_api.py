@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -85,9 +86,15 @@ def _shape(shape: tuple[int, ...], unbatched: bool) -> tuple[int, ...]:
 
 
 def reduce(total: float, denom: float, reduction: str) -> float:
-    """``sum`` or ``mean`` of already-summed statistics, with torch's 0/0 = NaN."""
+    """``sum`` or ``mean`` of already-summed statistics.
+
+    A zero denominator gives NaN, as in torch: the weighted log-likelihood part is then 0/0
+    (every counted target has weight 0, or nothing is counted), and NaN absorbs the rest.
+    """
     if reduction == "sum":
         return float(total)
+    if denom == 0:
+        return math.nan
     with np.errstate(divide="ignore", invalid="ignore"):
         return float(np.float64(total) / np.float64(denom))
 

@@ -67,6 +67,10 @@ def _broadcastable(v: Any, shape: tuple[int, ...], name: str, wd: np.dtype) -> n
     return a
 
 
+#: torch's ``EPSILON`` in ``binary_cross_entropy_backward`` is a C++ ``float``.
+_BCE_EPS = float(np.float32(1e-12))
+
+
 def log_sigmoid(x: np.ndarray) -> np.ndarray:
     """``log(sigmoid(x)) = min(x, 0) - log1p(exp(-|x|))``, stable for any ``x``."""
     return np.minimum(x, 0) - np.log1p(np.exp(-np.abs(x)))
@@ -153,8 +157,9 @@ def bce_with_logits_grad_elements(
 
 
 def bce_grad_elements(x: np.ndarray, t: np.ndarray, w: np.ndarray | None) -> np.ndarray:
-    """torch's ``binary_cross_entropy_backward``: ``w (p - t) / max(p (1 - p), 1e-12)``."""
-    g = (x - t) / np.maximum((1 - x) * x, 1e-12)
+    """torch's ``binary_cross_entropy_backward``: ``w (p - t) / max(p (1 - p), eps)`` where
+    torch's ``eps`` is the float32 value nearest 1e-12, whatever the input's precision."""
+    g = (x - t) / np.maximum((1 - x) * x, x.dtype.type(_BCE_EPS))
     return g * w if w is not None else g
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -22,10 +23,15 @@ def ce_denominator(t: np.ndarray, opts: CEOptions) -> float:
     return float(np.sum(opts.weight[t[valid]]))
 
 
-def ce_grad_positions(x3: np.ndarray, t: np.ndarray, opts: CEOptions) -> np.ndarray:
-    """Per-position gradient of ``l_i`` with respect to the predictions, ``(R, C, D)``.
+def ce_grad_positions(
+    x3: np.ndarray, t: np.ndarray, opts: CEOptions, scale: float = 1.0
+) -> np.ndarray:
+    """Gradient of ``scale * sum_i l_i`` with respect to the predictions, ``(R, C, D)``.
 
-    Unscaled: multiply by ``1 / denominator`` for ``mean``. Ignored positions get 0.
+    ``scale`` is ``1 / denominator`` for ``mean`` (1 for ``sum``/``none``). It multiplies the
+    gradient with respect to the log-probabilities before the softmax's backward step, as in
+    torch, so a zero denominator gives what torch gives: NaN rows for counted positions (only
+    the target column with log-probability input), zeros for ignored ones.
     """
     R, C, D = x3.shape
     wd = work_dtype(x3.dtype, opts.float64)
@@ -33,11 +39,13 @@ def ce_grad_positions(x3: np.ndarray, t: np.ndarray, opts: CEOptions) -> np.ndar
     rb = rows_per_block(C, D)
     for a in range(0, R, rb):
         b = min(R, a + rb)
-        g[a:b] = _grad_block(x3[a:b], t[a:b], opts, wd)
+        g[a:b] = _grad_block(x3[a:b], t[a:b], opts, wd, scale)
     return g
 
 
-def _grad_block(xb: np.ndarray, tb: np.ndarray, opts: CEOptions, wd: np.dtype) -> np.ndarray:
+def _grad_block(
+    xb: np.ndarray, tb: np.ndarray, opts: CEOptions, wd: np.dtype, scale: float
+) -> np.ndarray:
     n, C, D = xb.shape
     e = opts.label_smoothing
     w = opts.weight.astype(wd)[None, :, None] if opts.weight is not None else None
@@ -47,28 +55,29 @@ def _grad_block(xb: np.ndarray, tb: np.ndarray, opts: CEOptions, wd: np.dtype) -
         p_in = x
         with np.errstate(divide="ignore"):
             x = np.log(np.clip(x, np.finfo(wd).tiny, 1.0))
+    sc = wd.type(scale)
     with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
         if opts.soft:
             tt = tb.astype(wd) * (1 - e) + e / C if e else tb.astype(wd)
             tw = tt * w if w is not None else tt
             valid = np.ones((n, 1, D), dtype=bool)
-            base = -tw  # d(-sum tw * lp)/d lp
-            coef_p = tw.sum(axis=1, keepdims=True)
+            base = -tw * sc  # d(-sum tw * lp)/d lp
         else:
             valid = (tb != opts.ignore_index)[:, None, :]
             ys = np.where(valid[:, 0, :], tb, 0)
             wy = w[0, :, 0][ys][:, None, :] if w is not None else np.ones((n, 1, D), dtype=wd)
             base = np.zeros((n, C, D), dtype=wd)
-            np.put_along_axis(base, ys[:, None, :], -(1 - e) * wy, axis=1)
+            # torch: grad_lp[y] = -w[y] * (grad_out / W); other classes are never multiplied.
+            np.put_along_axis(base, ys[:, None, :], -(1 - e) * wy * sc, axis=1)
             if e:
-                base -= (e / C) * (w if w is not None else wd.type(1))
-            coef_p = (1 - e) * wy + (e / C) * opts.weight_total
+                base -= (e / C) * (w if w is not None else wd.type(1)) * sc
         if opts.input_kind == "logits":
             m = x.max(axis=1, keepdims=True)
             p = buffer(x.size, wd, slot=2).reshape(x.shape)
             np.exp(x - m, out=p)
             p /= p.sum(axis=1, keepdims=True)
-            grad = p * coef_p + base
+            # log_softmax backward: g_x = g_lp - softmax * sum_c g_lp
+            grad = base - p * base.sum(axis=1, keepdims=True)
         else:
             grad = base
             if p_in is not None:
@@ -112,11 +121,11 @@ def cross_entropy_grad(
     )
     if not soft:
         t3 = index_targets(t3, C, ignore_index)
-    g3 = ce_grad_positions(x3, t3, opts)
+    scale = 1.0
     if reduction == "mean":
         denom = ce_denominator(t3, opts)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            g3 = g3 / g3.dtype.type(denom)
+        scale = 1.0 / denom if denom else math.inf
+    g3 = ce_grad_positions(x3, t3, opts, scale)
     shape = x.shape if x.ndim > 1 else (1, *x.shape)
     if ax in (1, len(shape) - 1):
         return g3.reshape(x.shape)
