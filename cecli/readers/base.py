@@ -1,0 +1,237 @@
+"""The reader types every format shares: options, batches, sources, format detection, names.
+
+A *source* is one input (a file, stdin, a directory / glob / URI of Parquet files) opened for
+reading. It knows its columns or keys up front and streams :class:`Part` objects: aligned
+arrays of at most ``chunk_rows`` rows. :mod:`cecli.readers.inputs` pairs a PREDS source with an
+optional TARGETS source and turns their parts into :class:`Batch` objects.
+"""
+
+from __future__ import annotations
+
+import difflib
+import glob as _glob
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from cecli.errors import InputError, UsageError
+
+__all__ = [
+    "FORMATS",
+    "TARGET_NAMES",
+    "Batch",
+    "Part",
+    "ReadOptions",
+    "Source",
+    "SourceInfo",
+    "closest_fix",
+    "detect_format",
+    "is_glob",
+    "is_uri",
+    "not_found",
+]
+
+FORMATS = ("npy", "npz", "csv", "tsv", "parquet", "txt")
+TARGET_NAMES = ("target", "targets", "label", "labels", "y")
+ID_NAMES = ("id", "ids", "sample_id", "example_id", "uid")
+"""Columns with these names are ids, never logits, unless ``--logit-cols`` names them."""
+
+_EXTENSIONS = {
+    ".npy": "npy",
+    ".npz": "npz",
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".tab": "tsv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".parq": "parquet",
+    ".txt": "txt",
+}
+COMPRESSIONS = (".gz", ".bz2", ".zst", ".lz4")
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """How to read PREDS / TARGETS (the ``--format-in``, ``--*-key``, ``--*-col`` options)."""
+
+    format_in: str | None = None
+    preds_key: str | None = None
+    target_key: str | None = None
+    target_col: str | None = None
+    target_cols: tuple[str, ...] | None = None
+    logit_cols: str | None = None
+    id_col: str | None = None
+    sample_weight_col: str | None = None
+    group_col: str | None = None
+    classes: tuple[str, ...] | None = None
+    class_axis: int = 1
+    binary: bool = False
+    """Predictions are per-element binary logits (``bce``): a 1-D NPY is ``N`` rows (not one
+    unbatched ``(C,)`` sample) and a table with a single logit column gives preds ``(n,)``."""
+
+
+@dataclass
+class Batch:
+    """Aligned rows ``start .. start + len(preds)`` of PREDS and TARGETS."""
+
+    preds: np.ndarray[Any, Any]
+    target: np.ndarray[Any, Any] | None
+    ids: np.ndarray[Any, Any] | None = None
+    sample_weight: np.ndarray[Any, Any] | None = None
+    group: np.ndarray[Any, Any] | None = None
+    start: int = 0
+
+
+@dataclass
+class SourceInfo:
+    """One input as reports show it (the JSON ``inputs`` list)."""
+
+    path: str
+    format: str
+    rows: int | None
+
+
+FIELDS = ("preds", "target", "ids", "sample_weight", "group")
+
+
+@dataclass
+class Part:
+    """Up to ``chunk_rows`` aligned rows of whichever fields a source holds."""
+
+    n: int
+    arrays: dict[str, np.ndarray[Any, Any]] = field(default_factory=dict)
+
+    def slice(self, lo: int, hi: int) -> Part:
+        return Part(hi - lo, {k: v[lo:hi] for k, v in self.arrays.items()})
+
+
+class Source:
+    """Base of every opened input. Subclasses fill the attributes in ``__init__``."""
+
+    info: SourceInfo
+    label: str = "PREDS"
+    """``PREDS`` or ``TARGETS``: how errors name this input's role."""
+    fields: frozenset[str] = frozenset()
+    """Which of :data:`FIELDS` the parts carry."""
+    sample_shape: tuple[int, ...] = ()
+    dtype: np.dtype[Any] = np.dtype(np.float64)
+    class_names: list[str] | None = None
+    unbatched: bool = False
+    target_name: str | None = None
+    id_name: str | None = None
+
+    def parts(self, chunk_rows: int) -> Iterator[Part]:
+        """Stream the rows in order, at most ``chunk_rows`` at a time, none empty."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release files and maps (idempotent)."""
+
+
+def is_uri(path: str) -> bool:
+    return "://" in path and not path.startswith("file://")
+
+
+def local_path(path: str) -> str:
+    """``file:///x`` -> ``/x``; anything else unchanged."""
+    return path[len("file://") :] if path.startswith("file://") else path
+
+
+def is_glob(path: str) -> bool:
+    return any(ch in path for ch in "*?[")
+
+
+def strip_compression(path: str) -> tuple[str, str | None]:
+    low = path.lower()
+    for ext in COMPRESSIONS:
+        if low.endswith(ext):
+            return path[: -len(ext)], ext[1:]
+    return path, None
+
+
+def detect_format(path: str, format_in: str | None) -> str:
+    """The format of ``path``: ``--format-in`` if given, else its extension; ``-`` is CSV."""
+    if format_in is not None:
+        fmt = format_in.lower().lstrip(".")
+        if fmt not in FORMATS:
+            raise UsageError(
+                f"unknown --format-in {format_in!r}",
+                fix=f"use one of {', '.join(FORMATS)}",
+            )
+        return fmt
+    if path == "-":
+        return "csv"
+    local = local_path(path)
+    if not is_uri(local) and os.path.isdir(local):
+        return "parquet"
+    base, _ = strip_compression(local.rstrip("/"))
+    ext = os.path.splitext(base)[1].lower()
+    if ext in _EXTENSIONS:
+        return _EXTENSIONS[ext]
+    if is_glob(local) or is_uri(local):
+        return "parquet"  # a glob or a URI prefix names a Parquet dataset
+    raise InputError(
+        "cannot tell the format from the extension",
+        file=path,
+        fix=f"name it with one of {', '.join(sorted(_EXTENSIONS))} or pass --format-in",
+    )
+
+
+def check_local_file(path: str) -> None:
+    """InputError unless ``path`` is a readable regular file."""
+    if not os.path.exists(path):
+        hint = None
+        parent = os.path.dirname(path) or "."
+        if os.path.isdir(parent):
+            names = os.listdir(parent)
+            near = difflib.get_close_matches(os.path.basename(path), names, n=1)
+            if near:
+                hint = f"did you mean {os.path.join(os.path.dirname(path), near[0])!r}?"
+        raise InputError("no such file", file=path, fix=hint or "check the path")
+    if os.path.isdir(path):
+        raise InputError("is a directory", file=path, fix="pass a file, or a Parquet directory")
+    if not os.access(path, os.R_OK):
+        raise InputError("permission denied", file=path, fix="check the file's permissions")
+
+
+def closest_fix(name: str, available: Sequence[str], what: str = "--target-col") -> str:
+    """A fix naming the closest available name (difflib), else listing them."""
+    near = difflib.get_close_matches(name, list(available), n=1, cutoff=0.5)
+    listing = ", ".join(repr(a) for a in list(available)[:20])
+    if len(available) > 20:
+        listing += ", ..."
+    if near:
+        return f"did you mean {what} {near[0]}? (available: {listing})"
+    return f"pass {what} with one of: {listing}" if available else "the file has none"
+
+
+def not_found(kind: str, name: str, available: Sequence[str], file: str, option: str) -> InputError:
+    """InputError for a missing column or key, with the closest name as the fix."""
+    return InputError(
+        f"no {kind} {name!r}",
+        file=file,
+        fix=closest_fix(name, available, option),
+    )
+
+
+def missing_target(kind: str, available: Sequence[str], file: str, option: str) -> InputError:
+    """InputError when no target was named and none of the default names is present."""
+    guess = difflib.get_close_matches(
+        "target", list(available), n=1, cutoff=0.4
+    ) or difflib.get_close_matches("label", list(available), n=1, cutoff=0.4)
+    listing = ", ".join(repr(a) for a in list(available)[:20]) or "none"
+    if len(available) > 20:
+        listing += ", ..."
+    fix = f"did you mean {option} {guess[0]}? " if guess else ""
+    fix += f"pass {option} NAME or a TARGETS file (available {kind}s: {listing})"
+    return InputError(
+        f"no target {kind} (looked for {', '.join(TARGET_NAMES)})", file=file, fix=fix
+    )
+
+
+def expand_glob(pattern: str) -> list[str]:
+    """Local files matching ``pattern``, sorted by path (the documented order)."""
+    return sorted(p for p in _glob.glob(pattern, recursive=True) if os.path.isfile(p))

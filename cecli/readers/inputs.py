@@ -1,0 +1,250 @@
+"""PREDS + optional TARGETS -> one stream of aligned :class:`Batch` objects.
+
+The PREDS source drives the chunking: each of its parts (at most ``chunk_rows`` rows) becomes
+one batch, and the TARGETS source is re-buffered to deliver exactly as many rows (only the small
+target arrays are ever concatenated; predictions are passed on as the views their reader made).
+Row counts are compared before streaming when both are known, else when one stream ends.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from cecli.errors import DataError, InputError, UsageError
+from cecli.readers.base import (
+    Batch,
+    Part,
+    ReadOptions,
+    Source,
+    SourceInfo,
+    detect_format,
+    local_path,
+    not_found,
+)
+from cecli.readers.sources import npz_target, open_preds, open_targets
+
+__all__ = ["Inputs", "open_inputs"]
+
+_TABLES = ("csv", "tsv", "parquet")
+
+
+class _Rebuffer:
+    """Re-cuts a stream of parts into parts of requested sizes."""
+
+    def __init__(self, parts: Iterator[Part]) -> None:
+        self.parts = parts
+        self.buf: list[Part] = []
+        self.have = 0
+
+    def take(self, n: int) -> Part | None:
+        """The next ``n`` rows, or None when fewer are left."""
+        while self.have < n:
+            part = next(self.parts, None)
+            if part is None:
+                return None
+            self.buf.append(part)
+            self.have += part.n
+        pieces: list[Part] = []
+        need = n
+        while need:
+            head = self.buf[0]
+            if head.n <= need:
+                pieces.append(self.buf.pop(0))
+                need -= head.n
+            else:
+                pieces.append(head.slice(0, need))
+                self.buf[0] = head.slice(need, head.n)
+                need = 0
+        self.have -= n
+        if len(pieces) == 1:
+            return pieces[0]
+        keys = pieces[0].arrays.keys()
+        return Part(n, {k: np.concatenate([p.arrays[k] for p in pieces]) for k in keys})
+
+    def rest(self) -> int:
+        """Count (and drain) the rows not taken yet."""
+        return self.have + sum(p.n for p in self.parts)
+
+
+class Inputs:
+    """Opened PREDS (and TARGETS): metadata up front, aligned batches on demand."""
+
+    def __init__(self, preds: Source, target: Source | None, *, separate: bool = True) -> None:
+        self._preds = preds
+        self._target = target
+        self.preds_info: SourceInfo = preds.info
+        self.target_info: SourceInfo | None = (
+            target.info if target is not None and separate else None
+        )
+        """The TARGETS file; None when there is none or the target is an NPZ key of PREDS."""
+        self.sample_shape: tuple[int, ...] = preds.sample_shape
+        self.dtype: np.dtype[Any] = preds.dtype
+        self.unbatched: bool = preds.unbatched
+        self.class_names: list[str] | None = preds.class_names
+        labels = getattr(target, "labels", None)
+        if labels is not None and labels.names is not None:
+            self.class_names = list(labels.names)
+        tsrc = target if target is not None else preds
+        self.has_target: bool = "target" in tsrc.fields
+        """Whether batches carry a target (False only with ``need_target=False``)."""
+        self.target_name: str | None = tsrc.target_name
+        """The target column / NPZ key, None for a separate NPY / txt TARGETS."""
+        self.id_name: str | None = preds.id_name or (target.id_name if target else None)
+        """The id column batches carry in ``ids`` (``--id-col`` or a column named ``id``)."""
+
+    @property
+    def rows(self) -> int | None:
+        """PREDS rows (None for CSV / stdin until streamed)."""
+        return self.preds_info.rows
+
+    @property
+    def sources(self) -> list[SourceInfo]:
+        """PREDS then TARGETS, as the JSON ``inputs`` list shows them."""
+        return [self.preds_info] + ([self.target_info] if self.target_info else [])
+
+    def _mismatch(self, n_preds: int, n_target: int) -> DataError:
+        assert self._target is not None
+        if self.target_info is None:  # two arrays of one NPZ
+            what = (
+                f"row-count mismatch: the predictions have {n_preds} rows, the target "
+                f"array {self._target.target_name!r} has {n_target}"
+            )
+        else:
+            what = (
+                f"row-count mismatch: PREDS has {n_preds} rows, TARGETS "
+                f"{self.target_info.path} has {n_target}"
+            )
+        return DataError(
+            what, file=self.preds_info.path, fix="both need one row per sample, in the same order"
+        )
+
+    def check_rows(self) -> None:
+        """DataError when both row counts are known and differ."""
+        if self._target is None:
+            return
+        t = self._target.info.rows
+        if t is not None and self.rows is not None and t != self.rows:
+            raise self._mismatch(self.rows, t)
+
+    def batches(self, chunk_rows: int) -> Iterator[Batch]:
+        """Aligned batches of 1 .. ``chunk_rows`` rows each, in order (``start`` increasing)."""
+        if chunk_rows < 1:
+            raise UsageError("chunk_rows must be at least 1", value=chunk_rows)
+        self.check_rows()
+        preds = self._preds.parts(chunk_rows)
+        tgt = _Rebuffer(self._target.parts(chunk_rows)) if self._target is not None else None
+        start = 0
+        for part in preds:
+            arrays = part.arrays
+            if tgt is not None:
+                extra = tgt.take(part.n)
+                if extra is None:
+                    n_target = start + tgt.rest()
+                    raise self._mismatch(start + part.n + sum(p.n for p in preds), n_target)
+                arrays = {**extra.arrays, **arrays}
+            yield Batch(
+                preds=arrays["preds"],
+                target=arrays.get("target"),
+                ids=arrays.get("ids"),
+                sample_weight=arrays.get("sample_weight"),
+                group=arrays.get("group"),
+                start=start,
+            )
+            start += part.n
+        if tgt is not None:
+            left = tgt.rest()
+            if left:
+                raise self._mismatch(start, start + left)
+            if self.target_info is not None:
+                self.target_info.rows = start
+        self.preds_info.rows = start
+
+    def close(self) -> None:
+        self._preds.close()
+        if self._target is not None:
+            self._target.close()
+
+    def __enter__(self) -> Inputs:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _check_aux(preds: Source, target: Source | None, opts: ReadOptions, path: str) -> None:
+    have = set(preds.fields) | (set(target.fields) if target is not None else set())
+    for field, name, option in (
+        ("ids", opts.id_col, "--id-col"),
+        ("sample_weight", opts.sample_weight_col, "--sample-weight-col"),
+        ("group", opts.group_col, "--group-col"),
+    ):
+        if name is not None and field not in have:
+            cols: list[str] = list(
+                getattr(preds, "names", None)
+                or getattr(getattr(preds, "roles", None), "logits", [])
+                or []
+            )
+            raise not_found("column", name, cols, path, option)
+
+
+def open_inputs(
+    preds: str, targets: str | None, opts: ReadOptions, *, need_target: bool = True
+) -> Inputs:
+    """Open PREDS (and TARGETS) as the options say; see :mod:`cecli.readers`.
+
+    Raises :class:`InputError` for unreadable / malformed inputs and missing columns or keys,
+    :class:`DataError` for known row counts that differ, :class:`UsageError` for a bad
+    ``--format-in`` or two inputs on stdin.
+    """
+    preds = local_path(preds)
+    targets = None if targets is None else local_path(targets)
+    if preds == "-" and targets == "-":
+        raise UsageError(
+            "PREDS and TARGETS cannot both be stdin ('-')", fix="save one of them to a file"
+        )
+    pfmt = detect_format(preds, opts.format_in)
+    tfmt = None
+    if targets is not None:
+        tfmt = detect_format(targets, opts.format_in if targets == "-" else None)
+    separate = targets is not None
+    aux_elsewhere = tfmt in _TABLES
+    psrc = open_preds(
+        preds, pfmt, opts, separate=separate, need=need_target, aux_elsewhere=aux_elsewhere
+    )
+    tsrc: Source | None = None
+    try:
+        if targets is not None and tfmt is not None:
+            tsrc = open_targets(targets, tfmt, opts, psrc)
+        elif pfmt == "npz":
+            tsrc = npz_target(psrc, preds, opts, need_target)
+        elif pfmt == "npy" and need_target:
+            raise InputError(
+                "an NPY file holds no targets",
+                file=preds,
+                fix="pass a TARGETS file (cecli ce PREDS.npy TARGETS.npy)",
+            )
+        _check_aux(psrc, tsrc, opts, preds)
+        _check_classes(psrc, opts)
+        inputs = Inputs(psrc, tsrc, separate=targets is not None)
+        inputs.check_rows()
+    except BaseException:
+        psrc.close()
+        if tsrc is not None:
+            tsrc.close()
+        raise
+    return inputs
+
+
+def _check_classes(src: Source, opts: ReadOptions) -> None:
+    if not opts.classes or not src.sample_shape or opts.binary:
+        return
+    c = src.sample_shape[0 if opts.class_axis == 1 else -1]
+    if c != len(opts.classes):
+        raise DataError(
+            f"--classes names {len(opts.classes)} classes but PREDS has {c}",
+            file=src.info.path,
+            fix="give one name per class, in order",
+        )

@@ -1,0 +1,257 @@
+"""``cecli inspect FILE``: what a file holds and how cecli would read it, as a dict."""
+
+from __future__ import annotations
+
+import os
+import shlex
+from typing import Any
+
+from cecli.errors import CecliError
+from cecli.readers.base import TARGET_NAMES, ReadOptions, detect_format, is_uri, local_path
+from cecli.readers.labels import strip_common_prefix
+
+__all__ = ["inspect_file"]
+
+
+def _size(path: str) -> int | None:
+    if path == "-" or is_uri(path):
+        return None
+    if os.path.isdir(path):
+        return sum(
+            os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(path) for f in files
+        )
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return None
+
+
+def _classes(shape: tuple[int, ...], opts: ReadOptions, unbatched: bool) -> int | None:
+    if unbatched:
+        return shape[0] if shape else None
+    if len(shape) < 2:
+        return None
+    return shape[1] if opts.class_axis == 1 else shape[-1]
+
+
+def _cmd(path: str, *args: str) -> str:
+    return " ".join(["cecli", "ce", shlex.quote(path), *args])
+
+
+def inspect_file(path: str, opts: ReadOptions) -> dict[str, Any]:
+    """Describe ``path`` (NPY, NPZ, CSV/TSV, Parquet file / directory / glob / URI, txt).
+
+    Keys: ``path format size_bytes rows`` and, by format, ``shape dtype`` (NPY / NPZ, plus
+    ``keys``: each array's ``name shape dtype compressed``), ``columns`` (``name dtype role``,
+    role one of logits / target / id / weight / group / other) and ``dtype`` (of the
+    predictions delivered), ``row_groups`` and ``files`` (Parquet), ``labels`` (txt: int /
+    float / labels), ``classes``
+    (count), ``class_names``, ``target`` (column or key), ``suggestion`` (a command that reads
+    it) and, when the file cannot be read as predictions as it is, ``problem``.
+    """
+    path = local_path(path)
+    fmt = detect_format(path, opts.format_in)
+    out: dict[str, Any] = {"path": path, "format": fmt, "size_bytes": _size(path), "rows": None}
+    if fmt == "npy":
+        return _npy(path, opts, out)
+    if fmt == "npz":
+        return _npz(path, opts, out)
+    if fmt == "txt":
+        return _txt(path, opts, out)
+    return _table(path, fmt, opts, out)
+
+
+def _npy(path: str, opts: ReadOptions, out: dict[str, Any]) -> dict[str, Any]:
+    from cecli.readers.npy import NpySource
+
+    src = NpySource(path, opts)
+    try:
+        shape = tuple(src.array.shape)
+        out.update(
+            rows=src.info.rows,
+            shape=list(shape),
+            dtype=str(src.dtype),
+            unbatched=src.unbatched,
+            classes=_classes(shape, opts, src.unbatched),
+            class_names=src.class_names,
+            target=None,
+            columns=None,
+        )
+        args = [] if opts.class_axis == 1 else ["--class-axis", "-1"]
+        if src.dtype.kind in "iub" or (src.dtype.kind == "U"):
+            out["suggestion"] = f"cecli ce PREDS.npy {shlex.quote(path)}"
+        else:
+            out["suggestion"] = _cmd(path, "TARGETS.npy", *args)
+    finally:
+        src.close()
+    return out
+
+
+def _npz(path: str, opts: ReadOptions, out: dict[str, Any]) -> dict[str, Any]:
+    import zipfile
+
+    from cecli.readers.npy import read_npy_header
+    from cecli.readers.npz import choose_key, npz_keys
+
+    infos = npz_keys(path)
+    keys: list[dict[str, Any]] = []
+    shapes: dict[str, tuple[int, ...]] = {}
+    with zipfile.ZipFile(path) as zf:
+        for name, info in infos.items():
+            with zf.open(info) as member:
+                try:
+                    shape, _, dtype = read_npy_header(member, f"{path}[{name}]")
+                    shapes[name] = shape
+                    keys.append(
+                        {
+                            "name": name,
+                            "shape": list(shape),
+                            "dtype": str(dtype),
+                            "compressed": info.compress_type != zipfile.ZIP_STORED,
+                        }
+                    )
+                except CecliError as exc:
+                    keys.append(
+                        {"name": name, "shape": None, "dtype": None, "problem": exc.message()}
+                    )
+    out["keys"] = keys
+    names = list(infos)
+    preds = choose_key(names, opts.preds_key, ("logits",), path, "--preds-key", "preds")
+    target = choose_key(names, opts.target_key, TARGET_NAMES, path, "--target-key", "target")
+    out.update(
+        target=target, preds_key=preds, class_names=list(opts.classes) if opts.classes else None
+    )
+    args = []
+    if preds is None:
+        out.update(
+            shape=None,
+            dtype=None,
+            classes=None,
+            problem="several arrays and none is 'logits': pass --preds-key",
+        )
+        args += ["--preds-key", "KEY"]
+    else:
+        shape = shapes.get(preds, ())
+        preds_dtype = next((k["dtype"] for k in keys if k["name"] == preds), None)
+        unbatched = len(shape) == 1 and not opts.binary
+        out.update(
+            shape=list(shape),
+            dtype=preds_dtype,
+            rows=1 if unbatched else (shape[0] if shape else None),
+            classes=_classes(shape, opts, unbatched),
+        )
+        if preds != "logits":
+            args += ["--preds-key", preds]
+    if target is None:
+        args.append("--target-key KEY" if len(names) > 1 else "TARGETS.npy")
+    elif target != "target":
+        args += ["--target-key", target]
+    out["suggestion"] = _cmd(path, *args)
+    return out
+
+
+def _txt(path: str, opts: ReadOptions, out: dict[str, Any]) -> dict[str, Any]:
+    from cecli.readers.text import TxtSource
+
+    src = TxtSource(path, opts, class_names=list(opts.classes) if opts.classes else None)
+    rows = sum(p.n for p in src.parts(1 << 16))
+    kind = "float" if src.floats else "int" if src.labels and src.labels.as_ints else "labels"
+    out.update(
+        rows=rows,
+        labels=kind,
+        class_names=src.class_names,
+        target=None,
+        suggestion=f"cecli ce PREDS {shlex.quote(path)}",
+    )
+    return out
+
+
+def _table(path: str, fmt: str, opts: ReadOptions, out: dict[str, Any]) -> dict[str, Any]:
+    from cecli.readers.parquet import ParquetSource
+    from cecli.readers.roles import Roles
+    from cecli.readers.tabular import CsvSource
+
+    src: Any
+    try:
+        if fmt == "parquet":
+            src = ParquetSource(path, opts, need_target=False)
+        else:
+            src = CsvSource(path, fmt, opts, need_target=False)
+    except CecliError as exc:
+        if "no numeric logit columns" not in exc.what and "logit column is not" not in exc.what:
+            raise
+        out["problem"] = exc.message()
+        dtypes = _schema_only(path, fmt)
+        names = [n for n, _ in dtypes]
+        guess = Roles(target=[n for n in TARGET_NAMES if n in names][:1])
+        out["columns"] = [{"name": n, "dtype": t, "role": guess.role_of(n)} for n, t in dtypes]
+        out["target"] = guess.target[0] if guess.target else None
+        out["suggestion"] = None
+        return out
+    roles: Roles = src.roles
+    if fmt == "parquet":
+        schema = src._schema(0)
+        types = {f.name: str(f.type) for f in schema}
+        out["rows"] = src.info.rows
+        out["row_groups"] = src.row_groups
+        out["files"] = len(src.files)
+        if out["size_bytes"] is None and src.fs is not None:
+            out["size_bytes"] = sum(src.fs.get_file_info(f).size or 0 for f in src.files)
+    else:
+        types = {f.name: str(f.type) for f in src.schema}
+        for n in src.types:
+            types[n] = str(src.types[n])
+        if path != "-":
+            out["rows"] = sum(p.n for p in src.parts(1 << 16))
+    out["columns"] = [{"name": n, "dtype": t, "role": roles.role_of(n)} for n, t in types.items()]
+    out["classes"] = (src.sample_shape[0] if src.sample_shape else 1) if roles.logits else None
+    out["dtype"] = str(src.dtype) if roles.logits else None  # of the predictions delivered
+    out["class_names"] = src.class_names
+    out["target"] = roles.target[0] if len(roles.target) == 1 else (roles.target or None)
+    out["suggestion"] = _suggest(path, src, roles, opts)
+    src.close()
+    return out
+
+
+def _suggest(path: str, src: Any, roles: Any, opts: ReadOptions) -> str:
+    args: list[str] = []
+    if roles.target:
+        args += ["--target-col", shlex.quote(roles.target[0])]
+    else:
+        args.append("TARGETS.txt")
+    if roles.list_col is not None:
+        args += ["--logit-cols", shlex.quote(roles.list_col)]
+    elif len(roles.logits) > 1 and strip_common_prefix(roles.logits) is not None:
+        stripped = strip_common_prefix(roles.logits) or []
+        prefix = roles.logits[0][: len(roles.logits[0]) - len(stripped[0])]
+        args += ["--logit-cols", shlex.quote(prefix + "*")]
+    else:
+        args += ["--logit-cols", shlex.quote(",".join(roles.logits))]
+    if roles.id is not None:
+        args += ["--id-col", shlex.quote(roles.id)]
+    if roles.weight is not None:
+        args += ["--sample-weight-col", shlex.quote(roles.weight)]
+    if roles.group is not None:
+        args += ["--group-col", shlex.quote(roles.group)]
+    return _cmd(path, *args)
+
+
+def _schema_only(path: str, fmt: str) -> list[tuple[str, str]]:
+    """Column names and types when the table cannot be read as predictions."""
+    from cecli.readers._arrow import arrow
+
+    if fmt == "parquet":
+        from cecli.readers.dataset import list_parquet
+
+        pq = arrow("pyarrow.parquet")
+        fs, files, _ = list_parquet(path)
+        schema = pq.read_schema(files[0], filesystem=fs)
+    else:
+        csv = arrow("pyarrow.csv")
+        reader = csv.open_csv(
+            path,
+            read_options=csv.ReadOptions(block_size=1 << 20),
+            parse_options=csv.ParseOptions(delimiter="\t" if fmt == "tsv" else ","),
+        )
+        schema = reader.schema
+    return [(f.name, str(f.type)) for f in schema]

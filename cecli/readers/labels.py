@@ -1,0 +1,169 @@
+"""String labels -> class indices.
+
+The class names come from ``--classes``, else from the logit column names of a wide table. When
+the labels are not the column names but match them once a prefix shared by every column is
+stripped (``logit_cat`` -> ``cat``), the stripped names are used. The choice is made once, from
+the first labels seen (:meth:`LabelMap.decide`), and then applied to every chunk; a label
+outside the chosen names is a :class:`DataError` naming its row and value. Labels that all look
+like integers (``"3"``) when no class names match are parsed as integers.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from cecli.errors import DataError
+
+__all__ = ["LabelMap", "candidate_names", "strip_common_prefix"]
+
+SAMPLE = 65536
+"""How many leading labels decide which names (or integer parsing) apply."""
+
+
+def strip_common_prefix(names: Sequence[str]) -> list[str] | None:
+    """``names`` without the prefix all of them share, cut after a separator (``logit_``).
+
+    None when there is no such prefix or stripping would leave an empty or duplicate name.
+    """
+    if len(names) < 1:
+        return None
+    first = names[0]
+    n = len(first)
+    for name in names[1:]:
+        n = min(n, len(name))
+        for i in range(n):
+            if name[i] != first[i]:
+                n = i
+                break
+    prefix = first[:n]
+    m = re.match(r"^(.*[^0-9A-Za-z])", prefix)
+    if m is None:
+        return None
+    cut = len(m.group(1))
+    stripped = [name[cut:] for name in names]
+    if any(not s for s in stripped) or len(set(stripped)) != len(stripped):
+        return None
+    return stripped
+
+
+def candidate_names(
+    classes: Sequence[str] | None, logit_names: Sequence[str] | None
+) -> list[list[str]]:
+    """The name lists string labels may refer to, in order of preference."""
+    if classes:
+        return [list(classes)]
+    if not logit_names:
+        return []
+    out = [list(logit_names)]
+    stripped = strip_common_prefix(logit_names)
+    if stripped is not None:
+        out.append(stripped)
+    return out
+
+
+def _int_like(values: np.ndarray[Any, Any]) -> np.ndarray[Any, Any] | None:
+    try:
+        return np.asarray(values).astype(np.int64)
+    except (ValueError, OverflowError, TypeError):
+        return None
+
+
+class LabelMap:
+    """Maps string labels of one input (``file``, ``column``) to int64 class indices."""
+
+    def __init__(
+        self,
+        candidates: list[list[str]],
+        file: str,
+        column: str | None = None,
+        note: str = "",
+    ) -> None:
+        self.candidates = candidates
+        self.note = f" ({note})" if note else ""
+        self.file = file
+        self.column = column
+        self.names: list[str] | None = None
+        self.as_ints = False
+        self.decided = False
+        self._sorted: np.ndarray[Any, Any] | None = None
+        self._order: np.ndarray[Any, Any] | None = None
+
+    def decide(self, sample: np.ndarray[Any, Any]) -> None:
+        """Choose the names (or integer parsing) from the first labels of the input."""
+        if self.decided or len(sample) == 0:
+            return
+        self.decided = True
+        uniq = set(np.unique(np.asarray(sample, dtype=object)).tolist())
+        best: list[str] | None = None
+        best_hits = -1
+        for names in self.candidates:
+            hits = len(uniq & set(names))
+            if hits == len(uniq):
+                self._use(names)
+                return
+            if hits > best_hits:
+                best, best_hits = names, hits
+        if _int_like(np.asarray(list(uniq), dtype=str)) is not None:
+            ints = len(uniq)
+        else:
+            ints = sum(_int_like(np.asarray([u], dtype=str)) is not None for u in uniq)
+        if ints == len(uniq) or (ints and best_hits <= 0):
+            self.as_ints = True  # a stray non-integer is then reported as such
+            return
+        if best is not None:
+            self._use(best)
+
+    def _use(self, names: list[str]) -> None:
+        self.names = names
+        arr = np.asarray(names, dtype=object)
+        self._order = np.argsort(arr, kind="stable")
+        self._sorted = arr[self._order]
+
+    def map(self, labels: np.ndarray[Any, Any], start: int) -> np.ndarray[Any, Any]:
+        """Indices of ``labels`` (rows ``start + 1 ..``, 1-based in errors)."""
+        if not self.decided:
+            self.decide(labels[:SAMPLE])
+        labels = np.asarray(labels, dtype=object)
+        if self.as_ints or self._sorted is None:
+            out = _int_like(labels.astype(str))
+            if out is not None:
+                return out
+            bad = next(i for i, v in enumerate(labels) if _int_like(np.asarray([v])) is None)
+            if not self.as_ints:
+                raise DataError(
+                    "a string label but no class names to map it to" + self.note,
+                    file=self.file,
+                    row=start + bad + 1,
+                    column=self.column,
+                    value=labels[bad],
+                    fix="pass --classes a,b,c (or a file of class names)",
+                )
+            raise DataError(
+                "not an integer label" + self.note,
+                file=self.file,
+                row=start + bad + 1,
+                column=self.column,
+                value=labels[bad],
+                fix="the other labels are integer class indices; fix this one",
+            )
+        assert self._order is not None
+        pos = np.searchsorted(self._sorted, labels)
+        pos = np.minimum(pos, len(self._sorted) - 1)
+        found = self._sorted[pos] == labels
+        if not np.all(found):
+            bad = int(np.argmin(found))
+            names = self.names or []
+            known = ", ".join(names[:8]) + (", ..." if len(names) > 8 else "")
+            raise DataError(
+                "unknown label" + self.note,
+                file=self.file,
+                row=start + bad + 1,
+                column=self.column,
+                value=labels[bad],
+                fix=f"known classes: {known}",
+            )
+        return np.asarray(self._order[pos], dtype=np.int64)

@@ -1,0 +1,285 @@
+"""NPY inputs, memory-mapped and streamed along the first axis.
+
+NPY files are mapped whole (``mmap``, read-only) and served as row-slice views: no copy, any
+dtype except objects -- the header is read first and pickled object arrays are refused without
+ever being unpickled. Touched pages of a map count as resident memory, so whenever the stream
+resumes after a batch, the pages of every row before the next batch are released
+(``madvise(MADV_DONTNEED)``; the data stays valid and is simply read again from the page cache
+by a thread still working on an earlier batch).
+A row slice of a Fortran-ordered array touches every column (and the kernel maps whole
+folios), so Fortran arrays are instead read chunk by chunk with one ``readinto`` per column.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import mmap
+import os
+from collections.abc import Iterator
+from typing import IO, Any
+
+import numpy as np
+
+from cecli.errors import InputError
+from cecli.readers.base import (
+    Part,
+    ReadOptions,
+    Source,
+    SourceInfo,
+    check_local_file,
+)
+
+__all__ = ["MemorySource", "NpySource", "load_npy_bytes", "read_npy_header"]
+
+_NUMERIC_KINDS = "biuf"
+
+
+def read_npy_header(fp: IO[bytes], file: str) -> tuple[tuple[int, ...], bool, np.dtype[Any]]:
+    """``(shape, fortran_order, dtype)`` from an NPY header; objects refused."""
+    try:
+        version = np.lib.format.read_magic(fp)
+        if version == (1, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(fp)
+        elif version == (2, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(fp)
+        else:
+            raise ValueError(f"NPY format version {version} is not supported")
+    except (ValueError, OSError, SyntaxError) as exc:
+        raise InputError(
+            f"not a valid NPY file ({exc})", file=file, fix="write it with numpy.save"
+        ) from None
+    if dtype.hasobject:
+        raise InputError(
+            "holds Python objects (a pickle); cecli never unpickles files",
+            file=file,
+            value=str(dtype),
+            fix="save a numeric array (e.g. arr.astype('float32'))",
+        )
+    if dtype.kind not in _NUMERIC_KINDS + "U":
+        raise InputError(
+            "holds a non-numeric array",
+            file=file,
+            value=str(dtype),
+            fix="save float logits and integer (or string) labels",
+        )
+    return tuple(int(s) for s in shape), bool(fortran), dtype
+
+
+class _Mapped:
+    """A read-only map of a whole file and one array inside it, with page release."""
+
+    def __init__(
+        self,
+        path: str,
+        offset: int,
+        shape: tuple[int, ...],
+        fortran: bool,
+        dtype: np.dtype[Any],
+        label: str,
+    ) -> None:
+        self.path = path
+        nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        size = os.path.getsize(path)
+        if offset + nbytes > size:
+            raise InputError(
+                f"truncated: the header promises {nbytes} data bytes but only "
+                f"{max(size - offset, 0)} follow",
+                file=path,
+                value=f"shape {shape}",
+                fix=f"re-create {label}; the file was cut short",
+            )
+        self.mm: mmap.mmap | None = None
+        self.offset, self.row_bytes, self.strided = offset, 0, False
+        if nbytes == 0:
+            self.array: np.ndarray[Any, Any] = np.empty(shape, dtype, order="F" if fortran else "C")
+            return
+        with open(path, "rb") as fh:
+            self.mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+        self.array = np.ndarray(
+            shape, dtype, buffer=self.mm, offset=offset, order="F" if fortran else "C"
+        )
+        self.offset = offset
+        self.row_bytes = nbytes // shape[0] if shape and shape[0] else 0
+        self.strided = not self.array.flags.c_contiguous
+
+    def rows(self, lo: int, hi: int) -> np.ndarray[Any, Any]:
+        """Rows ``lo:hi``: a view of the map, or for Fortran order a fresh copy read with
+        one ``readinto`` per column, so no page of the map becomes resident (a row slice of
+        a Fortran array touches every column, and the kernel maps whole folios)."""
+        if not self.strided:
+            return self.array[lo:hi]
+        shape, n = self.array.shape, hi - lo
+        cols = int(np.prod(shape[1:], dtype=np.int64))
+        item = self.array.dtype.itemsize
+        out = np.empty(n * cols, self.array.dtype)
+        with open(self.path, "rb", buffering=0) as fh:
+            for k in range(cols):
+                fh.seek(self.offset + (k * shape[0] + lo) * item)
+                view = out[k * n : (k + 1) * n].data.cast("B")
+                if fh.readinto(view) != view.nbytes:
+                    raise InputError("truncated while reading", file=self.path)
+        return out.reshape((n, *shape[1:]), order="F")
+
+    def release(self, hi: int) -> None:
+        """Drop every resident page of rows ``0:hi`` -- not only the last batch's: a consumer
+        that works on batches in threads may touch a batch after the stream moved on (its
+        pages are then faulted in again), so the whole prefix is released each time. The call
+        is cheap (~4 us over an 8 GB map with few resident pages)."""
+        mm = self.mm
+        if mm is None or self.strided or not hasattr(mm, "madvise"):
+            return
+        end = self.offset + hi * self.row_bytes
+        end = min(len(mm), -(-end // mmap.PAGESIZE) * mmap.PAGESIZE)
+        if end > 0:
+            with contextlib.suppress(OSError, ValueError):  # best effort
+                mm.madvise(mmap.MADV_DONTNEED, 0, end)
+
+    def close(self) -> None:
+        if self.mm is not None:
+            with contextlib.suppress(BufferError):  # batches still use it: the GC closes it
+                self.mm.close()
+            self.mm = None
+
+
+class _ArraySource(Source):
+    """An array (mapped, streamed or in memory) served in row slices as one field."""
+
+    def _setup(
+        self,
+        shape: tuple[int, ...],
+        dtype: np.dtype[Any],
+        opts: ReadOptions,
+        field: str,
+        unbatched: bool,
+    ) -> None:
+        self.field = field
+        self.fields = frozenset({field})
+        self.dtype = dtype
+        self.unbatched = unbatched
+        if field == "preds":
+            if not shape:
+                raise InputError(
+                    "holds a scalar, not predictions",
+                    file=self.info.path,
+                    value=str(dtype),
+                    fix="save an array of shape (N, C)",
+                )
+            if dtype.kind == "U":
+                raise InputError(
+                    "holds strings, not predictions",
+                    file=self.info.path,
+                    value=str(dtype),
+                    fix="save float logits",
+                )
+        if unbatched:
+            self.sample_shape = shape
+            self.info.rows = 1
+        else:
+            if not shape:
+                raise InputError(
+                    "holds a scalar",
+                    file=self.info.path,
+                    fix="save one value per row, shape (N, ...)",
+                )
+            self.sample_shape = shape[1:]
+            self.info.rows = shape[0]
+        if field == "preds" and opts.classes and self.sample_shape:
+            c = self.sample_shape[0 if opts.class_axis == 1 else -1]
+            if c == len(opts.classes):
+                self.class_names = list(opts.classes)
+
+
+class NpySource(_ArraySource):
+    """An NPY file, memory-mapped."""
+
+    def __init__(
+        self,
+        path: str,
+        opts: ReadOptions,
+        *,
+        label: str = "PREDS",
+        field: str = "preds",
+        unbatched: bool | None = None,
+    ) -> None:
+        self.label = label
+        self.info = SourceInfo(path=path, format="npy", rows=None)
+        check_local_file(path)
+        with open(path, "rb") as fh:
+            shape, fortran, dtype = read_npy_header(fh, path)
+            offset = fh.tell()
+        self._map: _Mapped | None = _Mapped(path, offset, shape, fortran, dtype, label)
+        self.array = self._map.array
+        if unbatched is None:
+            unbatched = len(shape) == 1 and field == "preds" and not opts.binary
+        self._setup(shape, dtype, opts, field, unbatched)
+
+    def parts(self, chunk_rows: int) -> Iterator[Part]:
+        yield from _slices(self.array, self.field, self.unbatched, chunk_rows, self._map)
+
+    def close(self) -> None:
+        if self._map is not None:
+            self._map.close()
+
+
+def _slices(
+    array: np.ndarray[Any, Any],
+    field: str,
+    unbatched: bool,
+    chunk_rows: int,
+    mapped: _Mapped | None,
+) -> Iterator[Part]:
+    if unbatched:
+        yield Part(1, {field: array[np.newaxis]})
+        return
+    n = array.shape[0]
+    for lo in range(0, n, chunk_rows):
+        hi = min(n, lo + chunk_rows)
+        yield Part(hi - lo, {field: array[lo:hi] if mapped is None else mapped.rows(lo, hi)})
+        if mapped is not None:
+            mapped.release(hi)
+
+
+class MemorySource(_ArraySource):
+    """An array already in memory (NPY / NPZ read from stdin)."""
+
+    def __init__(
+        self,
+        array: np.ndarray[Any, Any],
+        path: str,
+        fmt: str,
+        opts: ReadOptions,
+        *,
+        label: str = "PREDS",
+        field: str = "preds",
+        unbatched: bool | None = None,
+        key: str | None = None,
+    ) -> None:
+        self.label = label
+        self.info = SourceInfo(path=path, format=fmt, rows=None)
+        self.npz_arrays: dict[str, np.ndarray[Any, Any]] | None = None
+        """All arrays of an NPZ read from stdin (the target key is looked up here)."""
+        if array.dtype.hasobject or array.dtype.kind not in _NUMERIC_KINDS + "U":
+            raise InputError(
+                "holds a non-numeric array",
+                file=path,
+                value=str(array.dtype),
+                fix="save float logits and integer (or string) labels",
+            )
+        self.array = array
+        self.target_name = key if field == "target" else None
+        if unbatched is None:
+            unbatched = array.ndim == 1 and field == "preds" and not opts.binary
+        self._setup(tuple(array.shape), array.dtype, opts, field, unbatched)
+
+    def parts(self, chunk_rows: int) -> Iterator[Part]:
+        yield from _slices(self.array, self.field, self.unbatched, chunk_rows, None)
+
+
+def load_npy_bytes(data: bytes, path: str) -> np.ndarray[Any, Any]:
+    """An NPY held in memory (stdin); pickles refused before loading."""
+    read_npy_header(io.BytesIO(data), path)
+    try:
+        return np.asarray(np.load(io.BytesIO(data), allow_pickle=False))
+    except (ValueError, OSError, EOFError) as exc:
+        raise InputError(f"truncated or malformed NPY data ({exc})", file=path) from None

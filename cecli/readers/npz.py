@@ -1,0 +1,191 @@
+"""NPZ inputs: one array of a zip archive of NPY members, by key.
+
+A *stored* (uncompressed, ``np.savez``) member is memory-mapped like an NPY file at its offset
+inside the archive. A *compressed* member (``np.savez_compressed``) cannot be mapped: a
+C-ordered one is decompressed as a stream, one chunk of rows at a time (bounded memory); a
+Fortran-ordered compressed member is loaded whole (its rows are not contiguous in the stream).
+Keys: ``--preds-key`` (default ``logits``, else the only array), ``--target-key`` (default the
+first of ``target targets label labels y``).
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+import zipfile
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from cecli.errors import InputError
+from cecli.readers.base import (
+    TARGET_NAMES,
+    Part,
+    ReadOptions,
+    SourceInfo,
+    check_local_file,
+    closest_fix,
+    missing_target,
+)
+from cecli.readers.npy import _ArraySource, _Mapped, _slices, read_npy_header
+
+__all__ = ["NpzSource", "choose_key", "load_npz_bytes", "npz_keys"]
+
+
+def npz_keys(path: str) -> dict[str, zipfile.ZipInfo]:
+    """The NPY members of an NPZ archive by key (``name.npy`` -> ``name``)."""
+    check_local_file(path)
+    try:
+        with zipfile.ZipFile(path) as zf:
+            infos = zf.infolist()
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        raise InputError(
+            f"not a valid NPZ (zip) file ({exc})", file=path, fix="write it with numpy.savez"
+        ) from None
+    return {i.filename[:-4]: i for i in infos if i.filename.endswith(".npy")}
+
+
+def choose_key(
+    keys: list[str], asked: str | None, defaults: tuple[str, ...], path: str, option: str, what: str
+) -> str | None:
+    """The NPZ key to read: ``asked``, else the first default present, else the only key."""
+    if asked is not None:
+        if asked not in keys:
+            raise InputError(f"no array {asked!r}", file=path, fix=closest_fix(asked, keys, option))
+        return asked
+    for name in defaults:
+        if name in keys:
+            return name
+    if what == "preds" and len(keys) == 1:
+        return keys[0]
+    return None
+
+
+class NpzSource(_ArraySource):
+    """One array of an NPZ archive (``--preds-key`` / ``--target-key``)."""
+
+    def __init__(
+        self,
+        path: str,
+        opts: ReadOptions,
+        *,
+        label: str = "PREDS",
+        field: str = "preds",
+        key: str | None = None,
+        unbatched: bool | None = None,
+    ) -> None:
+        self.label = label
+        self.info = SourceInfo(path=path, format="npz", rows=None)
+        self.keys = npz_keys(path)
+        names = list(self.keys)
+        if field == "preds":
+            found = choose_key(names, key, ("logits",), path, "--preds-key", "preds")
+            if found is None:
+                raise InputError(
+                    f"several arrays and none is 'logits' (keys: {', '.join(names) or 'none'})",
+                    file=path,
+                    fix="pass --preds-key NAME",
+                )
+        else:
+            found = choose_key(names, key, TARGET_NAMES, path, "--target-key", "target")
+            if found is None and label == "TARGETS" and len(names) == 1:
+                found = names[0]
+            if found is None:
+                raise _missing_key(path, names)
+        self.key = found
+        self.target_name = found if field == "target" else None
+        self._info = self.keys[found]
+        self._map: _Mapped | None = None
+        self._loaded: np.ndarray[Any, Any] | None = None
+        with zipfile.ZipFile(path) as zf, zf.open(self._info) as member:
+            shape, fortran, dtype = read_npy_header(member, f"{path}[{found}]")
+            header_len = member.tell()
+        self.shape, self.fortran = shape, fortran
+        if self._info.compress_type == zipfile.ZIP_STORED and not self._info.flag_bits & 1:
+            self._map = _Mapped(
+                path, _data_offset(path, self._info) + header_len, shape, fortran, dtype, label
+            )
+        elif fortran and len(shape) > 1:  # rows are not contiguous in the stream: load it
+            self._loaded = self._load_whole()
+        self.header_len = header_len
+        if unbatched is None:
+            unbatched = len(shape) == 1 and field == "preds" and not opts.binary
+        self._setup(shape, dtype, opts, field, unbatched)
+
+    def _load_whole(self) -> np.ndarray[Any, Any]:
+        try:
+            with zipfile.ZipFile(self.info.path) as zf, zf.open(self._info) as member:
+                arr = np.load(io.BytesIO(member.read()), allow_pickle=False)
+        except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
+            raise InputError(
+                f"array {self.key!r} is corrupt or truncated ({exc})", file=self.info.path
+            ) from None
+        return np.asarray(arr)
+
+    def parts(self, chunk_rows: int) -> Iterator[Part]:
+        if self._map is not None:
+            yield from _slices(self._map.array, self.field, self.unbatched, chunk_rows, self._map)
+            return
+        if self._loaded is not None or self.unbatched or not self.shape:
+            arr = self._loaded if self._loaded is not None else self._load_whole()
+            yield from _slices(arr, self.field, self.unbatched, chunk_rows, None)
+            return
+        yield from self._stream(chunk_rows)
+
+    def _stream(self, chunk_rows: int) -> Iterator[Part]:
+        n, rest = self.shape[0], self.shape[1:]
+        row_bytes = int(np.prod(rest, dtype=np.int64)) * self.dtype.itemsize
+        path = self.info.path
+        try:
+            with zipfile.ZipFile(path) as zf, zf.open(self._info) as member:
+                member.read(self.header_len)
+                for lo in range(0, n, chunk_rows):
+                    hi = min(n, lo + chunk_rows)
+                    want = (hi - lo) * row_bytes
+                    buf = member.read(want)
+                    if len(buf) != want:
+                        raise InputError(
+                            f"array {self.key!r} is truncated at row {lo + len(buf) // max(row_bytes, 1) + 1}",
+                            file=path,
+                            fix="re-create the archive",
+                        )
+                    arr = np.frombuffer(buf, dtype=self.dtype).reshape((hi - lo, *rest))
+                    yield Part(hi - lo, {self.field: arr})
+        except (zipfile.BadZipFile, OSError, EOFError) as exc:
+            raise InputError(
+                f"array {self.key!r} is corrupt ({exc})", file=path, fix="re-create the archive"
+            ) from None
+
+    def close(self) -> None:
+        if self._map is not None:
+            self._map.close()
+
+
+def _missing_key(path: str, names: list[str]) -> InputError:
+    return missing_target("key", names, path, "--target-key")
+
+
+def _data_offset(path: str, info: zipfile.ZipInfo) -> int:
+    """Where a stored member's bytes start: after its local header (whose extra field may
+    differ from the central directory's)."""
+    with open(path, "rb") as fh:
+        fh.seek(info.header_offset)
+        head = fh.read(30)
+    if len(head) != 30 or head[:4] != b"PK\x03\x04":
+        raise InputError("corrupt zip local header", file=path, fix="re-create the archive")
+    name_len, extra_len = struct.unpack("<HH", head[26:30])
+    return int(info.header_offset) + 30 + int(name_len) + int(extra_len)
+
+
+def load_npz_bytes(data: bytes, path: str) -> dict[str, np.ndarray[Any, Any]]:
+    """Every array of an NPZ held in memory (stdin); pickles refused."""
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+            return {k: np.asarray(npz[k]) for k in npz.files}
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise InputError(
+            f"not a valid NPZ without pickles ({exc})",
+            file=path,
+            fix="write it with numpy.savez from numeric arrays",
+        ) from None

@@ -1,0 +1,411 @@
+"""CSV / TSV inputs (also ``.gz`` / ``.bz2`` / ``.zst``, stdin, ``s3://`` URIs), streamed.
+
+Two passes over the head of the file, one over the rest: a *sniff* reads the first block
+(~1 MiB) with type inference to learn the columns and decide their roles; the *stream* reads
+the whole file again in ``BLOCK``-sized blocks with the types fixed (logit and weight columns
+float64), so a value that does not parse is an error, never a silently string-typed column.
+Stdin is read once: its head is kept in memory and replayed in front of the rest
+(:mod:`cecli.readers._stdin`).
+
+pyarrow's errors carry a column and a value but no row; the row is found by re-reading the
+file from the failing block (only on the error path; for stdin, in a window of the last bytes
+read). Rows in errors are 1-based data rows.
+Logits are parsed as float64 and delivered as float32 only when the first block shows the
+text was written from float32 values (see :func:`_text_dtype`) and each block's values are
+all exactly float32; otherwise as float64.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import sys
+from collections.abc import Iterator
+from typing import IO, Any
+
+import numpy as np
+
+from cecli.errors import DataError, InputError
+from cecli.readers._arrow import arrow
+from cecli.readers._stdin import Replay
+from cecli.readers.base import (
+    Part,
+    ReadOptions,
+    Source,
+    SourceInfo,
+    check_local_file,
+    is_glob,
+    is_uri,
+)
+from cecli.readers.convert import BatchConverter
+from cecli.readers.labels import LabelMap, candidate_names
+from cecli.readers.roles import ROW_NOTE, Roles, column_kind, resolve_roles
+
+__all__ = ["CsvSource"]
+
+SNIFF = 1 << 20
+BLOCK = 1 << 20
+_NUMBER = r"^\s*[-+]?(\d+\.?\d*([eE][-+]?\d+)?|\.\d+([eE][-+]?\d+)?|inf|infinity|nan)\s*$"
+_CONVERSION = re.compile(
+    r"In CSV column #(\d+): CSV conversion error to (\w+): "
+    r"invalid value '(.*)'",
+    re.S,
+)
+_PARSE = re.compile(r"Expected (\d+) columns?, got (\d+)")
+
+
+class CsvSource(Source):
+    """A delimited text table; ``fmt`` is ``csv`` or ``tsv``."""
+
+    def __init__(
+        self,
+        path: str,
+        fmt: str,
+        opts: ReadOptions,
+        *,
+        label: str = "PREDS",
+        want_target: bool = True,
+        need_target: bool = True,
+        aux_elsewhere: bool = False,
+        class_names: list[str] | None = None,
+        stdin: IO[bytes] | None = None,
+    ) -> None:
+        self.label = label
+        self.opts = opts
+        self.info = SourceInfo(path=path, format=fmt, rows=None)
+        self.delimiter = "\t" if fmt == "tsv" else ","
+        self._stdin = stdin
+        self._replay: Replay | None = None
+        self._used = False
+        self._fs: Any = None
+        self._fs_path = path
+        self.headerless = False
+        if stdin is None:
+            if is_uri(path):
+                from cecli.readers.dataset import filesystem
+
+                self._fs, self._fs_path = filesystem(path)
+            else:
+                if is_glob(path) and not os.path.exists(path):
+                    raise InputError(
+                        "globs of files are read for Parquet only",
+                        file=path,
+                        fix="concatenate the files (keeping one header) or convert them to Parquet",
+                    )
+                check_local_file(path)
+        else:
+            self._head = stdin.read(SNIFF)
+        schema, first = self._sniff()
+        names = list(schema.names)
+        kinds = {f.name: column_kind(f.type) for f in schema}
+        for f in schema:  # a numeric column with a typo in the first block is still numeric
+            if kinds[f.name] == "string" and _mostly_numeric(first.column(f.name)):
+                kinds[f.name] = "float"
+        is_targets = label == "TARGETS"
+        self.roles: Roles = resolve_roles(
+            names,
+            kinds,
+            opts,
+            path,
+            is_targets_file=is_targets,
+            want_target=want_target,
+            need_target=need_target,
+            aux_elsewhere=aux_elsewhere,
+        )
+        self.names = names
+        self.kinds = kinds
+        self.schema = schema
+        roles = self.roles
+        pa = arrow()
+        self.types: dict[str, Any] = {n: pa.float64() for n in roles.logits}
+        if roles.weight:
+            self.types[roles.weight] = pa.float64()
+        for n in roles.target:
+            if roles.multi_target:
+                self.types[n] = pa.float64()
+            elif kinds[n] == "null":
+                self.types[n] = pa.string()
+        fields = set()
+        if roles.logits:
+            fields.add("preds")
+            c = len(roles.logits)
+            self.sample_shape = () if opts.binary and c == 1 else (c,)
+            self.dtype = _text_dtype(first, roles.logits)
+            self.class_names = list(opts.classes) if opts.classes else list(roles.logits)
+        if roles.target:
+            fields.add("target")
+            self.target_name = roles.target[0] if len(roles.target) == 1 else None
+        for f, col in (("ids", roles.id), ("sample_weight", roles.weight), ("group", roles.group)):
+            if col is not None:
+                fields.add(f)
+        self.fields = frozenset(fields)
+        self.id_name = roles.id
+        labels = None
+        target_type = schema.field(roles.target[0]).type if roles.target else None
+        if (
+            target_type is not None
+            and not roles.multi_target
+            and column_kind(target_type) in ("string", "null")
+        ):
+            cands = candidate_names(
+                opts.classes, class_names if class_names is not None else roles.logits
+            )
+            labels = LabelMap(cands, path, roles.target[0], note=ROW_NOTE)
+            labels.decide(
+                np.asarray(first.column(roles.target[0]).drop_null().to_pylist(), dtype=object)
+            )
+            if labels.names is not None and "preds" in fields:
+                self.class_names = labels.names
+        self.labels = labels
+        self.converter = BatchConverter(
+            roles, path, dtype=self.dtype, labels=labels, binary=opts.binary
+        )
+
+    # -- opening -------------------------------------------------------------------------
+    def _open(
+        self,
+        sniff: bool,
+        *,
+        include: list[str] | None = None,
+        types: dict[str, Any] | None = None,
+        skip: int = 0,
+        threads: bool = True,
+        handler: Any = None,
+        all_strings: bool = False,
+    ) -> Any:
+        pa = arrow()
+        csv = arrow("pyarrow.csv")
+        if self._stdin is not None:
+            if sniff:
+                head = self._head
+                cut = head.rfind(b"\n")
+                src: Any = io.BytesIO(head[: cut + 1] if cut >= 0 else head)
+            else:
+                if self._used:
+                    raise InputError(
+                        "stdin can only be read once", file="-", fix="save the data to a file first"
+                    )
+                self._used = True
+                self._replay = Replay(self._head, self._stdin)
+                src = io.BufferedReader(self._replay, 1 << 16)
+        elif self._fs is not None:
+            src = self._fs.open_input_stream(self._fs_path, compression="detect")
+        else:
+            src = self.info.path
+        ropts = csv.ReadOptions(
+            block_size=SNIFF if sniff else BLOCK,
+            use_threads=threads,
+            skip_rows_after_names=skip,
+            autogenerate_column_names=self.headerless,
+        )
+        popts = csv.ParseOptions(delimiter=self.delimiter, invalid_row_handler=handler)
+        copts = csv.ConvertOptions(
+            include_columns=include or [], column_types=types or {}, strings_can_be_null=True
+        )
+        if all_strings:
+            copts.column_types = {n: pa.string() for n in (include or [])}
+        return csv.open_csv(src, read_options=ropts, parse_options=popts, convert_options=copts)
+
+    def _sniff(self) -> tuple[Any, Any]:
+        path = self.info.path
+        pa = arrow()
+        try:
+            reader = self._open(True)
+            schema = reader.schema
+            if (
+                self.label == "TARGETS"
+                and len(schema.names) == 1
+                and re.match(_NUMBER, schema.names[0])
+            ):
+                self.headerless = True  # a bare column of labels: its first line is data
+                reader = self._open(True)
+                schema = reader.schema
+            try:
+                first = reader.read_next_batch()
+            except StopIteration:
+                first = None
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise self._translate(exc, 0) from None
+        if first is None:
+            if not schema.names:
+                raise InputError("empty file", file=path, fix="write a header and rows")
+            raise InputError(
+                "header only, no data rows", file=path, fix="the file has a header row but no data"
+            )
+        if len(schema.names) == 1 and self.label == "PREDS":
+            name = schema.names[0]
+            for sep, how in (("\t", "tab"), (";", "semicolon"), ("|", "pipe"), (",", "comma")):
+                if sep != self.delimiter and sep in name:
+                    fix = (
+                        "rename it .tsv or pass --format-in tsv"
+                        if sep == "\t"
+                        else "pass --format-in csv"
+                        if sep == ","
+                        else f"convert it to comma-separated (e.g. tr '{sep}' ',')"
+                    )
+                    raise InputError(
+                        f"only one column: the header looks {how}-separated, not "
+                        f"{'tab' if self.delimiter == chr(9) else 'comma'}-separated",
+                        file=path,
+                        value=name[:40],
+                        fix=fix,
+                    )
+        return schema, first
+
+    # -- streaming -----------------------------------------------------------------------
+    def parts(self, chunk_rows: int) -> Iterator[Part]:
+        pa = arrow()
+        start = 0
+        try:
+            reader = self._open(False, include=self.roles.columns(), types=self.types)
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise self._translate(exc, 0) from None
+        while True:
+            try:
+                batch = reader.read_next_batch()
+            except StopIteration:
+                break
+            except (pa.ArrowInvalid, OSError) as exc:
+                raise self._translate(exc, start) from None
+            n = batch.num_rows
+            if not n:
+                continue
+            part = self.converter.convert(batch, start)
+            for lo in range(0, n, chunk_rows):
+                yield part.slice(lo, min(n, lo + chunk_rows))
+            start += n
+        self.info.rows = start
+
+    # -- errors --------------------------------------------------------------------------
+    def _translate(self, exc: BaseException, rows_done: int) -> Exception:
+        path = self.info.path
+        text = str(exc)
+        if "Empty CSV file" in text:
+            return InputError("empty file", file=path, fix="write a header and rows")
+        m = _CONVERSION.search(text)
+        if m:
+            index, typ, value = int(m.group(1)), m.group(2), m.group(3)
+            column = self.names[index] if index < len(self.names) else f"#{index}"
+            row = self._locate_value(column, index, value, rows_done)
+            where = "" if row is not None else f" somewhere after data row {rows_done}"
+            return DataError(
+                f"not a number ({typ} expected{where}; {ROW_NOTE})",
+                file=path,
+                row=row,
+                column=column,
+                value=value,
+                fix="fix or remove the value",
+            )
+        m = _PARSE.search(text)
+        if m:
+            expected, got = int(m.group(1)), int(m.group(2))
+            row = self._locate_ragged(expected)
+            return DataError(
+                f"ragged row: {got} fields, the header has {expected} ({ROW_NOTE})",
+                file=path,
+                row=row,
+                value=text.split(": ")[-1][:60],
+                fix="quote fields that contain the delimiter, or fix the row",
+            )
+        if isinstance(exc, OSError) and not isinstance(exc, arrow().ArrowException):
+            return InputError(f"cannot read ({exc})", file=path, fix="check the file")
+        return InputError(
+            f"malformed {self.info.format.upper()} ({text.splitlines()[0]})",
+            file=path,
+            fix="check the delimiter, quoting and encoding",
+        )
+
+    def _locate_value(self, column: str, index: int, value: str, rows_done: int) -> int | None:
+        if self._replay is not None:
+            return self._replay.find_row(
+                self.delimiter,
+                not self.headerless,
+                rows_done,
+                lambda fields: len(fields) > index and fields[index] == value,
+            )
+        if self._stdin is not None:
+            return None
+        pc = arrow("pyarrow.compute")
+        try:
+            reader = self._open(
+                False, include=[column], skip=rows_done, threads=False, all_strings=True
+            )
+            row = rows_done
+            for batch in reader:
+                hit = pc.equal(batch.column(0), value).fill_null(False)
+                mask = np.asarray(hit.to_numpy(zero_copy_only=False))
+                if mask.any():
+                    return row + int(np.argmax(mask)) + 1
+                row += batch.num_rows
+        except (arrow().ArrowInvalid, OSError):
+            return None
+        return None
+
+    def _locate_ragged(self, expected: int) -> int | None:
+        if self._replay is not None:
+            return self._replay.find_row(
+                self.delimiter, not self.headerless, 0, lambda fields: len(fields) != expected
+            )
+        if self._stdin is not None:
+            return None
+        found: list[int] = []
+
+        def handler(bad: Any) -> str:
+            if bad.number is not None:
+                found.append(int(bad.number) - (0 if self.headerless else 1))
+            return "error"
+
+        try:
+            for _ in self._open(False, threads=False, handler=handler, all_strings=True):
+                pass
+        except (arrow().ArrowInvalid, OSError):
+            pass
+        return found[0] if found else None
+
+    def close(self) -> None:
+        pass
+
+
+def _digits(value: float) -> int:
+    """Significant digits of the shortest repr of a float64 (``0.5`` -> 1)."""
+    mantissa = repr(value).lstrip("-").split("e")[0].replace(".", "")
+    return len(mantissa.strip("0"))
+
+
+def _text_dtype(first: Any, logits: list[str]) -> np.dtype[Any]:
+    """float32 when the first block shows the text was written from float32 values: every
+    logit is exactly a float32 value and some need more than 9 significant digits as float64
+    (``4.591261863708496``: a float32 printed at double precision). Reading those back as
+    float32 loses nothing and gives the very numbers of the NPY / Parquet they came from. Short
+    decimals (``0.5``, ``2.25``) are no evidence either way and stay float64 (exact)."""
+    pc = arrow("pyarrow.compute")
+    pa = arrow()
+    evidence = False
+    for name in logits:
+        col = first.column(name)
+        try:
+            values = np.asarray(pc.cast(col, pa.float64()).to_numpy(zero_copy_only=False))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            return np.dtype(np.float64)  # a typo: the stream reports it
+        with np.errstate(over="ignore"):
+            if not np.array_equal(values.astype(np.float32), values, equal_nan=True):
+                return np.dtype(np.float64)
+        finite = values[np.isfinite(values)][:256]
+        evidence = evidence or any(_digits(float(v)) > 9 for v in finite)
+    return np.dtype(np.float32 if evidence else np.float64)
+
+
+def _mostly_numeric(col: Any) -> bool:
+    """At least half of the non-empty values of a string column look like numbers."""
+    pc = arrow("pyarrow.compute")
+    values = col.drop_null()
+    if len(values) == 0:
+        return False
+    hits = pc.sum(pc.match_substring_regex(values, _NUMBER, ignore_case=True)).as_py() or 0
+    return bool(hits * 2 >= len(values))
+
+
+def read_stdin() -> IO[bytes]:
+    """The binary stdin."""
+    return sys.stdin.buffer
