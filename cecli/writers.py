@@ -117,7 +117,9 @@ class TableWriter:
     """Rows of named columns to CSV, TSV or Parquet (or, for ``.npy``, the ``loss`` column in
     the targets' shape)."""
 
-    def __init__(self, path: str, row_shape: tuple[int, ...] = ()) -> None:
+    def __init__(
+        self, path: str, row_shape: tuple[int, ...] = (), dtype: Any = np.float64
+    ) -> None:
         self.path = path
         self.fmt = output_format(path)
         self.row_shape = row_shape
@@ -127,7 +129,7 @@ class TableWriter:
         self._fh: Any = None
         self._header_done = False
         if self.fmt == "npy":
-            self.arrays = ArrayWriter(path, row_shape, np.float64)
+            self.arrays = ArrayWriter(path, row_shape, dtype)
         else:
             self.atomic = AtomicFile(path)
 

@@ -89,7 +89,8 @@ def signature(cfg: CEConfig, target_kind: str, read: ReadOptions) -> str:
         parts.append("f64")
     if cfg.ci_level is not None:
         parts.append(
-            f"ci:{cfg.ci_level:g},B:{cfg.bootstrap},seed:{cfg.seed},grp:{read.group_col or 'none'}"
+            f"ci:{cfg.ci_level:g},poisson-bootstrap,B:{cfg.bootstrap},seed:{cfg.seed},"
+            f"grp:{read.group_col or 'none'}"
         )
     parts.append(f"v:{__version__}")
     return "|".join(parts)

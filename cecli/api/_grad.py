@@ -28,7 +28,10 @@ def write_gradient(
     if preds == "-" or targets == "-":
         raise UsageError("--grad-output reads the input twice, so it needs a file, not stdin")
     opts = acc.opts
-    if opts is None:  # no rows: nothing to differentiate, still write an empty output
+    if opts is None:  # no rows: nothing to differentiate; an empty array of the right shape
+        with open_inputs(preds, targets, read) as inputs:
+            empty = TableWriter(cfg.grad_output, tuple(inputs.sample_shape), inputs.dtype)
+            empty.commit()
         return
     scale = 1.0
     if cfg.reduction == "mean":
@@ -37,7 +40,7 @@ def write_gradient(
     with open_inputs(preds, targets, read) as inputs:
         shape = tuple(inputs.sample_shape)
         wd = work_dtype(np.dtype(inputs.dtype), cfg.float64)
-        writer = TableWriter(cfg.grad_output, shape)
+        writer = TableWriter(cfg.grad_output, shape, wd)
         names = inputs.class_names or [str(c) for c in range(opts.num_classes)]
         try:
             for batch in inputs.batches(chunk_rows):
@@ -47,14 +50,6 @@ def write_gradient(
                 if batch.sample_weight is not None:
                     sw = np.repeat(np.asarray(batch.sample_weight, dtype=wd), per_pos)
                     g = g * sw.reshape(x3.shape[0], 1, x3.shape[2])
-                if scale != 1.0:
-                    with np.errstate(invalid="ignore"):
-                        g = g * wd.type(scale)
-                    if scale != scale and not opts.soft:
-                        # 0/0 mean (every weight 0 or every target ignored): torch still gives
-                        # ignored positions a gradient of 0, and NaN only to counted ones.
-                        counted = (t3 != opts.ignore_index)[:, None, :]
-                        g = np.where(counted, g, wd.type(0))
                 g = g.reshape((n, *shape))
                 if writer.arrays is not None:
                     writer.arrays.write(g)

@@ -41,6 +41,7 @@ EXIT_FOR: dict[type[CecliError], ExitCode] = {
 
 app = typer.Typer(
     name="cecli",
+    pretty_exceptions_enable=False,
     help=(
         "Cross-entropy losses of saved predictions, with exactly PyTorch's semantics.\n\n"
         "Example: cecli ce preds.csv -f value"
@@ -153,12 +154,26 @@ def register(module: Callable[[typer.Typer], None]) -> None:
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point.
+
+    User mistakes were mapped to their codes in :func:`guard`; what reaches here is a bug, which
+    exits 4 after its traceback (the only case that shows one).
+    """
     try:
         app()
-    except BrokenPipeError:  # pragma: no cover - a pipe closed during typer's own output
+    except BrokenPipeError:  # a pipe closed during typer's own output (e.g. --help | head -1)
         _quiet_pipe()
         sys.exit(int(ExitCode.OK))
+    except KeyboardInterrupt:  # Ctrl-C outside a command body (argument parsing, imports)
+        sys.exit(int(ExitCode.INTERRUPTED))
+    except Exception:  # noqa: BLE001 - not an error mapper: every unexpected exception is a bug
+        import traceback
+
+        traceback.print_exc()
+        sys.stderr.write(
+            "error: internal error (a bug in cecli); please report it with the traceback above\n"
+        )
+        sys.exit(int(ExitCode.INTERNAL))
 
 
 # Commands register themselves on import (kept in modules of their own).

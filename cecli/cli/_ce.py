@@ -67,7 +67,15 @@ def run_checks(
     max_increase: float | None,
     relative: bool,
 ) -> list[dict[str, Any]]:
-    """The CI gates: ``--fail-above`` and ``--baseline --max-increase``."""
+    """The CI gates: ``--fail-above X`` and ``--baseline FILE.json --max-increase D
+    [--relative]``, as the JSON ``checks`` list. A NaN loss fails every gate; a baseline computed
+    with other settings (its signature differs in anything but the version) is an InputError
+    (exit 3), not a failed check."""
+    if (max_increase is not None or relative) and baseline is None:
+        raise UsageError("--max-increase and --relative need --baseline FILE.json")
+    for opt, v in (("--fail-above", fail_above), ("--max-increase", max_increase)):
+        if v is not None and not math.isfinite(v):
+            raise UsageError(f"{opt} must be a finite number", value=v)
     checks: list[dict[str, Any]] = []
     if fail_above is not None:
         checks.append(
@@ -75,7 +83,7 @@ def run_checks(
                 "name": "fail_above",
                 "threshold": fail_above,
                 "value": loss,
-                "passed": not (math.isnan(loss) or loss > fail_above),
+                "passed": bool(loss <= fail_above),  # False for NaN
             }
         )
     if baseline is not None:
@@ -85,55 +93,94 @@ def run_checks(
         checks.append(
             {
                 "name": "baseline",
+                "file": baseline,
                 "baseline": base,
                 "max_increase": d,
                 "relative": relative,
                 "threshold": threshold,
                 "value": loss,
-                "passed": not (math.isnan(loss) or loss > threshold),
+                "passed": bool(loss <= threshold),  # False for NaN
             }
         )
-    elif max_increase is not None or relative:
-        raise UsageError("--max-increase and --relative need --baseline FILE.json")
     return checks
 
 
-def _strip_version(sig: str) -> str:
-    return "|".join(p for p in sig.split("|") if not p.startswith("v:"))
+def _sig_parts(sig: str) -> dict[str, str]:
+    """``a|in:logits|red:mean|v:0.1.0`` -> ``{"#0": "a", "in": "logits", ...}`` (no version)."""
+    parts: dict[str, str] = {}
+    for i, p in enumerate(sig.split("|")):
+        key, sep, val = p.partition(":")
+        if sep and key == "v":
+            continue
+        parts[key if sep else f"#{i}"] = val if sep else p
+    return parts
 
 
 def load_baseline(path: str, signature: str) -> float:
+    """The loss of a baseline JSON saved from ``cecli ... -f json``, after checking that it was
+    computed with this run's settings (its signature, the version aside)."""
+    loss, theirs = read_baseline(path)
+    mine, base = _sig_parts(signature), _sig_parts(theirs)
+    if mine != base:
+        diffs = [
+            f"{k}:{base.get(k, '-')} in the baseline but {k}:{mine.get(k, '-')} here"
+            if not k.startswith("#")
+            else f"{base.get(k, '-')} in the baseline but {mine.get(k, '-')} here"
+            for k in [*base, *(k for k in mine if k not in base)]
+            if mine.get(k) != base.get(k)
+        ]
+        raise InputError(
+            f"the baseline was computed with other settings ({'; '.join(diffs)})",
+            file=path,
+            fix=f"recompute it with this run's settings ({signature})",
+        )
+    return loss
+
+
+def read_baseline(path: str) -> tuple[float, str]:
+    """A baseline file's ``(loss, signature)``; checked before the data is read, so a missing
+    or malformed baseline fails at once rather than after a long pass."""
     try:
         with open(path, encoding="utf-8") as fh:
             data = json.load(fh)
     except FileNotFoundError:
-        raise InputError("no such baseline file", file=path) from None
+        raise InputError(
+            "no such baseline file", file=path, fix="save one with `cecli ce ... -f json > FILE`"
+        ) from None
+    except IsADirectoryError:
+        raise InputError("the baseline is a directory, not a JSON file", file=path) from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InputError(f"cannot read the baseline as JSON ({exc})", file=path) from None
-    if not isinstance(data, dict) or not isinstance(data.get("loss"), (int, float)):
+    if not isinstance(data, dict) or "loss" not in data:
         raise InputError(
-            "the baseline has no numeric 'loss'",
+            "the baseline has no 'loss'",
             file=path,
             fix="save one with `cecli ce ... -f json > baseline.json`",
         )
-    theirs = data.get("signature")
-    if not isinstance(theirs, str) or _strip_version(theirs) != _strip_version(signature):
+    loss = data["loss"]
+    if isinstance(loss, bool) or not isinstance(loss, (int, float)) or not math.isfinite(loss):
         raise InputError(
-            "the baseline was computed with other settings",
+            "the baseline's loss is not a finite number",
             file=path,
-            value=theirs,
-            fix=f"recompute it with the settings of this run ({signature})",
+            value=loss,
+            fix="recompute the baseline on data whose loss is defined",
         )
-    return float(data["loss"])
+    theirs = data.get("signature")
+    if not isinstance(theirs, str):
+        raise InputError(
+            "the baseline has no 'signature'",
+            file=path,
+            fix="save it with `cecli ce ... -f json > baseline.json`",
+        )
+    return float(loss), theirs
 
 
 def verdicts(command: str, checks: list[dict[str, Any]]) -> list[str]:
-    lines = []
-    for c in checks:
-        word, op = ("ok", "<=") if c["passed"] else ("FAIL", ">")
-        extra = f" (baseline {c['baseline']:.6g})" if c["name"] == "baseline" else ""
-        lines.append(f"{word} {command} loss {c['value']:.6g} {op} {c['threshold']:.6g}{extra}")
-    return lines
+    """One line per check for stderr: ``FAIL ce loss 0.532 > 0.500`` or ``ok ce loss 0.412 <=
+    0.500`` (numbers shown with as many digits as it takes to tell them apart)."""
+    from ..report import check_verdict
+
+    return [check_verdict(command, c) for c in checks]
 
 
 def make_ce(name: str, default_input: str, summary: str) -> None:
@@ -232,6 +279,8 @@ def make_ce(name: str, default_input: str, summary: str) -> None:
                 keep_losses=reduction == "none" and output is None,
                 grad_output=grad_output,
             )
+            if baseline is not None:
+                read_baseline(baseline)
             ev = evaluate(preds, targets, read, cfg)
             checks = run_checks(
                 name, ev.result.loss, ev.signature, fail_above, baseline, max_increase, relative
