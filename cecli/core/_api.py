@@ -120,6 +120,7 @@ def _positions(
     targets: str,
     nonfinite: str,
     float64: bool,
+    threads: int | None = None,
 ) -> tuple[Positions, tuple[int, ...], CEOptions]:
     check_reduction(reduction)
     x3, t3, pos_shape, C, soft, _ = split_input(input, target, axis, targets)
@@ -135,7 +136,7 @@ def _positions(
     )
     if not soft:
         t3 = index_targets(t3, C, ignore_index, row_div=1)
-    pos = ce_positions(x3, t3, opts)
+    pos = ce_positions(x3, t3, opts, threads=threads)
     if pos.nonfinite_count:
         raise_nonfinite(pos.nonfinite_rows[0], pos.nonfinite_count)
     return pos, pos_shape, opts
@@ -154,6 +155,7 @@ def cross_entropy(
     targets: str = "auto",
     nonfinite: str = "propagate",
     float64: bool = False,
+    threads: int | None = None,
 ) -> Any:
     """Cross-entropy between predictions and targets, as ``torch.nn.functional.cross_entropy``.
 
@@ -174,6 +176,9 @@ def cross_entropy(
     label_smoothing : float in [0, 1]
     axis : int
         The class axis (1 as in torch; -1 for ``(batch, seq, vocab)`` arrays).
+    threads : int, optional
+        Threads for large inputs (NumPy releases the GIL); default: every core the process may
+        use once the input has a few million values, one thread below that.
 
     Returns
     -------
@@ -210,6 +215,7 @@ def cross_entropy(
         targets,
         nonfinite,
         float64,
+        threads,
     )
     if reduction == "none":
         return pos.loss.reshape(pos_shape)
@@ -226,6 +232,7 @@ def nll_loss(
     *,
     targets: str = "auto",
     nonfinite: str = "propagate",
+    threads: int | None = None,
 ) -> Any:
     """Negative log-likelihood of log-probabilities, as ``torch.nn.functional.nll_loss``.
 
@@ -248,6 +255,7 @@ def nll_loss(
         input_kind="logprobs",
         targets=targets,
         nonfinite=nonfinite,
+        threads=threads,
     )
 
 

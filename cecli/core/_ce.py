@@ -1,10 +1,11 @@
-"""The cross-entropy kernel: one block of rows in, per-position statistics out.
+"""The cross-entropy kernel: a block of rows in, per-position statistics out.
 
 The kernel is shared by the one-shot functions (:mod:`cecli.core._api`) and the streaming
 accumulator (:mod:`cecli.accumulate`), so chunked and one-shot results are computed by the same
-arithmetic. For each row it shifts by the row maximum, exponentiates into a reused buffer and
-sums (the log-sum-exp in the input's precision); nothing of size N x C is ever allocated.
-Per-position results are float64.
+arithmetic. For each position it shifts by the maximum, exponentiates in a reused, cache-sized
+buffer and sums (the log-sum-exp in the input's precision, float16 upcast to float32); nothing of
+size N x C is ever allocated. Per-position losses are float64. The tile arithmetic is in
+:mod:`._kernel`.
 """
 
 from __future__ import annotations
@@ -14,12 +15,15 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import DataError, UsageError
-from ._blocks import buffer, rows_per_block, work_dtype
+from ._blocks import parallel_map, resolve_threads, split_even, tiles, work_dtype
+from ._kernel import TileKernel
 
-#: Below this many classes (with one position per row) the kernel loops over the class columns
-#: instead of reducing along the class axis: for C ~ 10 an axis-1 reduction runs a tiny inner
-#: loop per row and is several times slower than C whole-column passes.
-WIDE_MIN_CLASSES = 24
+#: From this many classes on, the kernel works on tiles of positions x classes ("rows": reduce
+#: along contiguous rows); below it, on tiles transposed to classes x positions ("columns": every
+#: pass a SIMD loop over positions). Chosen by measurement (``bench/bench.py --only layout``,
+#: one thread, 8M float32 values): rows / columns time was 3.7 at C = 8, 2.1 at 32, 1.3 at 64,
+#: 1.11 at 96, 0.92 at 128, 0.5 at 1024 (the rows layout pays NumPy's per-row loop overhead).
+WIDE_MIN_CLASSES = 112
 
 INPUT_KINDS = ("logits", "probs", "logprobs")
 
@@ -97,20 +101,52 @@ def ce_options(
 
 @dataclass
 class Positions:
-    """Per-position results of a block, flattened to ``R * D`` entries (row-major)."""
+    """Per-position results of a block, flattened to ``R * D`` entries (row-major).
+
+    ``conf`` and ``target_prob`` are computed on first use (from the row sums the kernel keeps),
+    so a run that reports neither pays nothing for them. ``target`` may share memory with the
+    targets given to :func:`ce_positions`.
+    """
 
     loss: np.ndarray  # float64, 0 where ignored
     denom: np.ndarray  # float64: w[y] for counted index targets, 1 for probability targets
     counted: np.ndarray  # bool
     target: np.ndarray  # int64 class index (argmax for probability targets)
     pred: np.ndarray  # int64 argmax of the predictions
-    conf: np.ndarray  # float64 top-1 probability
-    target_prob: np.ndarray  # float64 probability of the target class
     topk: np.ndarray | None = None  # bool, when top_k > 0
     nonfinite_rows: list[int] = field(default_factory=list)  # block-local rows (error mode)
     nonfinite_count: int = 0
     unnormalised_rows: int = 0  # probability rows whose sum is not 1 within 1e-4
     first_unnormalised: int = -1
+    # conf = exp(top) / norm and target_prob = exp(tgt) / norm, per position, in the working
+    # precision: norm = sum_c exp(x_c - max) and top = 0 for logits, norm = 1 for log-probs.
+    _norm: np.ndarray | None = field(default=None, repr=False)
+    _top: np.ndarray | None = field(default=None, repr=False)
+    _tgt: np.ndarray | None = field(default=None, repr=False)
+    _conf: np.ndarray | None = field(default=None, repr=False)
+    _target_prob: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def conf(self) -> np.ndarray:
+        """float64 top-1 probability."""
+        if self._conf is None:
+            self._conf = self._prob(self._top)
+        return self._conf
+
+    @property
+    def target_prob(self) -> np.ndarray:
+        """float64 probability of the target class."""
+        if self._target_prob is None:
+            self._target_prob = self._prob(self._tgt)
+        return self._target_prob
+
+    def _prob(self, log_num: np.ndarray | None) -> np.ndarray:
+        n = self.loss.size
+        with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+            p = np.ones(n) if log_num is None else np.exp(log_num, dtype=np.float64)
+            if self._norm is not None:
+                p /= self._norm
+        return p
 
 
 def index_targets(
@@ -136,6 +172,8 @@ def index_targets(
         raise DataError(f"class-index targets must be integers, not {t.dtype}")
     else:
         t = t.astype(np.int64, copy=False)
+    if t.size == 0 or (int(t.min()) >= 0 and int(t.max()) < num_classes):
+        return t  # the common case, in two quick passes
     bad_mask = (t != ignore_index) & ((t < 0) | (t >= num_classes))
     if bad_mask.any():
         flat = np.flatnonzero(bad_mask.reshape(-1))
@@ -149,219 +187,44 @@ def index_targets(
     return t
 
 
-def ce_positions(x3: np.ndarray, t: np.ndarray, opts: CEOptions) -> Positions:
+def ce_positions(
+    x3: np.ndarray, t: np.ndarray, opts: CEOptions, *, threads: int | None = 1
+) -> Positions:
     """Cross-entropy statistics of every position of ``x3`` ``(R, C, D)``.
 
     ``t`` is ``(R, D)`` validated int64 class indices (:func:`index_targets`) or, with
     ``opts.soft``, ``(R, C, D)`` probabilities. Row indices in ``nonfinite_rows`` are block-local.
+    ``threads`` splits the tiles over that many threads (``None``: every core, for large
+    inputs); the streaming engine keeps the default of 1 and runs chunks on threads instead.
     """
     R, C, D = x3.shape
     P = R * D
     wd = work_dtype(x3.dtype, opts.float64)
+    logits = opts.input_kind == "logits"
     out = Positions(
         loss=np.empty(P),
         denom=np.empty(P),
         counted=np.empty(P, dtype=bool),
-        target=np.empty(P, dtype=np.int64),
+        target=np.empty(P, dtype=np.int64) if opts.soft else t.reshape(-1),
         pred=np.empty(P, dtype=np.int64),
-        conf=np.empty(P),
-        target_prob=np.empty(P),
         topk=np.empty(P, dtype=bool) if opts.top_k else None,
+        _norm=np.empty(P, dtype=wd) if logits else None,
+        _top=None if logits else np.empty(P, dtype=wd),
+        _tgt=np.empty(P, dtype=wd),
     )
-    rb = rows_per_block(C, D)
-    for a in range(0, R, rb):
-        b = min(R, a + rb)
-        _block(x3[a:b], t[a:b], opts, wd, out, a, D)
+    if P == 0:
+        return out
+    tl = tiles(R, C, D)
+    most = max((r1 - r0) * (d1 - d0) for r0, r1, d0, d1 in tl)
+    kernel = TileKernel(x3, t, opts, out, wd, rows=C >= WIDE_MIN_CLASSES, tile_positions=most)
+    nt = resolve_threads(threads, R * C * D, len(tl))
+    parts = parallel_map(kernel.run, split_even(tl, nt), nt)
+    flags = parts[0]
+    for other in parts[1:]:
+        flags.merge(other)
+    if flags.bad_count:
+        out.nonfinite_rows.append(flags.bad_first)
+        out.nonfinite_count = flags.bad_count
+    out.unnormalised_rows = flags.unnorm_count
+    out.first_unnormalised = flags.unnorm_first
     return out
-
-
-def _block(
-    xb: np.ndarray, tb: np.ndarray, opts: CEOptions, wd: np.dtype, out: Positions, a: int, D: int
-) -> None:
-    n, C, _ = xb.shape
-    sl = slice(a * D, (a + n) * D)
-    w = opts.weight
-    e = opts.label_smoothing
-    kind = opts.input_kind
-    unnorm = 0
-    if kind == "probs":
-        # log(clip(p, tiny, 1)) into a scratch buffer, then the log-probability path.
-        p = xb
-        lpb = buffer(n * C * D, wd, slot=1).reshape(n, C, D)
-        tiny = np.finfo(wd).tiny
-        np.clip(p, tiny, 1.0, out=lpb)
-        with np.errstate(divide="ignore"):
-            np.log(lpb, out=lpb)
-        rowsum = p.sum(axis=1, dtype=np.float64)
-        with np.errstate(invalid="ignore"):
-            off = ~(np.abs(rowsum - 1.0) <= 1e-4) & ~np.isnan(rowsum)
-        unnorm = int(off.sum())
-        if unnorm and out.first_unnormalised < 0:
-            out.first_unnormalised = a + int(np.flatnonzero(off.any(axis=1))[0])
-        out.unnormalised_rows += unnorm
-        # NaN in p survives clip: keep it visible to the non-finite check below.
-        xb = lpb
-        kind = "logprobs"
-
-    if opts.soft:
-        tsoft = tb.astype(wd, copy=False)
-        if e:
-            tsoft = tsoft * (1.0 - e) + e / C
-        tw = tsoft * w[None, :, None] if w is not None else tsoft
-        target = np.argmax(tb, axis=1)
-        valid = np.ones((n, D), dtype=bool)
-        ys = target
-    else:
-        target = tb
-        valid = tb != opts.ignore_index
-        ys = np.where(valid, tb, 0)
-
-    wide = D == 1 and C >= WIDE_MIN_CLASSES
-    if wide:
-        x2 = xb[:, :, 0]
-        ar = np.arange(n)
-        am = np.argmax(x2, axis=1)
-        m = x2[ar, am].astype(wd)
-        xy = x2[ar, ys[:, 0]].astype(wd)[:, None]
-        m2 = m[:, None]
-        am = am[:, None]
-    else:
-        am = np.zeros((n, D), dtype=np.intp)
-        m2 = xb[:, 0, :].astype(wd)
-        for c in range(1, C):
-            xc = xb[:, c, :]
-            am[xc > m2] = c
-            np.maximum(m2, xc, out=m2, casting="unsafe")
-        xy = np.take_along_axis(xb, ys[:, None, :], axis=1)[:, 0, :].astype(wd)
-
-    smooth_dot = None  # sum_c w_c * d_c (index targets with smoothing)
-    soft_dot = None  # sum_c tw_c * d_c (probability targets)
-    rank = None
-    if kind == "logits":
-        dy = xy - m2
-        s, smooth_dot, soft_dot, rank = _exp_pass(xb, m2, dy, opts, wd, tw if opts.soft else None)
-        with np.errstate(divide="ignore"):
-            ls = np.log(s)
-        nll = ls - dy
-        conf = 1.0 / s.astype(np.float64)
-        tprob = np.exp(dy.astype(np.float64)) * conf
-        bad = np.isnan(s)
-    else:  # log-probabilities: nothing to normalise
-        ls = np.zeros_like(m2)
-        nll = -xy
-        if e and not opts.soft:
-            smooth_dot = _class_dot(xb, w, wd)
-        if opts.soft:
-            soft_dot = _class_dot(xb, None, wd, tw)
-        if opts.top_k:
-            rank = _rank(xb, xy)
-        conf = np.exp(m2.astype(np.float64))
-        tprob = np.exp(xy.astype(np.float64))
-        bad = np.isnan(m2) | (m2 == np.inf)
-
-    # Non-finite predictions in counted rows: NaN or +inf anywhere in the row. An all -inf row
-    # gives NaN too, as in torch, but is not an error.
-    counted_bad = bad & valid
-    if opts.nonfinite == "error" and counted_bad.any():
-        rows = np.flatnonzero(counted_bad.any(axis=1))
-        real = [int(r) for r in rows if _has_nan_or_posinf(xb[r])]
-        if real:
-            out.nonfinite_rows.append(a + real[0])
-            out.nonfinite_count += len(real)
-
-    with np.errstate(invalid="ignore", over="ignore"):
-        if opts.soft:
-            twsum = tw.sum(axis=1, dtype=np.float64)
-            assert soft_dot is not None
-            loss = ls.astype(np.float64) * twsum - soft_dot.astype(np.float64)
-            denom = np.ones((n, D))
-        else:
-            wy = w[ys] if w is not None else np.ones((n, D))
-            loss = wy * nll.astype(np.float64)
-            if e:
-                assert smooth_dot is not None
-                smooth = ls.astype(np.float64) * opts.weight_total - smooth_dot.astype(np.float64)
-                loss = (1.0 - e) * loss + (e / C) * smooth
-            loss = np.where(valid, loss, 0.0)
-            denom = np.where(valid, wy, 0.0)
-
-    out.loss[sl] = loss.reshape(-1)
-    out.denom[sl] = denom.reshape(-1)
-    out.counted[sl] = valid.reshape(-1)
-    out.target[sl] = target.reshape(-1)
-    out.pred[sl] = am.reshape(-1)
-    out.conf[sl] = conf.reshape(-1)
-    out.target_prob[sl] = tprob.reshape(-1)
-    if out.topk is not None:
-        assert rank is not None
-        out.topk[sl] = (rank < opts.top_k).reshape(-1)
-
-
-def _exp_pass(
-    xb: np.ndarray,
-    m2: np.ndarray,
-    dy: np.ndarray,
-    opts: CEOptions,
-    wd: np.dtype,
-    tw: np.ndarray | None,
-) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None, np.ndarray | None]:
-    """One pass over the block: ``d = x - max``; the dot products that need ``d``; then
-    ``sum(exp(d))`` in place. Returns (s, smooth_dot, soft_dot, rank)."""
-    n, C, D = xb.shape
-    w = opts.weight
-    need_smooth = bool(opts.label_smoothing) and not opts.soft
-    smooth_dot = soft_dot = rank = None
-    with np.errstate(invalid="ignore", over="ignore"):
-        if D == 1 and C >= WIDE_MIN_CLASSES:
-            d = buffer(n * C, wd).reshape(n, C)
-            np.subtract(xb[:, :, 0], m2, out=d, casting="unsafe")
-            if need_smooth:
-                smooth_dot = (d @ w.astype(wd) if w is not None else d.sum(axis=1))[:, None]
-            if tw is not None:
-                soft_dot = np.einsum("ij,ij->i", d, tw[:, :, 0])[:, None]
-            if opts.top_k:
-                rank = np.count_nonzero(d > dy, axis=1)[:, None]
-            np.exp(d, out=d)
-            s = d.sum(axis=1)[:, None]
-            return s, smooth_dot, soft_dot, rank
-        s = np.zeros((n, D), dtype=wd)
-        tmp = buffer(n * D, wd).reshape(n, D)
-        if need_smooth:
-            smooth_dot = np.zeros((n, D), dtype=np.float64)
-        if tw is not None:
-            soft_dot = np.zeros((n, D), dtype=np.float64)
-        if opts.top_k:
-            rank = np.zeros((n, D), dtype=np.int64)
-        for c in range(C):
-            np.subtract(xb[:, c, :], m2, out=tmp, casting="unsafe")
-            if smooth_dot is not None:
-                smooth_dot += tmp if w is None else w[c] * tmp
-            if soft_dot is not None:
-                soft_dot += tw[:, c, :] * tmp  # type: ignore[index]
-            if rank is not None:
-                rank += tmp > dy
-            np.exp(tmp, out=tmp)
-            s += tmp
-        return s, smooth_dot, soft_dot, rank
-
-
-def _class_dot(
-    xb: np.ndarray, w: np.ndarray | None, wd: np.dtype, tw: np.ndarray | None = None
-) -> np.ndarray:
-    """``sum_c coef_c * x_c`` over the class axis, with coef ``w`` (per class), ``tw`` (per
-    position) or ones."""
-    with np.errstate(invalid="ignore", over="ignore"):
-        if tw is not None:
-            return np.einsum("icd,icd->id", xb.astype(wd, copy=False), tw)
-        if w is not None:
-            return np.einsum("icd,c->id", xb.astype(wd, copy=False), w.astype(wd))
-        return xb.sum(axis=1, dtype=wd)
-
-
-def _rank(xb: np.ndarray, xy: np.ndarray) -> np.ndarray:
-    """How many classes score strictly above the target (ties count in the target's favour)."""
-    return np.count_nonzero(xb > xy[:, None, :], axis=1)
-
-
-def _has_nan_or_posinf(row: np.ndarray) -> bool:
-    return bool(np.isnan(row).any() or np.isposinf(row).any())

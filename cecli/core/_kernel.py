@@ -1,0 +1,303 @@
+"""The cross-entropy arithmetic on one tile, in a layout that suits NumPy's loops.
+
+:func:`cecli.core._ce.ce_positions` cuts its input into tiles (``_blocks.tiles``) and runs
+:meth:`TileKernel.run` on them, on one thread or several. Each tile is read from memory once:
+copied (or viewed) into a scratch buffer the size of the L2 cache, then shifted by its maxima,
+exponentiated and summed in place there.
+
+Two layouts, chosen by the number of classes C (``WIDE_MIN_CLASSES``):
+
+* **rows**: a tile is ``(P, C)``, one position per row, a view of the input when it already is
+  one. Reductions run along contiguous rows: NumPy's SIMD argmax, a pairwise float sum.
+* **columns**: a tile is transposed into ``(C, P)``. Every pass is then a SIMD loop over P
+  contiguous positions instead of a loop of C values per position, whose per-row overhead
+  dominates for small C (3-4x faster at C = 10); the argmax comes from one equality pass.
+
+Per position the kernel keeps what the loss needs plus the row sums; ``conf`` and
+``target_prob`` are derived on demand (:class:`cecli.core._ce.Positions`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ._blocks import buffer, transpose_into
+
+if TYPE_CHECKING:
+    from ._ce import CEOptions, Positions
+
+# Scratch-buffer slots (see ``_blocks.buffer``).
+_S_TILE, _S_SHIFT, _S_TARGET, _S_BOOL, _S_INT, _S_INDEX = 20, 21, 22, 23, 24, 25
+
+
+@dataclass
+class Flags:
+    """Row-level findings of a run of tiles, merged in tile order."""
+
+    bad_first: int = -1  # first row with NaN / +inf in a counted position
+    bad_last: int = -1
+    bad_count: int = 0  # distinct such rows
+    unnorm_first: int = -1  # first row of probabilities not summing to 1
+    unnorm_count: int = 0  # such positions
+
+    def add_bad(self, rows: np.ndarray) -> None:
+        u = np.unique(rows)
+        if self.bad_first < 0:
+            self.bad_first = int(u[0])
+        self.bad_count += u.size - int(u[0] == self.bad_last)  # a row split over two tiles
+        self.bad_last = int(u[-1])
+
+    def merge(self, other: Flags) -> None:
+        if other.bad_count:
+            if self.bad_first < 0:
+                self.bad_first = other.bad_first
+            self.bad_count += other.bad_count - int(other.bad_first == self.bad_last)
+            self.bad_last = other.bad_last
+        if other.unnorm_count:
+            if self.unnorm_first < 0:
+                self.unnorm_first = other.unnorm_first
+            self.unnorm_count += other.unnorm_count
+
+
+class TileKernel:
+    """Everything fixed for one ``ce_positions`` call; :meth:`run` handles a run of tiles,
+    writing each tile's positions into ``out`` (disjoint slices, so runs can go in parallel)."""
+
+    def __init__(
+        self,
+        x3: np.ndarray,
+        t: np.ndarray,
+        opts: CEOptions,
+        out: Positions,
+        wd: np.dtype,
+        *,
+        rows: bool,
+        tile_positions: int,
+    ) -> None:
+        _, C, D = x3.shape
+        self.x3, self.t, self.opts, self.out, self.wd = x3, t, opts, out, wd
+        self.C, self.D = C, D
+        self.rows = rows
+        self.cax = 1 if rows else 0  # the class axis of a laid-out tile
+        self.w = opts.weight
+        w_wd = None if opts.weight is None else opts.weight.astype(wd)
+        self.w_wd = None if w_wd is None else (w_wd if rows else w_wd[:, None])
+        # columns: argmax = C - max_c([x_c == max] * (C - c)), in the narrowest integer type.
+        self.idt = np.dtype(np.int8 if C < 127 else np.int16 if C < 32767 else np.int32)
+        self.rev = (C - np.arange(C)).astype(self.idt)[:, None]
+        # rows: NumPy's buffered iterator makes a broadcast ``x - max[:, None]`` over rows
+        # shorter than its buffer ~3x slower (it gathers rows into the buffer first); a buffer
+        # of at most one row keeps it on the contiguous SIMD loop, row by row.
+        self.bufsize = max(16, min(8192, C // 16 * 16))
+        self.arange = np.arange(tile_positions)
+
+    def run(self, tl: Sequence[tuple[int, int, int, int]]) -> Flags:
+        flags = Flags()
+        # Over- and invalid operations are expected (inf - inf, exp of large values, log 0):
+        # they produce the inf / NaN results torch gives, checked for explicitly below.
+        with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+            for r0, r1, d0, d1 in tl:
+                self.tile(r0, r1, d0, d1, flags)
+        return flags
+
+    def layout(self, xb: np.ndarray, slot: int) -> np.ndarray:
+        """A tile ``(n, C, dd)`` copied (cast to the working precision) into its layout."""
+        n, C, dd = xb.shape
+        if self.rows:
+            X = buffer(n * dd * C, self.wd, slot).reshape(n, dd, C)
+            if dd == 1:
+                np.copyto(X[:, 0, :], xb[:, :, 0], casting="unsafe")
+            else:
+                for i in range(n):
+                    transpose_into(X[i], xb[i])
+            return X.reshape(n * dd, C)
+        X = buffer(C * n * dd, self.wd, slot).reshape(C, n, dd)
+        if dd == 1:
+            transpose_into(X[:, :, 0], xb[:, :, 0])
+        else:  # runs of dd contiguous positions: NumPy's copy is fast as it is
+            np.copyto(X, xb.transpose(1, 0, 2), casting="unsafe")
+        return X.reshape(C, n * dd)
+
+    def pick(self, X: np.ndarray, idx: np.ndarray) -> np.ndarray:
+        """``X[p, idx[p]]`` (rows) or ``X[idx[p], p]`` (columns) for every position p."""
+        P = idx.size
+        ar = self.arange[:P]
+        if self.rows:
+            picked: np.ndarray = X[ar, idx]
+            return picked
+        flat = buffer(P, np.intp, _S_INDEX)
+        np.multiply(idx, P, out=flat)
+        flat += ar
+        return np.take(X.reshape(-1), flat)
+
+    def col_argmax(self, X: np.ndarray, m: np.ndarray, out: np.ndarray) -> None:
+        """First index of the maximum down each column of ``X`` ``(C, P)``, into ``out``
+        (NaN counts as the maximum, as in NumPy and torch)."""
+        C, P = X.shape
+        eq = buffer(C * P, np.bool_, _S_BOOL).reshape(C, P)
+        np.equal(X, m, out=eq)
+        hit = eq.view(np.int8)  # a bool is a 0/1 byte: no cast needed
+        key = hit if self.idt == np.int8 else buffer(C * P, self.idt, _S_INT).reshape(C, P)
+        np.multiply(hit, self.rev, out=key)
+        r = np.maximum.reduce(key, axis=0)
+        np.subtract(C, r, out=out, dtype=np.int64)
+        nan = np.flatnonzero(r == 0)  # no class equals a NaN maximum
+        if nan.size:
+            out[nan] = np.argmax(X[:, nan], axis=0)
+
+    def tile(self, r0: int, r1: int, d0: int, d1: int, flags: Flags) -> None:
+        opts, out, C, wd, rows, cax = self.opts, self.out, self.C, self.wd, self.rows, self.cax
+        xb = self.x3[r0:r1, :, d0:d1]
+        n, _, dd = xb.shape
+        P = n * dd
+        p0 = r0 * self.D + d0
+        sl = slice(p0, p0 + P)
+        kind = opts.input_kind
+        own = not (rows and dd == 1 and xb.dtype == wd and kind != "probs")
+        X = self.layout(xb, _S_TILE) if own else xb[:, :, 0]
+
+        if kind == "probs":
+            # log(clip(p, tiny, 1)) in place, then the log-probability path. A NaN in p survives
+            # the clip and stays visible to the non-finite check below.
+            rowsum = np.add.reduce(X, axis=cax, dtype=np.float64)
+            off = ~(np.abs(rowsum - 1.0) <= 1e-4) & ~np.isnan(rowsum)
+            if off.any():
+                if flags.unnorm_first < 0:
+                    flags.unnorm_first = r0 + int(np.flatnonzero(off)[0]) // dd
+                flags.unnorm_count += int(np.count_nonzero(off))
+            np.clip(X, np.finfo(wd).tiny, 1.0, out=X)
+            np.log(X, out=X)
+            kind = "logprobs"
+
+        # Targets: class indices (ignored ones read as class 0, masked below) or probabilities.
+        valid: np.ndarray | None = None  # None: every position counted
+        tw = None
+        ys = out.target[sl]
+        if opts.soft:
+            tb = self.t[r0:r1, :, d0:d1]
+            ys[...] = np.argmax(tb, axis=1).reshape(-1)
+            tw = self.layout(tb, _S_TARGET)  # t' = t (1 - e) + e / C, times w, in place
+            if opts.label_smoothing:
+                tw *= wd.type(1.0 - opts.label_smoothing)
+                tw += wd.type(opts.label_smoothing / C)
+            if self.w_wd is not None:
+                tw *= self.w_wd
+            out.counted[sl] = True
+        else:
+            counted = out.counted[sl]
+            np.not_equal(ys, opts.ignore_index, out=counted)
+            if not counted.all():
+                valid = counted
+                ys = np.where(valid, ys, 0)
+
+        # The maximum and its first index.
+        am = out.pred[sl]
+        if rows:
+            np.argmax(X, axis=1, out=am)
+            m = X[self.arange[:P], am]
+        else:
+            m = np.maximum.reduce(X, axis=0)
+            self.col_argmax(X, m, am)
+        xy = self.pick(X, ys)
+
+        if kind == "logits":
+            # d = x - max; the dot products that need d; then sum(exp(d)) in place.
+            d = X if own else buffer(P * C, wd, _S_SHIFT).reshape(X.shape)
+            if rows:
+                old = np.setbufsize(self.bufsize)
+                try:
+                    np.subtract(X, m[:, None], out=d)
+                finally:
+                    np.setbufsize(old)
+            else:
+                np.subtract(X, m, out=d)
+            dy = xy - m
+            smooth_dot, soft_dot, rank = self.dots(d, dy, tw)
+            np.exp(d, out=d)
+            assert out._norm is not None
+            s = out._norm[sl]
+            np.add.reduce(d, axis=cax, out=s)
+            ls = np.log(s)
+            nll = ls - dy
+            bad = np.isnan(s)
+            out._tgt[sl] = dy  # type: ignore[index]
+        else:  # log-probabilities: nothing to normalise
+            ls = None
+            nll = np.negative(xy)
+            smooth_dot, soft_dot, rank = self.dots(X, xy, tw)
+            bad = np.isnan(m) | (m == np.inf)
+            out._top[sl] = m  # type: ignore[index]
+            out._tgt[sl] = xy  # type: ignore[index]
+
+        # Non-finite predictions in counted positions: NaN or +inf among the position's values.
+        # An all -inf position gives NaN too, as in torch, but is not an error.
+        if opts.nonfinite == "error":
+            cb = bad if valid is None else bad & valid
+            if cb.any():
+                i, j = np.divmod(np.flatnonzero(cb), dd)
+                vals = xb[i, :, j]
+                real = (np.isnan(vals) | (vals == np.inf)).any(axis=1)
+                if real.any():
+                    flags.add_bad(r0 + i[real])
+
+        loss = out.loss[sl]
+        denom = out.denom[sl]
+        if opts.soft:
+            assert tw is not None and soft_dot is not None
+            if ls is None:
+                np.negative(soft_dot, out=loss, dtype=np.float64)
+            else:
+                twsum = np.add.reduce(tw, axis=cax, dtype=np.float64)
+                np.multiply(ls, twsum, out=loss, dtype=np.float64)
+                np.subtract(loss, soft_dot, out=loss, dtype=np.float64)
+            denom.fill(1.0)
+        else:
+            np.copyto(loss, nll)
+            wy = None if self.w is None else self.w[ys]
+            if wy is not None:
+                loss *= wy
+            if opts.label_smoothing:
+                assert smooth_dot is not None
+                e = opts.label_smoothing
+                if ls is None:
+                    smooth = np.negative(smooth_dot, dtype=np.float64)
+                else:
+                    smooth = np.multiply(ls, opts.weight_total, dtype=np.float64)
+                    smooth -= smooth_dot
+                loss *= 1.0 - e
+                loss += (e / C) * smooth
+            if valid is None:
+                denom[...] = 1.0 if wy is None else wy
+            else:
+                skip = ~valid
+                loss[skip] = 0.0
+                np.copyto(denom, valid if wy is None else wy)
+                denom[skip] = 0.0
+        if out.topk is not None:
+            assert rank is not None
+            np.less(rank, opts.top_k, out=out.topk[sl])
+
+    def dots(
+        self, d: np.ndarray, dy: np.ndarray, tw: np.ndarray | None
+    ) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
+        """Per-position sums over the classes of ``d`` (the shifted logits before the exp, or
+        the log-probabilities): ``sum_c w_c d_c`` (label smoothing), ``sum_c tw_c d_c``
+        (probability targets), and the target's rank (how many classes score above it)."""
+        opts, cax, w = self.opts, self.cax, self.w_wd
+        smooth_dot = soft_dot = rank = None
+        if opts.label_smoothing and not opts.soft:
+            if w is None:
+                smooth_dot = np.add.reduce(d, axis=cax)
+            else:
+                smooth_dot = d @ w if self.rows else np.add.reduce(d * w, axis=0)
+        if tw is not None:
+            soft_dot = np.einsum("pc,pc->p" if self.rows else "cp,cp->p", d, tw)
+        if opts.top_k:
+            gt = buffer(d.size, np.bool_, _S_BOOL).reshape(d.shape)
+            np.greater(d, dy[:, None] if self.rows else dy, out=gt)
+            rank = np.count_nonzero(gt, axis=cax)
+        return smooth_dot, soft_dot, rank
