@@ -1,0 +1,85 @@
+"""Write the example data in examples/ (deterministic; run from the repo root).
+
+A 3-class classifier's saved outputs on 300 flowers: per-class logits from a softmax
+regression fitted on noisy measurements, the true labels, and ids. The same data is written as
+CSV (string labels matching the logit column names), wide Parquet, list-column Parquet and
+NPY (logits + integer labels), so every route can be compared:
+
+    python scripts/make_examples.py
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+
+CLASSES = ["setosa", "versicolor", "virginica"]
+N = 300
+OUT = "examples"
+
+
+def make() -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(2024)
+    y = rng.integers(0, 3, N)
+    centres = np.array([[5.0, 3.4, 1.5, 0.2], [5.9, 2.8, 4.3, 1.3], [6.6, 3.0, 5.6, 2.0]])
+    feats = centres[y] + rng.normal(scale=[0.45, 0.35, 0.55, 0.3], size=(N, 4))
+    # A softmax regression, a few hundred steps of gradient descent on standardised features.
+    X = (feats - feats.mean(0)) / feats.std(0)
+    X = np.hstack([X, np.ones((N, 1))])
+    W = np.zeros((5, 3))
+    onehot = np.eye(3)[y]
+    for _ in range(300):
+        z = X @ W
+        p = np.exp(z - z.max(1, keepdims=True))
+        p /= p.sum(1, keepdims=True)
+        W -= 0.1 * X.T @ (p - onehot) / N
+    logits = (X @ W).astype(np.float32)
+    return logits, y
+
+
+def main() -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    logits, y = make()
+    os.makedirs(OUT, exist_ok=True)
+    ids = [f"flower-{i:03d}" for i in range(N)]
+    labels = [CLASSES[k] for k in y]
+    with open(f"{OUT}/iris_logits.csv", "w", encoding="utf-8") as fh:
+        fh.write("id," + ",".join(CLASSES) + ",label\n")
+        for i in range(N):
+            row = ",".join(repr(float(v)) for v in logits[i])
+            fh.write(f"{ids[i]},{row},{labels[i]}\n")
+    wide = {"id": ids, **{c: logits[:, k] for k, c in enumerate(CLASSES)}, "label": labels}
+    pq.write_table(pa.table(wide), f"{OUT}/iris_logits.parquet")
+    lst = pa.FixedSizeListArray.from_arrays(pa.array(logits.reshape(-1)), 3)
+    pq.write_table(
+        pa.table({"id": ids, "logits": lst, "label": y.astype(np.int64)}),
+        f"{OUT}/iris_logits_list.parquet",
+    )
+    np.save(f"{OUT}/iris_logits.npy", logits)
+    np.save(f"{OUT}/iris_labels.npy", y.astype(np.int64))
+    with open(f"{OUT}/classes.txt", "w", encoding="utf-8") as fh:
+        fh.write("\n".join(CLASSES) + "\n")
+    # The expected loss, computed independently of cecli (float64 log-sum-exp of the float32
+    # logits), so the example's output can be checked by eye and by a test.
+    z = logits.astype(np.float64)
+    lse = z.max(1) + np.log(np.exp(z - z.max(1, keepdims=True)).sum(1))
+    losses = lse - z[np.arange(N), y]
+    expected = {
+        "loss": float(losses.mean()),
+        "accuracy": float((z.argmax(1) == y).mean()),
+        "samples": N,
+        "classes": 3,
+        "note": "mean cross-entropy of examples/iris_logits.* (float64 reference, not cecli)",
+    }
+    with open(f"{OUT}/expected.json", "w", encoding="utf-8") as fh:
+        json.dump(expected, fh, indent=2)
+        fh.write("\n")
+    print(json.dumps(expected))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,68 @@
+"""Docs as tests: the README's quick start works as written, and CI runs what it says."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import EXAMPLES, ROOT
+
+
+def quickstart() -> list[str]:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"<!-- quickstart -->\s*```bash\n(.*?)```", text, re.S)
+    assert block, "README has no quick-start block"
+    return [ln.strip() for ln in block.group(1).strip().splitlines() if ln.strip()]
+
+
+def test_quickstart_is_two_commands_and_ci_runs_the_second() -> None:
+    cmds = quickstart()
+    assert len(cmds) == 2
+    assert cmds[0].startswith("pip install ") and " cecli ce examples/" in cmds[0]
+    assert "pytest" in cmds[1]
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    assert cmds[1] in ci.splitlines(), ".ci/run must run the README's test command verbatim"
+
+
+def test_quickstart_first_command_in_a_fresh_venv(tmp_path: Path) -> None:
+    """The first quick-start command, verbatim, in a new virtual environment (no site
+    packages), from a copy of the repository: it installs and prints the example's loss."""
+    cmd = quickstart()[0]
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VIRTUAL_ENV", "PYTHONPATH"))}
+    env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}"
+    env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
+    # a copy, so the build leaves nothing behind in the working tree
+    src = tmp_path / "src"
+    shutil.copytree(
+        ROOT,
+        src,
+        ignore=shutil.ignore_patterns(".git", "*.egg-info", "__pycache__", ".hypothesis",
+                                      ".pytest_cache", ".mypy_cache", ".ruff_cache", "build"),
+    )
+    res = subprocess.run(
+        ["bash", "-c", cmd], cwd=src, env=env, capture_output=True, text=True, timeout=900
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    # pip's own messages come first on stdout; cecli's JSON object (stdout is a pipe) is last
+    out = json.loads(res.stdout[res.stdout.index('{"command"') :])
+    expected = json.loads((EXAMPLES / "expected.json").read_text())
+    assert out["loss"] == pytest.approx(expected["loss"], rel=1e-6)
+
+
+def test_every_command_help_has_an_example() -> None:
+    from conftest import invoke
+
+    for cmd in ("ce", "nll", "bce", "softmax", "inspect", "compare"):
+        res = invoke([cmd, "--help"])
+        assert res.exit_code == 0, res.output
+        assert re.search(r"Examples?:", res.stdout), cmd
+        assert "cecli " + cmd in res.stdout, f"{cmd}'s help example does not run {cmd}"
