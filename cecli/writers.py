@@ -157,7 +157,7 @@ class TableWriter:
             self._header_done = True
         cols = [_text_column(v) for v in columns.values()]
         if cols and len(cols[0]):
-            self._fh.write("\n".join(sep.join(row) for row in zip(*cols)) + "\n")
+            self._fh.write("\n".join(sep.join(row) for row in zip(*cols, strict=True)) + "\n")
 
     def _write_parquet(self, columns: dict[str, np.ndarray]) -> None:
         import pyarrow as pa

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import EXAMPLES, invoke, invoke_json, run_cecli
 
 EXPECTED = json.loads((EXAMPLES / "expected.json").read_text())
@@ -83,7 +82,7 @@ def test_tsv_and_table_formats() -> None:
     res = invoke(["ce", EXAMPLES / "iris_logits.csv", "-f", "tsv"])
     assert res.exit_code == 0
     head, values = res.stdout.strip().split("\n")
-    row = dict(zip(head.split("\t"), values.split("\t")))
+    row = dict(zip(head.split("\t"), values.split("\t"), strict=True))
     assert float(row["loss"]) == pytest.approx(EXPECTED["loss"], rel=1e-6)
     res = invoke(["ce", EXAMPLES / "iris_logits.csv", "-f", "table", "--per-class"])
     assert res.exit_code == 0

@@ -166,7 +166,7 @@ def main() -> None:
         sys.exit(int(ExitCode.OK))
     except KeyboardInterrupt:  # Ctrl-C outside a command body (argument parsing, imports)
         sys.exit(int(ExitCode.INTERRUPTED))
-    except Exception:  # noqa: BLE001 - not an error mapper: every unexpected exception is a bug
+    except Exception:  # not an error mapper: whatever reaches here is a bug (exit 4)
         import traceback
 
         traceback.print_exc()

@@ -73,7 +73,7 @@ _BCE_EPS = float(np.float32(1e-12))
 
 def log_sigmoid(x: np.ndarray) -> np.ndarray:
     """``log(sigmoid(x)) = min(x, 0) - log1p(exp(-|x|))``, stable for any ``x``."""
-    return np.minimum(x, 0) - np.log1p(np.exp(-np.abs(x)))
+    return np.asarray(np.minimum(x, 0) - np.log1p(np.exp(-np.abs(x))))
 
 
 def bce_with_logits_elements(
@@ -82,7 +82,7 @@ def bce_with_logits_elements(
     """torch's stable form: ``w * ((1 - t) * x - (1 + (pw - 1) * t) * log_sigmoid(x))``."""
     ls = log_sigmoid(x)
     lw = 1 + (pw - 1) * t if pw is not None else 1
-    out = (1 - t) * x - lw * ls
+    out = np.asarray((1 - t) * x - lw * ls)
     return out * w if w is not None else out
 
 
@@ -91,7 +91,7 @@ def bce_elements(x: np.ndarray, t: np.ndarray, w: np.ndarray | None) -> np.ndarr
     with np.errstate(divide="ignore"):
         lp = np.maximum(np.log(x), -100)
         l1p = np.maximum(np.log1p(-x), -100)
-    out = -(t * lp + (1 - t) * l1p)
+    out = np.asarray(-(t * lp + (1 - t) * l1p))
     return out * w if w is not None else out
 
 
@@ -153,14 +153,14 @@ def bce_with_logits_grad_elements(
         g = np.exp(log_sigmoid(x)) - t
     else:
         g = (1 - t) - (1 + (pw - 1) * t) * np.exp(log_sigmoid(-x))
-    return g * w if w is not None else g
+    return np.asarray(g * w if w is not None else g)
 
 
 def bce_grad_elements(x: np.ndarray, t: np.ndarray, w: np.ndarray | None) -> np.ndarray:
     """torch's ``binary_cross_entropy_backward``: ``w (p - t) / max(p (1 - p), eps)`` where
     torch's ``eps`` is the float32 value nearest 1e-12, whatever the input's precision."""
     g = (x - t) / np.maximum((1 - x) * x, x.dtype.type(_BCE_EPS))
-    return g * w if w is not None else g
+    return np.asarray(g * w if w is not None else g)
 
 
 def binary_cross_entropy_with_logits_grad(
