@@ -1,0 +1,141 @@
+"""Reports of ``compare``: two models, their difference, its interval and p-value."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from .._version import __version__
+from ..api import Comparison
+from ._common import DASH, _cell, _fmt, _num, clean
+
+
+def _side(r: Any, path: str) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "path": path,
+        "loss": r.loss,
+        "accuracy": r.accuracy,
+        "perplexity": r.perplexity,
+        "loss_sum": r.loss_sum,
+    }
+    if r.top_k:
+        out["top_k"] = r.top_k
+        out["top_k_accuracy"] = r.top_k_accuracy
+    if r.ece is not None:
+        out["ece"] = r.ece
+        out["ece_bins"] = r.ece_bins
+    out["quantiles"] = dict(r.quantiles)
+    return out
+
+
+def compare_to_dict(cmp: Comparison, checks: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The JSON object of ``cecli compare`` (floats at full precision, NaN/inf as null)."""
+    cfg = cmp.config
+    a, b = cmp.a, cmp.b
+    inputs = [cmp.a_info, cmp.b_info] + ([cmp.target_info] if cmp.target_info else [])
+    out: dict[str, Any] = {
+        "command": "compare",
+        "a": _side(a, cmp.a_info.path),
+        "b": _side(b, cmp.b_info.path),
+        "delta": cmp.delta,
+        "reduction": a.reduction,
+        "ci": dict(cmp.ci),
+        "p_value": cmp.p_value,
+        "p_value_method": "two-sided paired bootstrap (percentile inversion)",
+        "samples": a.samples,
+        "counted": a.counted,
+        "ignored": a.ignored,
+        "weight_sum": a.weight_sum,
+        "classes": a.classes,
+        "options": {
+            "input": cfg.input_kind,
+            "targets": cmp.target_kind,
+            "weight": None if cfg.weight is None else cfg.weight.tolist(),
+            "ignore_index": cfg.ignore_index,
+            "label_smoothing": cfg.label_smoothing,
+        },
+        "inputs": [{"path": i.path, "format": i.format, "rows": i.rows} for i in inputs],
+        "signature": cmp.signature,
+        "warnings": list(cmp.warnings),
+    }
+    out["checks"] = list(checks or [])
+    out["version"] = __version__
+    cleaned: dict[str, Any] = clean(out)
+    return cleaned
+
+
+def compare_value_lines(cmp: Comparison) -> list[str]:
+    """``-f value``: the bare delta (B - A)."""
+    return [_num(cmp.delta)]
+
+
+def compare_tsv_lines(cmp: Comparison) -> list[str]:
+    keys = ["loss_a", "loss_b", "delta", "ci_low", "ci_high", "p_value", "samples", "counted"]
+    vals = [cmp.a.loss, cmp.b.loss, cmp.delta, cmp.ci["low"], cmp.ci["high"], cmp.p_value,
+            cmp.a.samples, cmp.a.counted]
+    return ["\t".join(keys), "\t".join(_cell(clean(v)) for v in vals)]
+
+
+def compare_table(cmp: Comparison, checks: list[dict[str, Any]] | None = None) -> Any:
+    """A rich renderable: both models side by side, the difference, its interval and p-value."""
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    a, b = cmp.a, cmp.b
+    t = Table(
+        title=f"cecli compare · A = {cmp.a_info.path} · B = {cmp.b_info.path}",
+        title_justify="left",
+    )
+    t.add_column("measure", style="bold")
+    t.add_column("A", justify="right")
+    t.add_column("B", justify="right")
+    t.add_column("B - A", justify="right")
+
+    def diff(x: float | None, y: float | None) -> str:
+        if x is None or y is None:
+            return ""
+        return f"{y - x:+.4g}" if math.isfinite(y - x) else DASH
+
+    label = {"mean": "loss (mean)", "sum": "loss (sum)"}.get(a.reduction, "loss")
+    d_style = "bold red" if cmp.delta > 0 else "bold green" if cmp.delta < 0 else "bold"
+    t.add_row(label, _fmt(a.loss, 8), _fmt(b.loss, 8), Text(f"{cmp.delta:+.6g}", style=d_style))
+    if a.perplexity is not None and b.perplexity is not None:
+        t.add_row("perplexity", _fmt(a.perplexity), _fmt(b.perplexity),
+                  diff(a.perplexity, b.perplexity))
+    t.add_row("accuracy", _fmt(a.accuracy), _fmt(b.accuracy), diff(a.accuracy, b.accuracy))
+    if a.top_k:
+        t.add_row(f"top-{a.top_k} accuracy", _fmt(a.top_k_accuracy), _fmt(b.top_k_accuracy),
+                  diff(a.top_k_accuracy, b.top_k_accuracy))
+    if a.ece is not None:
+        t.add_row("ECE", _fmt(a.ece), _fmt(b.ece), diff(a.ece, b.ece))
+    qa, qb = a.quantiles, b.quantiles
+    for k in ("p50", "p90", "p99"):
+        if k in qa:
+            t.add_row(f"loss {k}", _fmt(qa.get(k), 4), _fmt(qb.get(k), 4), "")
+    ci = cmp.ci
+    s = Table(show_header=False, title_justify="left")
+    s.add_column("measure", style="bold")
+    s.add_column("value", justify="right")
+    s.add_column("", style="dim")
+    s.add_row(
+        f"{ci['level']:.0%} interval of B - A",
+        f"{_fmt(ci['low'])} {DASH} {_fmt(ci['high'])}",
+        f"paired Poisson bootstrap, B={ci['replicates']}, seed {ci['seed']}"
+        + (f", groups: {ci['group']}" if ci.get("group") else ""),
+    )
+    s.add_row("p-value", _fmt(cmp.p_value, 4), "two-sided, no difference")
+    s.add_row("samples", f"{a.samples:,}", f"{a.counted:,} counted, {a.ignored:,} ignored")
+    for c in checks or []:
+        ok = c["passed"]
+        s.add_row(
+            c["name"],
+            Text("pass" if ok else "FAIL", style="green" if ok else "bold red"),
+            f"one-sided p {c['p_worse']:.3g}, alpha {c['alpha']:g}, margin {c['margin']:g}"
+            if c["name"] == "fail_if_worse"
+            else f"threshold {_fmt(c['threshold'])}",
+        )
+    parts: list[Any] = [t, s]
+    for w in cmp.warnings:
+        parts.append(Text(f"warning: {w}", style="yellow"))
+    return Group(*parts)
