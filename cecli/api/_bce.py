@@ -18,8 +18,7 @@ from typing import Any
 import numpy as np
 
 from .._version import __version__
-from ..accumulate import BinaryAccumulator
-from ..accumulate._binary import BCEResult
+from ..accumulate import BCEResult, BinaryAccumulator
 from ..core import work_dtype
 from ..errors import CecliError, DataError, InputError, UsageError
 from ..readers import Batch, ReadOptions, SourceInfo, open_inputs

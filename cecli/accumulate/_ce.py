@@ -1,0 +1,489 @@
+"""The cross-entropy accumulator: per-chunk sufficient statistics, finished once (see the
+package docstring for what chunking can and cannot change)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..core import (
+    CEOptions,
+    Positions,
+    as_float,
+    ce_options,
+    ce_positions,
+    check_reduction,
+    class_axis_of,
+    index_targets,
+    is_soft,
+    raise_nonfinite,
+    reduce,
+)
+from ..core import as_3d as _as_3d
+from ..errors import DataError, UsageError
+from ._sums import (
+    BootstrapSums,
+    DDSum,
+    LossHistogram,
+    TreeSum,
+    group_keys,
+)
+
+DEFAULT_SEED = 12345
+QUANTILES = (0.5, 0.9, 0.99)
+CI_METHOD = "poisson-bootstrap"
+
+
+def ece_boundaries(bins: int) -> np.ndarray:
+    """torchmetrics' bin boundaries, bit for bit: ``torch.linspace(0, 1, bins + 1)`` in float32.
+
+    torch's CPU ``linspace`` computes ``start + step * i`` for the first half of the points and
+    ``end - step * (steps - 1 - i)`` for the second, with a float32 ``step`` and a fused
+    multiply-add; evaluating that in float64 and rounding once to float32 reproduces it (checked
+    against torch 2.13 for every ``bins`` up to 2000).
+    """
+    steps = bins + 1
+    step = np.float64(np.float32(1.0) / np.float32(bins))
+    i = np.arange(steps, dtype=np.float64)
+    edges = np.where(i < steps // 2, step * i, 1.0 - step * (steps - 1 - i))
+    return np.asarray(edges, dtype=np.float32)
+
+
+def ece_bucket(conf: np.ndarray, boundaries: np.ndarray) -> np.ndarray:
+    """torchmetrics' ``_binning_bucketize``: ``bucketize(conf, boundaries, right=True) - 1`` on
+    float32 confidences, so bin b is ``[edge_b, edge_b+1)`` and a confidence of exactly 1 gets a
+    bin of its own (index ``bins``)."""
+    idx = np.searchsorted(boundaries, conf.astype(np.float32), side="right") - 1
+    return np.clip(idx, 0, boundaries.size - 1)
+
+
+def bootstrap_keys(start: int, n: int, per_pos: int, group: Any = None) -> np.ndarray:
+    """The keys of the bootstrap weights of rows ``start .. start+n-1`` (``per_pos`` positions
+    each): the positions' global indices, or their group's key with ``group``."""
+    if group is not None:
+        return np.repeat(group_keys(np.asarray(group).reshape(-1)), per_pos)
+    return np.arange(start * per_pos, (start + n) * per_pos, dtype=np.uint64)
+
+
+@dataclass
+class CEResult:
+    """Everything one cross-entropy evaluation reports (before formatting)."""
+
+    loss: float
+    reduction: str
+    loss_sum: float
+    weight_sum: float
+    samples: int
+    counted: int
+    ignored: int
+    classes: int
+    accuracy: float
+    perplexity: float | None
+    top_k: int = 0
+    top_k_accuracy: float | None = None
+    ece: float | None = None
+    ece_bins: int = 0
+    per_class: list[dict[str, Any]] | None = None
+    ci: dict[str, Any] | None = None
+    quantiles: dict[str, float] = field(default_factory=dict)
+    histogram: tuple[list[float], list[int]] = field(default_factory=lambda: ([], []))
+    replicate_means: np.ndarray | None = None
+    unnormalised_rows: int = 0
+    first_unnormalised: int = -1
+
+
+class CrossEntropyAccumulator:
+    """Streaming cross-entropy: ``update`` chunk by chunk, ``merge`` partials, ``compute`` once.
+
+    The result equals :func:`cecli.cross_entropy` on the concatenated chunks (to float64
+    rounding of the per-chunk sums).
+
+    Examples
+    --------
+    >>> import numpy as np, cecli
+    >>> x = np.array([[2.0, 0.5, -1.0], [0.1, 0.2, 0.3]]); y = np.array([0, 2])
+    >>> acc = cecli.CrossEntropyAccumulator()
+    >>> acc.update(x[:1], y[:1]); acc.update(x[1:], y[1:])
+    >>> bool(np.isclose(acc.compute(), cecli.cross_entropy(x, y)))
+    True
+    """
+
+    def __init__(
+        self,
+        weight: Any = None,
+        ignore_index: int = -100,
+        reduction: str = "mean",
+        label_smoothing: float = 0.0,
+        axis: int = 1,
+        input_kind: str = "logits",
+        *,
+        targets: str = "auto",
+        nonfinite: str = "propagate",
+        float64: bool = False,
+        top_k: int = 0,
+        per_class: bool = False,
+        ece_bins: int = 0,
+        bootstrap: int = 0,
+        seed: int = DEFAULT_SEED,
+        ci_level: float = 0.95,
+    ) -> None:
+        check_reduction(reduction)
+        if ece_bins < 0 or bootstrap < 0:
+            raise UsageError("bins and replicates must be positive")
+        self.config = dict(
+            weight=weight,
+            ignore_index=ignore_index,
+            reduction=reduction,
+            label_smoothing=label_smoothing,
+            axis=axis,
+            input_kind=input_kind,
+            targets=targets,
+            nonfinite=nonfinite,
+            float64=float64,
+            top_k=top_k,
+            per_class=per_class,
+            ece_bins=ece_bins,
+            bootstrap=bootstrap,
+            seed=seed,
+            ci_level=ci_level,
+        )
+        self.reduction = reduction
+        self.axis = axis
+        self.targets = targets
+        self.opts: CEOptions | None = None
+        self.per_class = per_class
+        self.ece_bins = ece_bins
+        self.bootstrap = bootstrap
+        self.seed = seed
+        self.ci_level = ci_level
+        self.next_row = 0  # global row index of the next sequential update
+        # statistics
+        self.loss_sum = TreeSum(compensated=True)
+        self.denom_sum = TreeSum(compensated=True)
+        self.samples = 0
+        self.counted = 0
+        self.correct = 0
+        self.topk_correct = 0
+        self.hist = LossHistogram()
+        self.nonfinite_first = -1
+        self.nonfinite_count = 0
+        self.unnormalised_rows = 0
+        self.first_unnormalised = -1
+        self.class_stats: dict[str, DDSum] | None = None
+        self.ece_stats: dict[str, DDSum] | None = None
+        self.ece_edges = ece_boundaries(ece_bins) if ece_bins else None
+        self.boot: BootstrapSums | None = None
+
+    def spawn(self) -> CrossEntropyAccumulator:
+        """An empty accumulator with the same configuration (for a worker's partial)."""
+        other = CrossEntropyAccumulator(**self.config)
+        other.opts = self.opts
+        if self.opts is not None:
+            other._alloc(self.opts.num_classes)
+        return other
+
+    # -- setup ---------------------------------------------------------------------------------
+    def _setup(self, num_classes: int, soft: bool) -> CEOptions:
+        if self.opts is None:
+            c = self.config
+            self.opts = ce_options(
+                num_classes,
+                weight=c["weight"],
+                ignore_index=c["ignore_index"],
+                label_smoothing=c["label_smoothing"],
+                input_kind=c["input_kind"],
+                soft=soft,
+                nonfinite=c["nonfinite"],
+                float64=c["float64"],
+                top_k=c["top_k"],
+            )
+            self._alloc(num_classes)
+        elif self.opts.num_classes != num_classes:
+            raise DataError(
+                f"a chunk has {num_classes} classes but earlier chunks had {self.opts.num_classes}"
+            )
+        elif self.opts.soft != soft:
+            raise DataError("a chunk's targets are of another kind (index vs probabilities)")
+        return self.opts
+
+    def _alloc(self, C: int) -> None:
+        if self.per_class and self.class_stats is None:
+            self.class_stats = {k: DDSum(C) for k in ("count", "weight", "loss", "correct")}
+        if self.ece_bins and self.ece_stats is None:
+            # bins + 1 buckets, as torchmetrics: the last holds confidences of exactly 1
+            self.ece_stats = {k: DDSum(self.ece_bins + 1) for k in ("count", "conf", "acc")}
+        if self.bootstrap and self.boot is None:
+            self.boot = BootstrapSums(2, self.bootstrap, self.seed)  # series: loss, denom
+
+    # -- update ----------------------------------------------------------------------------------
+    def prepare(
+        self, preds: Any, target: Any, start: int
+    ) -> tuple[np.ndarray, np.ndarray, int, int, int]:
+        """Kernel views of a chunk: ``(x3, t3, rows, positions per row, kernel rows per row)``,
+        with the targets validated (class indices in range, or probabilities)."""
+        x = as_float(preds)
+        t = np.asarray(target)
+        if x.ndim < 2:
+            raise DataError(f"a chunk of predictions must be (rows, classes, ...), not {x.shape}")
+        n = x.shape[0]
+        ax = class_axis_of(x.ndim, self.axis)
+        soft = is_soft(t, x.shape, self.targets)
+        x3, pos_shape = _as_3d(x, ax)
+        C = x3.shape[1]
+        opts = self._setup(C, soft)
+        per_pos = x3.shape[0] * x3.shape[2] // n if n else 1
+        per_r = x3.shape[0] // n if n else 1
+        if soft:
+            if t.shape != x.shape:
+                raise DataError(f"probability targets {t.shape} do not match predictions {x.shape}")
+            t3, _ = _as_3d(t, ax)
+        else:
+            if t.shape != pos_shape:
+                raise DataError(
+                    f"targets have shape {t.shape[1:]} per row but the predictions "
+                    f"{x.shape[1:]} need {pos_shape[1:]}",
+                    fix="check --class-axis, or give probability targets of the predictions' shape",
+                )
+            t3 = index_targets(
+                t.reshape(x3.shape[0], x3.shape[2]),
+                C,
+                opts.ignore_index,
+                row_div=max(1, per_pos),
+                first_row=start,
+            )
+        return x3, t3, n, max(1, per_pos), max(1, per_r)
+
+    def update(
+        self,
+        preds: Any,
+        target: Any,
+        *,
+        sample_weight: Any = None,
+        group: Any = None,
+        start: int | None = None,
+    ) -> Positions:
+        """Add a chunk of rows ``(n, C, ...)`` with targets ``(n, ...)`` (or probabilities).
+
+        ``start`` is the global index of the chunk's first row (default: right after the
+        previous update); it keys the bootstrap weights and error messages. Returns the
+        chunk's per-position results (losses in ``.loss``).
+        """
+        if start is None:
+            start = self.next_row
+        x3, t3, n, per_pos, per_r = self.prepare(preds, target, start)
+        self.next_row = start + n
+        opts = self.opts
+        assert opts is not None
+        pos = ce_positions(x3, t3, opts)
+        sw = None
+        if sample_weight is not None:
+            sw = np.repeat(np.asarray(sample_weight, dtype=np.float64).reshape(-1), per_pos)
+        keys = bootstrap_keys(start, n, per_pos, group) if self.bootstrap else None
+        self._add(pos, sw, keys, start, per_r, start * per_pos)
+        return pos
+
+    def _add(
+        self,
+        pos: Positions,
+        sw: np.ndarray | None,
+        keys: np.ndarray | None,
+        start: int,
+        per_row: int,
+        first_pos: int,
+    ) -> None:
+        # per_row: kernel rows (R) per sample row: 1, or the sequence length with a last class axis.
+        # first_pos: the global index of the chunk's first position (keys the tree sums).
+        opts = self.opts
+        assert opts is not None
+        with np.errstate(invalid="ignore", over="ignore"):
+            loss = pos.loss if sw is None else pos.loss * sw
+            denom = pos.denom if sw is None else pos.denom * sw
+        self.loss_sum.add(first_pos, loss)
+        self.denom_sum.add(first_pos, denom)
+        counted = pos.counted
+        n_counted = int(np.count_nonzero(counted))
+        self.samples += pos.loss.size
+        self.counted += n_counted
+        hit = (pos.pred == pos.target) & counted
+        self.correct += int(np.count_nonzero(hit))
+        if pos.topk is not None:
+            self.topk_correct += int(np.count_nonzero(pos.topk & counted))
+        self.hist.add(pos.loss[counted])
+        if pos.nonfinite_count:
+            if self.nonfinite_first < 0:
+                self.nonfinite_first = start + pos.nonfinite_rows[0] // per_row
+            self.nonfinite_count += pos.nonfinite_count
+        if pos.unnormalised_rows:
+            if self.first_unnormalised < 0:
+                self.first_unnormalised = start + pos.first_unnormalised // per_row
+            self.unnormalised_rows += pos.unnormalised_rows
+        C = opts.num_classes
+        if self.class_stats is not None:
+            y = pos.target[counted]
+            cs = self.class_stats
+            cs["count"].add(np.bincount(y, minlength=C).astype(np.float64))
+            cs["weight"].add(np.bincount(y, weights=denom[counted], minlength=C))
+            cs["loss"].add(np.bincount(y, weights=loss[counted], minlength=C))
+            cs["correct"].add(np.bincount(y, weights=hit[counted], minlength=C))
+        if self.ece_stats is not None and self.ece_edges is not None:
+            conf = pos.conf[counted]
+            b = ece_bucket(conf, self.ece_edges)
+            nb = self.ece_edges.size
+            es = self.ece_stats
+            es["count"].add(np.bincount(b, minlength=nb).astype(np.float64))
+            es["conf"].add(np.bincount(b, weights=conf, minlength=nb))
+            es["acc"].add(np.bincount(b, weights=hit[counted], minlength=nb))
+        if self.boot is not None and keys is not None:
+            self.boot.add(first_pos, keys, [loss, denom])
+
+    def merge(self, other: CrossEntropyAccumulator) -> CrossEntropyAccumulator:
+        """Add another accumulator's statistics (chunks it saw come after this one's)."""
+        if other.opts is None:
+            return self
+        self._setup(other.opts.num_classes, other.opts.soft)
+        self.loss_sum.merge(other.loss_sum)
+        self.denom_sum.merge(other.denom_sum)
+        self.samples += other.samples
+        self.counted += other.counted
+        self.correct += other.correct
+        self.topk_correct += other.topk_correct
+        self.hist.merge(other.hist)
+        if other.nonfinite_count:
+            if self.nonfinite_first < 0 or 0 <= other.nonfinite_first < self.nonfinite_first:
+                self.nonfinite_first = other.nonfinite_first
+            self.nonfinite_count += other.nonfinite_count
+        if other.unnormalised_rows:
+            if self.first_unnormalised < 0:
+                self.first_unnormalised = other.first_unnormalised
+            self.unnormalised_rows += other.unnormalised_rows
+        for mine, theirs in ((self.class_stats, other.class_stats), (self.ece_stats, other.ece_stats)):
+            if mine is not None and theirs is not None:
+                for k in mine:
+                    mine[k].merge(theirs[k])
+        if self.boot is not None and other.boot is not None:
+            self.boot.merge(other.boot)
+        self.next_row = max(self.next_row, other.next_row)
+        return self
+
+    # -- finish ----------------------------------------------------------------------------------
+    def check(self, file: str | None = None) -> None:
+        """Raise the data errors recorded while streaming (non-finite predictions)."""
+        if self.nonfinite_count:
+            raise_nonfinite(self.nonfinite_first, self.nonfinite_count, file)
+
+    def compute(self) -> float:
+        """The reduced loss (``mean`` or ``sum``) of everything seen so far."""
+        self.check()
+        if self.reduction == "none":
+            raise UsageError("compute() gives a reduced loss; use update()'s positions for none")
+        return reduce(self.loss_sum.scalar(), self.denom_sum.scalar(), self.reduction)
+
+    def result(self) -> CEResult:
+        """All reported figures (the loss as ``mean``/``sum``; ``none`` reports the mean)."""
+        self.check()
+        C = self.opts.num_classes if self.opts else 0
+        total = self.loss_sum.scalar()
+        denom = self.denom_sum.scalar()
+        red = self.reduction if self.reduction != "none" else "mean"
+        loss = reduce(total, denom, red)
+        counted = self.counted
+        res = CEResult(
+            loss=loss,
+            reduction=self.reduction,
+            loss_sum=total,
+            weight_sum=denom,
+            samples=self.samples,
+            counted=counted,
+            ignored=self.samples - counted,
+            classes=C,
+            accuracy=self.correct / counted if counted else math.nan,
+            perplexity=_exp(loss) if red == "mean" else None,
+            unnormalised_rows=self.unnormalised_rows,
+            first_unnormalised=self.first_unnormalised,
+        )
+        if self.opts is not None and self.opts.top_k:
+            res.top_k = self.opts.top_k
+            res.top_k_accuracy = self.topk_correct / counted if counted else math.nan
+        if self.ece_stats is not None:
+            # sum_b prop_b * |acc_b - conf_b| = sum_b |correct_b - conf_sum_b| / n
+            es = {k: v.value() for k, v in self.ece_stats.items()}
+            n = es["count"].sum()
+            res.ece = float(np.sum(np.abs(es["conf"] - es["acc"])) / n) if n else math.nan
+            res.ece_bins = self.ece_bins
+        if self.class_stats is not None:
+            res.per_class = self._per_class(total)
+        res.quantiles = {f"p{round(q * 100)}": self.hist.quantile(q) for q in QUANTILES}
+        res.quantiles["max"] = self.hist.max if self.hist.max > -math.inf else math.nan
+        res.histogram = self.hist.coarse()
+        if self.boot is not None:
+            reps = replicate_values(self.boot.value(), red)
+            res.replicate_means = reps
+            lo, hi = percentile_interval(reps, self.ci_level)
+            res.ci = {
+                "level": self.ci_level,
+                "low": lo,
+                "high": hi,
+                "method": CI_METHOD,
+                "replicates": self.bootstrap,
+                "seed": self.seed,
+                "group": None,
+            }
+        return res
+
+    def _per_class(self, total: float) -> list[dict[str, Any]]:
+        assert self.class_stats is not None
+        cs = {k: v.value() for k, v in self.class_stats.items()}
+        rows = []
+        for c in range(cs["count"].size):
+            count = int(cs["count"][c])
+            w = float(cs["weight"][c])
+            loss_c = float(cs["loss"][c])
+            with np.errstate(divide="ignore", invalid="ignore"):
+                mean_c = float(np.float64(loss_c) / np.float64(w)) if count else math.nan
+                share = float(np.float64(loss_c) / np.float64(total)) if total else math.nan
+            rows.append(
+                {
+                    "index": c,
+                    "count": count,
+                    "weight_sum": w,
+                    "loss_sum": loss_c,
+                    "loss": mean_c,
+                    "share": share,
+                    "accuracy": float(cs["correct"][c]) / count if count else math.nan,
+                }
+            )
+        return rows
+
+
+def replicate_values(sums: np.ndarray, reduction: str) -> np.ndarray:
+    """Replicate losses from ``(2, B)`` sums (loss, denominator): ratios for ``mean``."""
+    if reduction != "mean":
+        return np.asarray(sums[0], dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.asarray(sums[0] / sums[1], dtype=np.float64)
+
+
+def percentile_interval(reps: np.ndarray, level: float) -> tuple[float, float]:
+    """The percentile bootstrap interval of the finite replicates (NaN when there are none).
+
+    Replicates are NaN when every position a replicate drew is ignored (weight sum 0); they are
+    left out, as a resample that has no data says nothing about the mean.
+    """
+    finite = reps[np.isfinite(reps)]
+    if finite.size == 0:
+        return math.nan, math.nan
+    alpha = (1.0 - level) / 2.0
+    lo, hi = np.quantile(finite, [alpha, 1.0 - alpha])
+    return float(lo), float(hi)
+
+
+def _exp(x: float) -> float:
+    try:
+        return math.exp(x)
+    except OverflowError:
+        return math.inf
+    except ValueError:
+        return math.nan
