@@ -65,3 +65,24 @@ def test_every_command_help_has_an_example() -> None:
         assert res.exit_code == 0, res.output
         assert re.search(r"Examples?:", res.stdout), cmd
         assert "cecli " + cmd in res.stdout, f"{cmd}'s help example does not run {cmd}"
+
+
+def test_docstring_examples_run() -> None:
+    """The numpydoc examples of the library are doctests: they must print what they say."""
+    import doctest
+    import importlib
+
+    failures = 0
+    tried = 0
+    for name in (
+        "cecli.core._api",
+        "cecli.core._bce",
+        "cecli.core._grad",
+        "cecli.accumulate._ce",
+        "cecli.accumulate._binary",
+    ):
+        res = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
+        failures += res.failed
+        tried += res.attempted
+    assert tried >= 8, "the examples went missing"
+    assert failures == 0

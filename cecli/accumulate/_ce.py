@@ -106,7 +106,7 @@ class CrossEntropyAccumulator:
     >>> import numpy as np, cecli
     >>> x = np.array([[2.0, 0.5, -1.0], [0.1, 0.2, 0.3]]); y = np.array([0, 2])
     >>> acc = cecli.CrossEntropyAccumulator()
-    >>> acc.update(x[:1], y[:1]); acc.update(x[1:], y[1:])
+    >>> _ = acc.update(x[:1], y[:1]); _ = acc.update(x[1:], y[1:])
     >>> bool(np.isclose(acc.compute(), cecli.cross_entropy(x, y)))
     True
     """
