@@ -14,12 +14,35 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar
 
+from ..errors import UsageError
+
 T = TypeVar("T")
 R = TypeVar("R")
 
 #: Bytes of predictions in one chunk when ``--chunk-rows`` is not given: large enough that
 #: per-chunk overheads (pyarrow batches, Python bookkeeping) vanish, small enough for memory.
 CHUNK_BYTES = 16 << 20
+
+
+ENGINES = ("local", "dask")
+
+
+def check_engine(engine: str, scheduler: str | None, grad_output: str | None) -> None:
+    """The ``--engine`` / ``--scheduler`` choices (the Dask engine itself is
+    :mod:`cecli.api._dask`, imported only when chosen)."""
+    if engine not in ENGINES:
+        raise UsageError(f"--engine must be one of {', '.join(ENGINES)}", value=engine)
+    if scheduler and engine != "dask":
+        raise UsageError("--scheduler is for --engine dask", value=scheduler)
+    if grad_output and engine == "dask":
+        raise UsageError(
+            "--grad-output is computed by the local engine only",
+            fix="leave out --engine dask (or --grad-output)",
+        )
+    if engine == "dask":
+        from ._dask import require_dask
+
+        require_dask()  # before any input is read
 
 
 def default_workers() -> int:

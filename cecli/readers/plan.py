@@ -1,0 +1,147 @@
+"""Chunk plans: the canonical chunk grid of an input as small tasks another process can read.
+
+The chunks an engine works on are the ones :meth:`Inputs.batches` yields: each PREDS file
+(Parquet files in path order) cut into ranges of ``chunk_rows`` rows from its first row. For
+inputs that can be read by row range (NPY files, stored NPZ members, Parquet files, directories,
+globs and URIs of them; TARGETS of those kinds too) the driver describes each chunk as a
+:class:`ChunkTask` -- how to open the inputs (:class:`InputSpec`: paths, options) and a row range
+-- and whoever runs the task reads that slice itself: the data never travels with the task::
+
+    spec = InputSpec.of("preds.parquet", None, ReadOptions())
+    with spec.open() as inputs:
+        tasks = plan_chunks(spec, inputs, 65536)    # None: CSV / txt / stdin, stream instead
+    for group in group_chunks(tasks):               # one Parquet row group's chunks together
+        for task, batch in zip(group, read_chunks(group)):
+            ...                                     # batch == the local engine's batch
+
+A process reading tasks keeps the inputs it opened (per thread, the last few specs) so the
+footers of a Parquet dataset are read once per run, not once per task.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from cecli.readers.base import Batch, ReadOptions, is_uri, local_path
+from cecli.readers.inputs import Inputs, open_inputs
+
+__all__ = ["ChunkTask", "InputSpec", "group_chunks", "plan_chunks", "read_chunks"]
+
+#: Opened inputs a thread keeps (specs of recent runs).
+CACHED = 2
+
+
+def _portable(path: str | None) -> str | None:
+    """A path that means the same file from another working directory."""
+    if path is None or path == "-" or is_uri(path):
+        return path
+    return os.path.abspath(local_path(path))
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """How to open PREDS (and TARGETS) again, in any process that sees the same files."""
+
+    preds: str
+    targets: str | None
+    opts: ReadOptions
+    need_target: bool = True
+    token: str = ""
+    """Distinguishes runs: a process reopens the files of a new run (they may have changed)."""
+
+    @classmethod
+    def of(
+        cls,
+        preds: str,
+        targets: str | None,
+        opts: ReadOptions,
+        *,
+        need_target: bool = True,
+        token: str = "",
+    ) -> InputSpec:
+        """A spec with absolute paths (a worker's working directory is not the driver's)."""
+        p = _portable(preds)
+        assert p is not None
+        return cls(p, _portable(targets), opts, need_target, token)
+
+    def open(self) -> Inputs:
+        """Open the inputs (the caller closes them)."""
+        return open_inputs(self.preds, self.targets, self.opts, need_target=self.need_target)
+
+    def shared(self) -> Inputs:
+        """The inputs opened by this thread for this spec (kept for the next tasks)."""
+        cache: OrderedDict[InputSpec, Inputs] | None = getattr(_opened, "cache", None)
+        if cache is None:
+            cache = _opened.cache = OrderedDict()
+        inputs = cache.get(self)
+        if inputs is not None:
+            cache.move_to_end(self)
+            return inputs
+        inputs = self.open()
+        cache[self] = inputs
+        while len(cache) > CACHED:
+            _, old = cache.popitem(last=False)
+            old.close()
+        return inputs
+
+
+_opened = threading.local()
+
+
+@dataclass(frozen=True)
+class ChunkTask:
+    """One chunk of a plan: rows ``lo:hi`` of the inputs ``spec`` names."""
+
+    spec: InputSpec
+    index: int
+    """The chunk's place in the grid: partial results are combined in this order."""
+    lo: int
+    hi: int
+    unit: Any = None
+    """Chunks of one unit (a Parquet file's row group) are cheapest read together."""
+
+    @property
+    def rows(self) -> int:
+        return self.hi - self.lo
+
+    def load(self) -> Batch:
+        """Read this chunk (in this process, from the files)."""
+        return next(read_chunks([self]))
+
+
+def plan_chunks(spec: InputSpec, inputs: Inputs, chunk_rows: int) -> list[ChunkTask] | None:
+    """The chunk grid of ``inputs`` (opened from ``spec``) as tasks, or None when the inputs
+    cannot be read by row range (CSV, TSV, txt, stdin, compressed NPZ members): those are
+    streamed instead."""
+    if not inputs.seekable or spec.preds == "-" or spec.targets == "-":
+        return None
+    return [
+        ChunkTask(spec, k, lo, hi, unit)
+        for k, (lo, hi, unit) in enumerate(inputs.grid(chunk_rows))
+    ]
+
+
+def group_chunks(tasks: Sequence[ChunkTask]) -> list[list[ChunkTask]]:
+    """Consecutive tasks of one unit together (a row group larger than a chunk is then read
+    once, not once per chunk); NPY chunks stay one per group."""
+    groups: list[list[ChunkTask]] = []
+    for task in tasks:
+        if groups and task.unit is not None and groups[-1][-1].unit == task.unit:
+            groups[-1].append(task)
+        else:
+            groups.append([task])
+    return groups
+
+
+def read_chunks(tasks: Sequence[ChunkTask]) -> Iterator[Batch]:
+    """The batches of ``tasks`` (increasing rows, one spec), read with this thread's opened
+    inputs."""
+    if not tasks:
+        return
+    inputs = tasks[0].spec.shared()
+    yield from inputs.read([(t.lo, t.hi) for t in tasks])
