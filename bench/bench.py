@@ -650,16 +650,18 @@ def markdown(res: dict[str, Any]) -> str:
 
 
 def chart(res: dict[str, Any], out: Path) -> Path | None:
-    """Core time / torch time per size and thread count, and whole-process speed-ups."""
+    """Core time / torch time and / exp floor per size and thread count, and whole-process
+    speed-ups, with the issue's targets as dashed lines."""
     core = [r for r in res.get("core", []) if "torch" in r["t1"]]
     proc = [r for r in res.get("process", []) if "user" in r]
     if not core and not proc:
         return None
-    labels = [f"{r['N']}x{r['C']}" for r in core]
+    labels = [f"{r['N']} x\n{r['C']}" for r in core]
+    names = {nt: f"{nt} thread{'s' * (nt > 1)}" for nt in THREADS}
     series = {
-        f"{nt} thread{'s' * (nt > 1)}": [r[f"t{nt}"]["core"] / r[f"t{nt}"]["torch"] for r in core]
-        for nt in THREADS
+        names[nt]: [r[f"t{nt}"]["core"] / r[f"t{nt}"]["torch"] for r in core] for nt in THREADS
     }
+    floor = {names[nt]: [r[f"t{nt}"]["core"] / r[f"t{nt}"]["exp"] for r in core] for nt in THREADS}
     speed = {r["name"]: r["user"]["time"] / r["cecli"]["time"] for r in proc}
     try:
         import matplotlib
@@ -668,19 +670,29 @@ def chart(res: dict[str, Any], out: Path) -> Path | None:
         import matplotlib.pyplot as plt
     except ImportError:
         return _svg_chart(labels, series, speed, out.with_suffix(".svg"))
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(12, 4.5))
+    fig, (a1, a2, a3) = plt.subplots(1, 3, figsize=(17, 4.8))
     width = 0.8 / max(1, len(series))
-    for k, (name, vals) in enumerate(series.items()):
-        a1.bar(np.arange(len(labels)) + k * width, vals, width, label=name)
+    xs = np.arange(len(labels))
+    for ax, data, title, ylabel in (
+        (a1, series, "Core vs torch F.cross_entropy, same threads", "cecli time / torch time"),
+        (a2, floor, "Core vs the exp floor, same threads", "cecli time / np.exp time"),
+    ):
+        for k, (name, vals) in enumerate(data.items()):
+            ax.bar(xs + k * width, vals, width, label=name)
+        ax.set_xticks(xs + width * (len(data) - 1) / 2, labels)
+        ax.set_ylabel(ylabel + " (lower is better)")
+        ax.set_title(title)
+        ax.legend()
     a1.axhline(1.0, color="grey", lw=0.8)
-    a1.set_xticks(np.arange(len(labels)) + width * (len(series) - 1) / 2, labels)
-    a1.set_ylabel("cecli time / torch time (lower is better)")
-    a1.set_title("Core vs torch F.cross_entropy, same threads")
+    a1.axhline(1 / 3, color="tab:red", ls="--", lw=1, label="target C >= 1000: 1/3")
+    a1.axhline(1 / 5, color="tab:purple", ls="--", lw=1, label="target C = 10: 1/5")
     a1.legend()
-    a2.barh(list(speed), list(speed.values()), color="tab:green")
-    a2.axvline(1.0, color="grey", lw=0.8)
-    a2.set_xlabel("torch + pandas time / cecli time (higher is better)")
-    a2.set_title("Whole process")
+    a2.axhline(2.0, color="tab:red", ls="--", lw=1, label="target: 2x")
+    a2.legend()
+    a3.barh(list(speed), list(speed.values()), color="tab:green")
+    a3.axvline(1.0, color="grey", lw=0.8)
+    a3.set_xlabel("torch + pandas time / cecli time (higher is better)")
+    a3.set_title("Whole process")
     fig.tight_layout()
     path = out.with_suffix(".png")
     fig.savefig(path, dpi=100)
@@ -706,7 +718,7 @@ def _svg_chart(
                 f'<rect x="{x:.1f}" y="{H - pad - h:.1f}" width="{bw:.1f}" height="{h:.1f}" '
                 f'fill="{colors[k % 3]}"/>'
             )
-        parts.append(f'<text x="{pad + i * gw:.1f}" y="{H - pad + 14}">{lab}</text>')
+        parts.append(f'<text x="{pad + i * gw:.1f}" y="{H - pad + 14}">{lab.replace(chr(10), " ")}</text>')
     y1 = H - pad - (H - 2 * pad) / top
     parts.append(f'<line x1="{pad}" x2="{W / 2 - pad}" y1="{y1:.1f}" y2="{y1:.1f}" stroke="grey"/>')
     parts.append(f'<text x="{pad}" y="20">core time / torch time (lower is better)</text>')

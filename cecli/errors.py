@@ -17,6 +17,7 @@ from typing import Any
 __all__ = [
     "CecliError",
     "DataError",
+    "EngineError",
     "InputError",
     "OutputError",
     "UsageError",
@@ -40,6 +41,7 @@ class CecliError(Exception):
         column: str | None = None,
         value: Any = None,
         fix: str | None = None,
+        about: str | None = None,
     ) -> None:
         self.what = what
         self.file = file
@@ -47,6 +49,9 @@ class CecliError(Exception):
         self.column = column
         self.value = value
         self.fix = fix
+        self.about = about
+        """``"preds"`` or ``"target"``: which input an error raised without a file concerns
+        (the array layers know no files; the api attaches the right one)."""
         super().__init__(self.message())
 
     def message(self) -> str:
@@ -90,3 +95,8 @@ class DataError(CecliError, ValueError):
 
 class OutputError(CecliError, OSError):
     """An output that cannot or must not be written (exit 3)."""
+
+
+class EngineError(CecliError):
+    """A cluster that cannot run the work: the scheduler is unreachable or has no workers,
+    the workers run another cecli version, a worker died (exit 3)."""

@@ -49,6 +49,12 @@ def check_output(path: str, inputs: Sequence[str], force: bool) -> None:
         raise OutputError(f"the output's folder {folder} does not exist", file=path)
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)  # the only way to read it; set back at once
+    os.umask(mask)
+    return mask
+
+
 class AtomicFile:
     """A temporary file beside ``path``; :meth:`commit` renames it into place."""
 
@@ -60,7 +66,10 @@ class AtomicFile:
             fd, self.tmp = tempfile.mkstemp(prefix=f".{base}.cecli-", suffix=".tmp", dir=folder)
         except OSError as exc:
             raise OutputError(f"cannot write there ({exc.strerror})", file=path) from None
-        os.close(fd)
+        try:  # mkstemp makes the file private (0600); the output gets the usual umask'd mode
+            os.fchmod(fd, 0o666 & ~_umask())
+        finally:
+            os.close(fd)
         self.done = False
 
     def commit(self) -> None:
@@ -196,3 +205,141 @@ class TableWriter:
 def _text_column(v: np.ndarray) -> list[str]:
     # repr() of a Python float is the shortest text that reads back exactly (nan, inf, -inf too).
     return [repr(x) for x in v.tolist()] if v.dtype.kind == "f" else [str(x) for x in v.tolist()]
+
+
+# ---------------------------------------------------------------------------------------------
+# Parquet datasets of parts, written by many processes (the Dask engine's per-sample output).
+
+MARKER = "_SUCCESS"
+"""The completion marker of a dataset: written last, so its presence means every part is there."""
+
+
+def part_name(index: int, width: int = 5) -> str:
+    """``part-00000.parquet``: zero-padded so that path order is chunk order."""
+    return f"part-{index:0{width}d}.parquet"
+
+
+def write_part(path: str, columns: dict[str, np.ndarray]) -> None:
+    """One Parquet part, written to a temporary file beside ``path`` and renamed over it: a
+    retried task replaces its part (never adds a second one), and no reader sees half a part."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    atomic = AtomicFile(path)
+    try:
+        pq.write_table(pa.table({k: pa.array(v) for k, v in columns.items()}), atomic.tmp)
+    except OSError as exc:
+        atomic.abort()
+        raise OutputError(f"cannot write a part ({exc})", file=path) from None
+    except BaseException:
+        atomic.abort()
+        raise
+    atomic.commit()
+
+
+def check_dataset_output(path: str, inputs: Sequence[str], force: bool) -> None:
+    """Refuse a dataset folder that is (or holds) an input, exists without ``force``, or whose
+    parent folder is missing; a file name of another format is a usage error."""
+    low = path.lower().rstrip("/")
+    if any(low.endswith(ext) for ext in (".npy", ".csv", ".tsv")):
+        raise UsageError(
+            f"-o {path!r}: the Dask engine writes a Parquet dataset (a folder of parts)",
+            fix="name a folder, e.g. -o losses/ or -o losses.parquet",
+        )
+    real = os.path.realpath(path)
+    for src in inputs:
+        if src and src != "-" and "://" not in src:
+            other = os.path.realpath(src)
+            if other == real or other.startswith(real + os.sep):
+                raise OutputError(
+                    "the output is (or holds) one of the inputs",
+                    file=path,
+                    fix="write to another folder",
+                )
+    if os.path.lexists(path) and not force:
+        raise OutputError("the output exists", file=path, fix="pass --force to replace it")
+    folder = os.path.dirname(os.path.abspath(path.rstrip("/") or "/"))
+    if not os.path.isdir(folder):
+        raise OutputError(f"the output's folder {folder} does not exist", file=path)
+
+
+class DatasetWriter:
+    """A Parquet dataset folder built in a temporary folder beside ``path``.
+
+    Parts are written into :attr:`tmp` by whoever computes them (:func:`write_part`, under
+    :meth:`part_path`); :meth:`commit` checks they are all there, writes the :data:`MARKER` last
+    and renames the folder into place (an existing output is replaced only with ``force``), so a
+    failed or interrupted run leaves nothing behind.
+    """
+
+    def __init__(self, path: str, force: bool = False) -> None:
+        self.path = os.path.abspath(path.rstrip("/") or "/")
+        self.force = force
+        folder, base = os.path.split(self.path)
+        # os.mkdir (not mkdtemp, whose folder is private) so the umask applies, as for mkdir
+        self.tmp = os.path.join(folder, f".{base}.cecli-{os.urandom(6).hex()}.tmp")
+        try:
+            os.mkdir(self.tmp)
+        except OSError as exc:
+            raise OutputError(f"cannot write there ({exc.strerror})", file=path) from None
+        self.done = False
+
+    def part_path(self, index: int, width: int = 5) -> str:
+        return os.path.join(self.tmp, part_name(index, width))
+
+    def commit(self, parts: int, width: int, marker: dict[str, Any]) -> None:
+        """Check that parts ``0 .. parts-1`` exist, write the marker, rename into place."""
+        import json
+        import shutil
+
+        have = set(os.listdir(self.tmp))
+        for stale in [n for n in have if n.startswith(".")]:  # a killed writer's temporary
+            with contextlib.suppress(OSError):
+                os.unlink(os.path.join(self.tmp, stale))
+        missing = [i for i in range(parts) if part_name(i, width) not in have]
+        if missing:
+            self.abort()
+            raise OutputError(
+                f"{len(missing)} of {parts} parts never arrived (first: "
+                f"{part_name(missing[0], width)})",
+                file=self.path,
+                fix="the workers write -o themselves: give them a folder they share with "
+                "this machine",
+            )
+        with open(os.path.join(self.tmp, MARKER), "w", encoding="utf-8") as fh:
+            json.dump(marker, fh)
+            fh.write("\n")
+        old = None
+        try:
+            if os.path.lexists(self.path):
+                if not self.force:
+                    raise OutputError(
+                        "the output exists", file=self.path, fix="pass --force to replace it"
+                    )
+                old = self.tmp[: -len(".tmp")] + ".old"
+                os.rename(self.path, old)
+            os.rename(self.tmp, self.path)
+        except OSError as exc:
+            if old is not None and not os.path.lexists(self.path):
+                with contextlib.suppress(OSError):
+                    os.rename(old, self.path)
+                old = None
+            self.abort()
+            raise OutputError(f"cannot write the output ({exc.strerror})", file=self.path) from None
+        except BaseException:
+            self.abort()
+            raise
+        self.done = True
+        if old is not None:
+            if os.path.isdir(old) and not os.path.islink(old):
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                with contextlib.suppress(OSError):
+                    os.unlink(old)
+
+    def abort(self) -> None:
+        import shutil
+
+        if not self.done:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            self.done = True

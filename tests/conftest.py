@@ -17,6 +17,17 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``slow`` tests (multi-GB inputs, long fuzzing) run only when asked for with ``-m``
+    (``pytest -m slow``); the default run skips them."""
+    if config.option.markexpr:
+        return
+    skip = pytest.mark.skip(reason="slow: run with -m slow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
 @pytest.fixture
 def runner() -> CliRunner:
     return CliRunner(env={"COLUMNS": "120", "NO_COLOR": "1", "TERM": "dumb"})

@@ -182,7 +182,8 @@ def test_data_errors_name_file_row_and_value(tmp_path: Path) -> None:
     np.save(t, np.array([0, 1, 2, 7, 1]))
     res = invoke(["ce", p, t])
     assert res.exit_code == 3
-    assert str(p) in res.stderr and "row 3" in res.stderr and "value 7" in res.stderr
+    # the bad label is in TARGETS: that file is named (0-based row, as arrays count)
+    assert str(t) in res.stderr and "row 3" in res.stderr and "value 7" in res.stderr
     x = np.zeros((5, 3), np.float32)
     x[2, 1] = np.nan
     x[4, 0] = np.inf

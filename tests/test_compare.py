@@ -164,7 +164,8 @@ def test_rows_aligned_by_id(files: Path) -> None:
     res = invoke(["compare", files / "a.csv", files / "swapped.csv", "--id-col", "id", *CI])
     assert res.exit_code == 3
     assert res.stderr.startswith("error: ")
-    assert "row 10" in res.stderr and "s0010" in res.stderr and "ids" in res.stderr
+    # ids[10] is CSV data row 11 (1-based, as CSV errors count)
+    assert "row 11" in res.stderr and "s0010" in res.stderr and "ids" in res.stderr
     assert len(res.stderr.strip().splitlines()) == 1
 
 
@@ -174,7 +175,7 @@ def test_mismatched_counts_and_targets_exit_3(files: Path) -> None:
     assert "row-count mismatch" in res.stderr and "397" in res.stderr
     res = invoke(["compare", files / "a.csv", files / "other_labels.csv", *CI])
     assert res.exit_code == 3
-    assert "targets differ" in res.stderr and "row 17" in res.stderr
+    assert "targets differ" in res.stderr and "row 18" in res.stderr  # y2[17]: data row 18
 
 
 def test_formats(files: Path) -> None:

@@ -326,3 +326,29 @@ def test_rows_split_across_tiles_count_once(threads: int, monkeypatch: pytest.Mo
     pos = run(x3, y, threads=threads, nonfinite="error")
     assert pos.nonfinite_rows == [1]
     assert pos.nonfinite_count == 2  # rows 1 and 3
+
+
+@pytest.mark.parametrize("C", [3, 9, 23, 64, 111, 112, 300])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_chunking_changes_no_bit(C: int, dtype: Any) -> None:
+    """A position's outputs do not depend on the rows it is computed with: one row at a time
+    (one-position tiles), in odd chunks, or all at once give identical bits. Rows whose logits
+    are too large to skip the shift sit next to rows that skip it."""
+    rng = np.random.default_rng(C)
+    x, y = problem(rng, (40, C), C, dtype)
+    x[::3] += dtype(200.0)  # these rows need the shift
+    x[5, 1 % C] = -np.inf
+    x3, _ = as_3d(x, 1)
+    t = y.reshape(-1, 1)
+    kw: dict[str, Any] = dict(top_k=2, label_smoothing=0.1, weight=rng.uniform(0.5, 2, C))
+    whole = run(x3, t, **kw)
+    for step in (1, 7):
+        parts = [run(x3[a : a + step], t[a : a + step], **kw) for a in range(0, 40, step)]
+        for k in ("loss", "denom", "pred", "conf", "target_prob", "topk"):
+            got = np.concatenate([getattr(p, k) for p in parts])
+            np.testing.assert_array_equal(got, getattr(whole, k), err_msg=f"{k}, step {step}")
+    tgt = rng.dirichlet(np.ones(C), size=40).astype(dtype)
+    t3, _ = as_3d(tgt, 1)
+    whole = run(x3, t3, soft=True, label_smoothing=0.1)
+    ones = [run(x3[a : a + 1], t3[a : a + 1], soft=True, label_smoothing=0.1) for a in range(40)]
+    np.testing.assert_array_equal(np.concatenate([p.loss for p in ones]), whole.loss)

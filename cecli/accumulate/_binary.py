@@ -158,10 +158,13 @@ class BinaryAccumulator:
                 f"{x.shape[1:]}",
                 row=start,
                 fix=fix,
+                about="target",
             )
         if t.dtype.kind not in "biuf":
             raise DataError(
-                f"binary targets must be numbers in [0, 1], not {t.dtype}", row=start
+                f"binary targets must be numbers in [0, 1], not {t.dtype}",
+                row=start,
+                about="target",
             )
         try:
             xs, ts, w, pw, _ = bce_arrays(

@@ -236,24 +236,31 @@ class CrossEntropyAccumulator:
         opts = self._setup(C, soft)
         per_pos = x3.shape[0] * x3.shape[2] // n if n else 1
         per_r = x3.shape[0] // n if n else 1
-        if soft:
-            if t.shape != x.shape:
-                raise DataError(f"probability targets {t.shape} do not match predictions {x.shape}")
-            t3, _ = _as_3d(t, ax)
-        else:
-            if t.shape != pos_shape:
-                raise DataError(
-                    f"targets have shape {t.shape[1:]} per row but the predictions "
-                    f"{x.shape[1:]} need {pos_shape[1:]}",
-                    fix="check --class-axis, or give probability targets of the predictions' shape",
+        try:
+            if soft:
+                if t.shape != x.shape:
+                    raise DataError(
+                        f"probability targets {t.shape} do not match predictions {x.shape}"
+                    )
+                t3, _ = _as_3d(t, ax)
+            else:
+                if t.shape != pos_shape:
+                    raise DataError(
+                        f"targets have shape {t.shape[1:]} per row but the predictions "
+                        f"{x.shape[1:]} need {pos_shape[1:]}",
+                        fix="check --class-axis, or give probability targets of the predictions' "
+                        "shape",
+                    )
+                t3 = index_targets(
+                    t.reshape(x3.shape[0], x3.shape[2]),
+                    C,
+                    opts.ignore_index,
+                    row_div=max(1, per_pos),
+                    first_row=start,
                 )
-            t3 = index_targets(
-                t.reshape(x3.shape[0], x3.shape[2]),
-                C,
-                opts.ignore_index,
-                row_div=max(1, per_pos),
-                first_row=start,
-            )
+        except DataError as exc:
+            exc.about = "target"  # the api names the file (and column) the targets came from
+            raise
         return x3, t3, n, max(1, per_pos), max(1, per_r)
 
     def update(

@@ -21,12 +21,13 @@ from .._version import __version__
 from ..accumulate import BCEResult, BinaryAccumulator
 from ..core import work_dtype
 from ..errors import CecliError, DataError, InputError, UsageError
-from ..readers import Batch, ReadOptions, SourceInfo, open_inputs
-from ..writers import ArrayWriter, TableWriter, check_output, output_format
+from ..readers import Batch, Inputs, ReadOptions, SourceInfo, open_inputs
+from ..writers import ArrayWriter, TableWriter, check_dataset_output, check_output, output_format
 from ._ce import weight_tag
-from ._engine import default_chunk_rows, default_workers, ordered_map
+from ._engine import check_engine, default_chunk_rows, default_workers, ordered_map
+from ._where import locate
 
-__all__ = ["BCEConfig", "BCEEvaluation", "evaluate_bce", "parse_vector"]
+__all__ = ["BCEConfig", "BCEEvaluation", "bce_chunk", "evaluate_bce", "loss_columns", "parse_vector"]
 
 
 @dataclass
@@ -46,6 +47,8 @@ class BCEConfig:
     force: bool = False
     keep_losses: bool = False
     grad_output: str | None = None
+    engine: str = "local"
+    scheduler: str | None = None
 
 
 @dataclass
@@ -84,12 +87,31 @@ def _validate(cfg: BCEConfig, paths: list[str]) -> None:
         raise UsageError("--chunk-rows must be at least 1", value=cfg.chunk_rows)
     if cfg.workers is not None and cfg.workers < 1:
         raise UsageError("--workers must be at least 1", value=cfg.workers)
-    for out in (cfg.output, cfg.grad_output):
+    check_engine(cfg.engine, cfg.scheduler, cfg.grad_output)
+    if cfg.output and cfg.engine == "dask":
+        check_dataset_output(cfg.output, paths, cfg.force)
+    for out in (cfg.output if cfg.engine == "local" else None, cfg.grad_output):
         if out:
             output_format(out)
             check_output(out, paths, cfg.force)
     if cfg.grad_output and cfg.grad_output == cfg.output:
         raise UsageError("--grad-output and --output name the same file")
+
+
+def loss_columns(
+    loss: np.ndarray, t: np.ndarray, batch: Batch, labels: int, names: list[str]
+) -> dict[str, np.ndarray]:
+    """The table ``-o`` writes for a batch: id, (row, label,) target, loss."""
+    n = loss.shape[0]
+    cols: dict[str, np.ndarray] = {}
+    if batch.ids is not None:
+        cols["id"] = np.repeat(np.asarray(batch.ids), labels)
+    if loss.ndim == 2:
+        cols["row"] = np.repeat(np.arange(batch.start, batch.start + n), labels)
+        cols["label"] = np.tile(np.asarray(names, dtype=object), n)
+    cols["target"] = t.reshape(-1).astype(np.float64)
+    cols["loss"] = loss.reshape(-1)
+    return cols
 
 
 class _Outputs:
@@ -125,16 +147,7 @@ class _Outputs:
         if isinstance(self.loss, ArrayWriter):
             self.loss.write(loss)
         elif self.loss is not None:
-            n, k = loss.shape[0], self.labels
-            cols: dict[str, np.ndarray] = {}
-            if batch.ids is not None:
-                cols["id"] = np.repeat(np.asarray(batch.ids), k)
-            if loss.ndim == 2:
-                cols["row"] = np.repeat(np.arange(batch.start, batch.start + n), k)
-                cols["label"] = np.tile(np.asarray(self.names, dtype=object), n)
-            cols["target"] = t.reshape(-1).astype(np.float64)
-            cols["loss"] = loss.reshape(-1)
-            self.loss.write_columns(cols)
+            self.loss.write_columns(loss_columns(loss, t, batch, self.labels, self.names))
 
     def write_grad(self, g: np.ndarray, batch: Batch) -> None:
         if isinstance(self.grad, ArrayWriter):
@@ -191,51 +204,29 @@ def evaluate_bce(
             scale = float(rows * labels) if rows is not None else None
         second_pass = bool(cfg.grad_output) and scale is None
         chunk_rows = cfg.chunk_rows or default_chunk_rows(labels, max(2, wd.itemsize))
-        out = _Outputs(
-            cfg.output, None if second_pass else cfg.grad_output, shape, wd, names
-        )
-        kept: list[np.ndarray] = []
+        if cfg.engine == "dask":
+            from ._dask import run_bce
 
-        def work(
-            batch: Batch,
-        ) -> tuple[BinaryAccumulator, np.ndarray | None, np.ndarray, np.ndarray | None, Batch]:
-            part = acc.spawn()
-            target = _target_of(batch, inputs.preds_info.path)
-            x, t, w, pw = part.arrays(batch.preds, target, batch.start)
-            keep = out.loss is not None or cfg.keep_losses
-            loss = part.add(x, t, w, pw, batch.start, keep=keep)
-            g = None
-            if out.grad is not None:
-                g = part.grad_of(x, t, w, pw)
-                if cfg.reduction == "mean":
-                    g = _divide(g, scale)
-            return part, loss, t, g, batch
-
-        try:
-            for part, loss, t, g, batch in ordered_map(
-                work, inputs.batches(chunk_rows), cfg.workers or default_workers()
-            ):
-                acc.merge(part)
-                if loss is not None:
-                    out.write_loss(loss, t, batch)
-                    if cfg.keep_losses:
-                        kept.append(loss)
-                if g is not None:
-                    out.write_grad(g, batch)
-            acc.check(inputs.preds_info.path)
-            out.commit()
-        except CecliError as exc:
-            out.abort()
-            raise exc.with_file(inputs.preds_info.path) from None
-        except BaseException:
-            out.abort()
-            raise
+            kept = run_bce(preds, targets, read, cfg, acc, inputs, chunk_rows, labels, names)
+            pending = None
+        else:
+            grad_path = None if second_pass else cfg.grad_output
+            kept, pending = _local_pass(
+                acc, inputs, cfg, shape, wd, names, scale, grad_path, chunk_rows, second_pass
+            )
         infos = inputs.sources
         label_names = names if shape else None
 
     if second_pass:
         assert cfg.grad_output is not None
-        _grad_pass(preds, targets, read, cfg, acc, chunk_rows)
+        try:
+            _grad_pass(preds, targets, read, cfg, acc, chunk_rows)
+        except BaseException:
+            if pending is not None:  # -o and --grad-output are written together, or neither
+                pending.abort()
+            raise
+    if pending is not None:
+        pending.commit()
     result = acc.result()
     losses = None
     if cfg.keep_losses:
@@ -253,6 +244,76 @@ def evaluate_bce(
     )
     ev.warnings = _warnings(result)
     return ev
+
+
+Arrays = tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]
+
+
+def bce_chunk(
+    acc: BinaryAccumulator, batch: Batch, path: str, keep: bool
+) -> tuple[BinaryAccumulator, np.ndarray | None, Arrays]:
+    """The chunk kernel of every engine: one batch -> a partial accumulator (spawned from
+    ``acc``, merged by the caller in chunk order), the per-element losses when ``keep``, and
+    the validated ``(x, t, weight, pos_weight)`` (for the gradient)."""
+    part = acc.spawn()
+    target = _target_of(batch, path)
+    x, t, w, pw = part.arrays(batch.preds, target, batch.start)
+    loss = part.add(x, t, w, pw, batch.start, keep=keep)
+    return part, loss, (x, t, w, pw)
+
+
+def _local_pass(
+    acc: BinaryAccumulator,
+    inputs: Inputs,
+    cfg: BCEConfig,
+    shape: tuple[int, ...],
+    wd: np.dtype,
+    names: list[str],
+    scale: float | None,
+    grad_path: str | None,
+    chunk_rows: int,
+    defer: bool = False,
+) -> tuple[list[np.ndarray], _Outputs | None]:
+    """The local engine: chunks on threads, merged into ``acc`` in order, outputs written.
+
+    ``defer``: the outputs are returned uncommitted (the gradient takes a second pass; the
+    caller commits them together with it)."""
+    out = _Outputs(cfg.output, grad_path, shape, wd, names)
+    kept: list[np.ndarray] = []
+
+    def work(
+        batch: Batch,
+    ) -> tuple[BinaryAccumulator, np.ndarray | None, np.ndarray, np.ndarray | None, Batch]:
+        keep = out.loss is not None or cfg.keep_losses
+        part, loss, (x, t, w, pw) = bce_chunk(acc, batch, inputs.preds_info.path, keep)
+        g = None
+        if out.grad is not None:
+            g = part.grad_of(x, t, w, pw)
+            if cfg.reduction == "mean":
+                g = _divide(g, scale)
+        return part, loss, t, g, batch
+
+    try:
+        for part, loss, t, g, batch in ordered_map(
+            work, inputs.batches(chunk_rows), cfg.workers or default_workers()
+        ):
+            acc.merge(part)
+            if loss is not None:
+                out.write_loss(loss, t, batch)
+                if cfg.keep_losses:
+                    kept.append(loss)
+            if g is not None:
+                out.write_grad(g, batch)
+        acc.check()
+        if not defer:
+            out.commit()
+    except CecliError as exc:
+        out.abort()
+        raise locate(exc, inputs) from None
+    except BaseException:
+        out.abort()
+        raise
+    return kept, out if defer else None
 
 
 def _grad_pass(

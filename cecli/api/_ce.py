@@ -12,9 +12,10 @@ from .._version import __version__
 from ..accumulate import DEFAULT_SEED, CEResult, CrossEntropyAccumulator
 from ..core import Positions, class_axis_of
 from ..errors import CecliError, DataError, InputError, UsageError
-from ..readers import Batch, ReadOptions, SourceInfo, open_inputs
-from ..writers import TableWriter, check_output
-from ._engine import default_chunk_rows, default_workers, ordered_map
+from ..readers import Batch, Inputs, ReadOptions, SourceInfo, open_inputs
+from ..writers import TableWriter, check_dataset_output, check_output
+from ._engine import check_engine, default_chunk_rows, default_workers, ordered_map
+from ._where import locate, shown_row
 
 
 @dataclass
@@ -43,6 +44,10 @@ class CEConfig:
     with_probs: bool = False
     keep_losses: bool = False
     grad_output: str | None = None
+    engine: str = "local"
+    """``local`` (threads) or ``dask`` (a Dask cluster, :mod:`cecli.api._dask`)."""
+    scheduler: str | None = None
+    """The Dask scheduler's address (else ``DASK_SCHEDULER_ADDRESS``, else a LocalCluster)."""
 
 
 @dataclass
@@ -106,6 +111,7 @@ def _validate(cfg: CEConfig) -> None:
         raise UsageError("--ci must be a level between 0 and 1, e.g. 0.95", value=cfg.ci_level)
     if cfg.ci_level is not None and cfg.bootstrap < 2:
         raise UsageError("--bootstrap needs at least 2 replicates", value=cfg.bootstrap)
+    check_engine(cfg.engine, cfg.scheduler, cfg.grad_output)
 
 
 def evaluate(
@@ -115,7 +121,9 @@ def evaluate(
     per-position losses to ``cfg.output``."""
     _validate(cfg)
     paths = [p for p in (preds, targets) if p]
-    if cfg.output:
+    if cfg.output and cfg.engine == "dask":
+        check_dataset_output(cfg.output, paths, cfg.force)
+    elif cfg.output:
         check_output(cfg.output, paths, cfg.force)
     if cfg.grad_output:
         check_output(cfg.grad_output, paths, cfg.force)
@@ -145,47 +153,29 @@ def evaluate(
         pos_tail = sample_shape[: ax - 1] + sample_shape[ax:]
         itemsize = max(2, np.dtype(inputs.dtype).itemsize)
         chunk_rows = cfg.chunk_rows or default_chunk_rows(int(np.prod(sample_shape)), itemsize)
-        workers = cfg.workers or default_workers()
-        writer = TableWriter(cfg.output, pos_tail) if cfg.output else None
-        kept: list[np.ndarray] = []
         per_row = int(np.prod(pos_tail)) if pos_tail else 1
-        fname = inputs.preds_info.path
+        if cfg.engine == "dask":
+            from ._dask import run_ce
 
-        def work(batch: Batch) -> tuple[CrossEntropyAccumulator, Positions, Batch]:
-            if batch.target is None:
-                raise InputError("no targets: give TARGETS or a target column", file=fname)
-            part = acc.spawn()
-            pos = part.update(
-                batch.preds,
-                batch.target,
-                sample_weight=batch.sample_weight,
-                group=batch.group,
-                start=batch.start,
-            )
-            return part, pos, batch
-
-        try:
-            for part, pos, batch in ordered_map(work, inputs.batches(chunk_rows), workers):
-                acc.merge(part)
-                if writer is not None:
-                    writer.write(_columns(pos, batch, per_row, cfg.with_probs))
-                if cfg.keep_losses:
-                    kept.append(pos.loss)
-            acc.check(fname)
-            if writer is not None:
-                writer.commit(() if inputs.unbatched else None)
-        except CecliError as exc:
-            if writer is not None:
-                writer.abort()
-            raise exc.with_file(fname) from None
-        except BaseException:
-            if writer is not None:
-                writer.abort()
-            raise
+            kept = run_ce(preds, targets, read, cfg, acc, inputs, chunk_rows, per_row)
+            pending = None
+        else:
+            kept, pending = _local_pass(acc, inputs, cfg, chunk_rows, pos_tail, per_row)
         infos = [inputs.preds_info] + ([inputs.target_info] if inputs.target_info else [])
         class_names = inputs.class_names
         unbatched = inputs.unbatched
 
+    if cfg.grad_output:
+        from ._grad import write_gradient
+
+        try:
+            write_gradient(preds, targets, read, cfg, acc, chunk_rows)
+        except BaseException:
+            if pending is not None:  # -o and --grad-output are written together, or neither
+                pending.abort()
+            raise
+    if pending is not None:
+        pending.commit(() if unbatched else None)
     result = acc.result()
     soft = bool(acc.opts and acc.opts.soft)
     target_kind = "probs" if soft else "index"
@@ -216,11 +206,67 @@ def evaluate(
     if cfg.ci_level is not None and ev.result.ci is not None:
         ev.result.ci["group"] = read.group_col
     ev.warnings = _warnings(ev)
-    if cfg.grad_output:
-        from ._grad import write_gradient
-
-        write_gradient(preds, targets, read, cfg, acc, chunk_rows)
     return ev
+
+
+def ce_chunk(
+    acc: CrossEntropyAccumulator, batch: Batch, fname: str
+) -> tuple[CrossEntropyAccumulator, Positions]:
+    """The chunk kernel of every engine: one batch -> a partial accumulator (spawned from
+    ``acc``, merged by the caller in chunk order) and the batch's per-position results."""
+    if batch.target is None:
+        raise InputError("no targets: give TARGETS or a target column", file=fname)
+    part = acc.spawn()
+    pos = part.update(
+        batch.preds,
+        batch.target,
+        sample_weight=batch.sample_weight,
+        group=batch.group,
+        start=batch.start,
+    )
+    return part, pos
+
+
+def _local_pass(
+    acc: CrossEntropyAccumulator,
+    inputs: Inputs,
+    cfg: CEConfig,
+    chunk_rows: int,
+    pos_tail: tuple[int, ...],
+    per_row: int,
+) -> tuple[list[np.ndarray], TableWriter | None]:
+    """The local engine: chunks on threads, merged into ``acc`` in order, ``-o`` written.
+
+    With ``--grad-output`` the ``-o`` writer is returned uncommitted (the caller commits it once
+    the gradient is written too, so an interrupted second pass leaves neither file)."""
+    workers = cfg.workers or default_workers()
+    writer = TableWriter(cfg.output, pos_tail) if cfg.output else None
+    kept: list[np.ndarray] = []
+    fname = inputs.preds_info.path
+
+    def work(batch: Batch) -> tuple[CrossEntropyAccumulator, Positions, Batch]:
+        part, pos = ce_chunk(acc, batch, fname)
+        return part, pos, batch
+
+    try:
+        for part, pos, batch in ordered_map(work, inputs.batches(chunk_rows), workers):
+            acc.merge(part)
+            if writer is not None:
+                writer.write(_columns(pos, batch, per_row, cfg.with_probs))
+            if cfg.keep_losses:
+                kept.append(pos.loss)
+        acc.check()
+        if writer is not None and not cfg.grad_output:
+            writer.commit(() if inputs.unbatched else None)
+    except CecliError as exc:
+        if writer is not None:
+            writer.abort()
+        raise locate(exc, inputs) from None
+    except BaseException:
+        if writer is not None:
+            writer.abort()
+        raise
+    return kept, writer if cfg.grad_output else None
 
 
 def _columns(pos: Positions, batch: Batch, per_row: int, with_probs: bool) -> dict[str, np.ndarray]:
@@ -251,9 +297,10 @@ def _warnings(ev: Evaluation) -> list[str]:
     elif math.isinf(r.loss):
         out.append("the loss is infinite (a target's logit is -inf, or a weight sum of 0)")
     if r.unnormalised_rows:
+        row, note = shown_row(r.first_unnormalised, ev.inputs[0])
         out.append(
             f"{r.unnormalised_rows} row(s) of probabilities do not sum to 1 within 1e-4 "
-            f"(first: row {r.first_unnormalised}); they were not renormalised"
+            f"(first: row {row}; {note}); they were not renormalised"
         )
     return out
 
@@ -272,13 +319,18 @@ def parse_weight(spec: str | None) -> np.ndarray | None:
                 with open(spec, encoding="utf-8") as fh:
                     text = fh.read().replace("\t", ",").replace("\n", ",")
                 w = _parse_list(text, spec)
+        except CecliError:
+            raise
         except (OSError, ValueError) as exc:
             raise InputError(f"cannot read the class weights ({exc})", file=spec) from None
     else:
         if not any(ch.isdigit() for ch in spec):
             raise UsageError(f"--weight {spec!r}: no such file, and not a comma list of numbers")
         w = _parse_list(spec, None)
-    w = np.asarray(w, dtype=np.float64).reshape(-1)
+    try:  # an NPY of strings, or an NPZ archive named .npy
+        w = np.asarray(w, dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError):
+        raise InputError("the class weights must be numbers", file=spec) from None
     if not np.all(np.isfinite(w)):
         raise UsageError("--weight values must be finite numbers", value=spec)
     if np.any(w < 0):

@@ -39,6 +39,7 @@ from ..errors import CecliError, DataError, InputError, UsageError
 from ..readers import Batch, ReadOptions, SourceInfo, open_inputs
 from ._ce import CEConfig, signature
 from ._engine import default_chunk_rows, default_workers, ordered_map
+from ._where import locate, shown_row
 
 __all__ = ["Comparison", "compare", "paired_p_values"]
 
@@ -211,19 +212,28 @@ def compare(
             if ba.target is None:
                 raise InputError("no targets: give TARGETS or a target column", file=preds_a)
             start = ba.start
-            if check_ids:
+            try:  # a row where the files disagree, numbered as PREDS_B numbers its rows
+                if check_ids:
+                    _check_same(
+                        "ids", ba.ids, bb.ids, start,
+                        "sort both files the same way (by --id-col) so that rows line up",
+                    )
                 _check_same(
-                    "ids", ba.ids, bb.ids, start,
-                    "sort both files the same way (by --id-col) so that rows line up",
+                    "targets", ba.target, bb.target, start,
+                    "compare predictions of the same samples, or pass TARGETS",
                 )
-            _check_same(
-                "targets", ba.target, bb.target, start,
-                "compare predictions of the same samples, or pass TARGETS",
-            )
-            _check_same("sample weights", ba.sample_weight, bb.sample_weight, start, "")
+                _check_same("sample weights", ba.sample_weight, bb.sample_weight, start, "")
+            except DataError as exc:
+                raise locate(exc, in_b) from None
             part_a, part_b = acc_a.spawn(), acc_b.spawn()
-            pa = part_a.update(ba.preds, ba.target, sample_weight=ba.sample_weight, start=start)
-            pb = part_b.update(bb.preds, ba.target, sample_weight=ba.sample_weight, start=start)
+            try:
+                pa = part_a.update(ba.preds, ba.target, sample_weight=ba.sample_weight, start=start)
+            except CecliError as exc:
+                raise locate(exc, in_a) from None
+            try:
+                pb = part_b.update(bb.preds, ba.target, sample_weight=ba.sample_weight, start=start)
+            except CecliError as exc:
+                raise locate(exc, in_b) from None
             part_boot = boot.spawn()
             n = len(ba.preds)
             per_pos = pa.loss.size // n if n else 1
@@ -237,8 +247,11 @@ def compare(
                 acc_a.merge(part_a)
                 acc_b.merge(part_b)
                 boot.merge(part_boot)
-            acc_a.check(preds_a)
-            acc_b.check(preds_b)
+            for acc, inputs in ((acc_a, in_a), (acc_b, in_b)):
+                try:
+                    acc.check()
+                except CecliError as exc:
+                    raise locate(exc, inputs) from None
         except CecliError as exc:
             raise exc.with_file(preds_a) from None
         a_info, b_info, t_info = in_a.preds_info, in_b.preds_info, in_a.target_info
@@ -302,9 +315,11 @@ def _warnings(cmp: Comparison) -> list[str]:
         if r.counted and not math.isfinite(r.loss):
             out.append(f"the loss of {name} is {r.loss}")
         if r.unnormalised_rows:
+            info = cmp.a_info if name == "PREDS_A" else cmp.b_info
+            row, note = shown_row(r.first_unnormalised, info)
             out.append(
                 f"{name}: {r.unnormalised_rows} row(s) of probabilities do not sum to 1 within "
-                f"1e-4 (first: row {r.first_unnormalised}); they were not renormalised"
+                f"1e-4 (first: row {row}; {note}); they were not renormalised"
             )
     d = cmp.replicate_deltas
     bad = int(np.count_nonzero(~np.isfinite(d)))

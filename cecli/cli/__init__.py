@@ -19,7 +19,7 @@ from typing import Any, NoReturn
 import typer
 
 from .._version import __version__
-from ..errors import CecliError, DataError, InputError, OutputError, UsageError
+from ..errors import CecliError, DataError, EngineError, InputError, OutputError, UsageError
 
 
 class ExitCode(enum.IntEnum):
@@ -37,6 +37,7 @@ EXIT_FOR: dict[type[CecliError], ExitCode] = {
     InputError: ExitCode.INPUT,
     DataError: ExitCode.INPUT,
     OutputError: ExitCode.INPUT,
+    EngineError: ExitCode.INPUT,
 }
 
 app = typer.Typer(

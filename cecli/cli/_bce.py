@@ -6,7 +6,15 @@ import typer
 
 from ..errors import UsageError
 from . import ExitCode, app, emit, emit_json, guard, resolve_format, stderr_console, stdout_console
-from ._ce import FORMATS, check_choice, parse_classes, run_checks, verdicts
+from ._ce import (
+    FORMATS,
+    check_choice,
+    check_gates,
+    parse_classes,
+    precheck_baseline,
+    run_checks,
+    verdicts,
+)
 
 BCE_HELP = """Binary / multi-label cross-entropy (torch's BCEWithLogitsLoss; --input probs is BCELoss).
 
@@ -42,7 +50,7 @@ def bce(
     preds_key: str | None = typer.Option(None, "--preds-key", help="NPZ key of the predictions."),
     target_key: str | None = typer.Option(None, "--target-key", help="NPZ key of the targets."),
     fmt: str = typer.Option("auto", "--format", "-f", help="auto (table on a terminal, else json), table, json, tsv or value."),
-    output: str | None = typer.Option(None, "--output", "-o", help="Write per-element losses (.npy .csv .tsv .parquet)."),
+    output: str | None = typer.Option(None, "--output", "-o", help="Write per-element losses (.npy .csv .tsv .parquet; with --engine dask, a folder of Parquet parts)."),
     force: bool = typer.Option(False, "--force", help="Replace existing output files."),
     grad_output: str | None = typer.Option(None, "--grad-output", help="Write d(loss)/d(predictions), as loss.backward() gives it."),
     fail_above: float | None = typer.Option(None, "--fail-above", help="Exit 1 when the loss is above this (or NaN)."),
@@ -50,12 +58,15 @@ def bce(
     max_increase: float | None = typer.Option(None, "--max-increase", help="With --baseline: exit 1 when the loss exceeds it by more than this."),
     relative: bool = typer.Option(False, "--relative", help="--max-increase is a fraction of the baseline."),
     chunk_rows: int | None = typer.Option(None, "--chunk-rows", help="Rows per chunk (default: about 16 MiB of predictions)."),
-    workers: int | None = typer.Option(None, "--workers", help="Threads over chunks (default: the number of cores)."),
+    workers: int | None = typer.Option(None, "--workers", help="Threads over chunks (default: the number of cores); with --engine dask, the local cluster's worker processes (default 2)."),
+    engine: str = typer.Option("local", "--engine", envvar="CECLI_ENGINE", help="local (threads) or dask (a Dask cluster; pip install 'cecli[dask]')."),
+    scheduler: str | None = typer.Option(None, "--scheduler", help="With --engine dask: the scheduler's address (default: DASK_SCHEDULER_ADDRESS, else a local cluster)."),
     float64: bool = typer.Option(False, "--float64", help="Compute everything in float64."),
     nonfinite: str = typer.Option("error", "--nonfinite", help="error (default) or propagate (NaN / inf logits flow through, as torch)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No warnings or verdicts on stderr."),
 ) -> None:
     from ..api import BCEConfig, evaluate_bce, parse_vector
+    from ..api._bce import bce_signature
     from ..readers import ReadOptions
     from ..report import bce_summary_table, bce_to_dict, bce_tsv_lines, bce_value_lines
 
@@ -100,7 +111,12 @@ def bce(
             force=force,
             keep_losses=reduction == "none" and output is None,
             grad_output=grad_output,
+            engine=engine,
+            scheduler=scheduler,
         )
+        check_gates(fail_above, baseline, max_increase, relative)
+        if baseline is not None:  # before the data is read: a mismatch writes no output
+            precheck_baseline(baseline, bce_signature(cfg))
         ev = evaluate_bce(preds, targets, read, cfg)
         checks = run_checks(
             "bce", ev.result.loss, ev.signature, fail_above, baseline, max_increase, relative

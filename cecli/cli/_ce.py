@@ -38,6 +38,8 @@ def parse_classes(spec: str | None) -> tuple[str, ...] | None:
     """``--classes a,b,c`` or a file with one class name per line."""
     if not spec:
         return None
+    if os.path.isdir(spec):
+        raise InputError("--classes names a directory", file=spec, fix="pass a,b,c or a file")
     if os.path.isfile(spec):
         try:
             with open(spec, encoding="utf-8") as fh:
@@ -71,11 +73,7 @@ def run_checks(
     [--relative]``, as the JSON ``checks`` list. A NaN loss fails every gate; a baseline computed
     with other settings (its signature differs in anything but the version) is an InputError
     (exit 3), not a failed check."""
-    if (max_increase is not None or relative) and baseline is None:
-        raise UsageError("--max-increase and --relative need --baseline FILE.json")
-    for opt, v in (("--fail-above", fail_above), ("--max-increase", max_increase)):
-        if v is not None and not math.isfinite(v):
-            raise UsageError(f"{opt} must be a finite number", value=v)
+    check_gates(fail_above, baseline, max_increase, relative)
     checks: list[dict[str, Any]] = []
     if fail_above is not None:
         checks.append(
@@ -105,6 +103,26 @@ def run_checks(
     return checks
 
 
+def check_gates(
+    fail_above: float | None, baseline: str | None, max_increase: float | None, relative: bool
+) -> None:
+    """The gate options' own mistakes (called before the data is read, so that a run that is
+    bound to fail writes no output)."""
+    if (max_increase is not None or relative) and baseline is None:
+        raise UsageError("--max-increase and --relative need --baseline FILE.json")
+    for opt, v in (("--fail-above", fail_above), ("--max-increase", max_increase)):
+        if v is not None and not math.isfinite(v):
+            raise UsageError(f"{opt} must be a finite number", value=v)
+
+
+def precheck_baseline(path: str, signature: str, unknown: tuple[str, ...] = ()) -> None:
+    """Before the data is read: the baseline is readable and was computed with this run's
+    settings, except the parts of the signature only the data decides (``unknown``, e.g. the
+    target kind); :func:`load_baseline` checks them all afterwards."""
+    _, theirs = read_baseline(path)
+    check_signature(path, signature, theirs, unknown)
+
+
 def _sig_parts(sig: str) -> dict[str, str]:
     """``a|in:logits|red:mean|v:0.1.0`` -> ``{"#0": "a", "in": "logits", ...}`` (no version)."""
     parts: dict[str, str] = {}
@@ -120,7 +138,17 @@ def load_baseline(path: str, signature: str) -> float:
     """The loss of a baseline JSON saved from ``cecli ... -f json``, after checking that it was
     computed with this run's settings (its signature, the version aside)."""
     loss, theirs = read_baseline(path)
+    check_signature(path, signature, theirs)
+    return loss
+
+
+def check_signature(path: str, signature: str, theirs: str, ignore: tuple[str, ...] = ()) -> None:
+    """InputError when the baseline's signature ``theirs`` differs from ``signature`` in
+    anything but the version (and the ``ignore`` keys)."""
     mine, base = _sig_parts(signature), _sig_parts(theirs)
+    for key in ignore:
+        mine.pop(key, None)
+        base.pop(key, None)
     if mine != base:
         diffs = [
             f"{k}:{base.get(k, '-')} in the baseline but {k}:{mine.get(k, '-')} here"
@@ -134,7 +162,6 @@ def load_baseline(path: str, signature: str) -> float:
             file=path,
             fix=f"recompute it with this run's settings ({signature})",
         )
-    return loss
 
 
 def read_baseline(path: str) -> tuple[float, str]:
@@ -205,7 +232,7 @@ def make_ce(name: str, default_input: str, summary: str) -> None:
         preds_key: str | None = typer.Option(None, "--preds-key", help="NPZ key of the predictions (default: logits, else the only array)."),
         target_key: str | None = typer.Option(None, "--target-key", help="NPZ key of the targets."),
         fmt: str = typer.Option("auto", "--format", "-f", help="auto (table on a terminal, else json), table, json, tsv or value."),
-        output: str | None = typer.Option(None, "--output", "-o", help="Write per-position losses (.npy .csv .tsv .parquet)."),
+        output: str | None = typer.Option(None, "--output", "-o", help="Write per-position losses (.npy .csv .tsv .parquet; with --engine dask, a folder of Parquet parts)."),
         force: bool = typer.Option(False, "--force", help="Replace an existing output file."),
         with_probs: bool = typer.Option(False, "--with-probs", help="Add the target's probability and the argmax to -o output."),
         top_k: int = typer.Option(0, "--top-k", help="Also report top-k accuracy."),
@@ -221,12 +248,14 @@ def make_ce(name: str, default_input: str, summary: str) -> None:
         max_increase: float | None = typer.Option(None, "--max-increase", help="With --baseline: exit 1 when the loss exceeds it by more than this."),
         relative: bool = typer.Option(False, "--relative", help="--max-increase is a fraction of the baseline."),
         chunk_rows: int | None = typer.Option(None, "--chunk-rows", help="Rows per chunk (default: about 16 MiB of predictions)."),
-        workers: int | None = typer.Option(None, "--workers", help="Threads over chunks (default: the number of cores)."),
+        workers: int | None = typer.Option(None, "--workers", help="Threads over chunks (default: the number of cores); with --engine dask, the local cluster's worker processes (default 2)."),
+        engine: str = typer.Option("local", "--engine", envvar="CECLI_ENGINE", help="local (threads) or dask (a Dask cluster; pip install 'cecli[dask]')."),
+        scheduler: str | None = typer.Option(None, "--scheduler", help="With --engine dask: the scheduler's address (default: DASK_SCHEDULER_ADDRESS, else a local cluster)."),
         float64: bool = typer.Option(False, "--float64", help="Compute everything in float64."),
         nonfinite: str = typer.Option("error", "--nonfinite", help="error (default) or propagate (NaN flows through, as torch)."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No warnings or verdicts on stderr."),
     ) -> None:
-        from ..api import CEConfig, evaluate, parse_weight
+        from ..api import CEConfig, evaluate, parse_weight, signature
         from ..readers import ReadOptions
         from ..report import summary_table, to_dict, tsv_lines, value_lines
 
@@ -278,9 +307,12 @@ def make_ce(name: str, default_input: str, summary: str) -> None:
                 with_probs=with_probs,
                 keep_losses=reduction == "none" and output is None,
                 grad_output=grad_output,
+                engine=engine,
+                scheduler=scheduler,
             )
-            if baseline is not None:
-                read_baseline(baseline)
+            check_gates(fail_above, baseline, max_increase, relative)
+            if baseline is not None:  # the target kind (tgt:) is known once the data is read
+                precheck_baseline(baseline, signature(cfg, "index", read), unknown=("tgt",))
             ev = evaluate(preds, targets, read, cfg)
             checks = run_checks(
                 name, ev.result.loss, ev.signature, fail_above, baseline, max_increase, relative

@@ -26,6 +26,7 @@ def inspect(
     target_col: str | None = typer.Option(None, "--target-col", help="Target column."),
     logit_cols: str | None = typer.Option(None, "--logit-cols", help="Logit columns: a comma list or a glob."),
     id_col: str | None = typer.Option(None, "--id-col", help="Id column."),
+    sample_weight_col: str | None = typer.Option(None, "--sample-weight-col", help="A per-sample weight column."),
     classes: str | None = typer.Option(None, "--classes", help="Class names: a,b,c or a file."),
     class_axis: int = typer.Option(1, "--class-axis", help="Class axis of arrays: 1 or -1."),
 ) -> None:
@@ -38,6 +39,7 @@ def inspect(
             target_col=target_col,
             logit_cols=logit_cols,
             id_col=id_col,
+            sample_weight_col=sample_weight_col,
             classes=parse_classes(classes),
             class_axis=class_axis,
         )
@@ -47,23 +49,31 @@ def inspect(
 
             emit_json(clean(info))
         else:
-            stdout_console().print(_table(info))
+            console = stdout_console()
+            console.print(_table(info))
+            if info.get("suggestion"):
+                # one unwrapped, unstyled line: it is meant to be copied into a shell
+                console.print(f"suggestion: {info['suggestion']}", soft_wrap=True, markup=False)
 
 
 def _table(info: dict[str, Any]) -> Any:
     from rich.console import Group
+    from rich.markup import escape
     from rich.table import Table
 
-    t = Table(title=f"cecli inspect · {info.get('path')}", show_header=False, title_justify="left")
+    # paths, column names and keys are data, not markup: "logits[0]" must show as written
+    t = Table(
+        title=escape(f"cecli inspect · {info.get('path')}"), show_header=False, title_justify="left"
+    )
     t.add_column("what", style="bold")
     t.add_column("value")
     for key in ("format", "size_bytes", "rows", "shape", "dtype", "classes", "target", "row_groups"):
         if info.get(key) is not None:
-            t.add_row(key.replace("_", " "), str(info[key]))
+            t.add_row(key.replace("_", " "), escape(str(info[key])))
     names = info.get("class_names")
     if names:
         shown = ", ".join(map(str, names[:12])) + (" …" if len(names) > 12 else "")
-        t.add_row("class names", shown)
+        t.add_row("class names", escape(shown))
     parts: list[Any] = [t]
     cols = info.get("columns")
     if cols:
@@ -71,7 +81,7 @@ def _table(info: dict[str, Any]) -> Any:
         for h in ("name", "dtype", "role"):
             ct.add_column(h)
         for c in cols[:60]:
-            ct.add_row(str(c.get("name")), str(c.get("dtype")), str(c.get("role")))
+            ct.add_row(escape(str(c.get("name"))), escape(str(c.get("dtype"))), str(c.get("role")))
         if len(cols) > 60:
             ct.caption = f"{len(cols) - 60} more columns in -f json"
         parts.append(ct)
@@ -81,8 +91,7 @@ def _table(info: dict[str, Any]) -> Any:
         for h in ("key", "shape", "dtype"):
             kt.add_column(h)
         for k in keys:
-            kt.add_row(str(k.get("name", k.get("key"))), str(k.get("shape")), str(k.get("dtype")))
+            name = escape(str(k.get("name", k.get("key"))))
+            kt.add_row(name, str(k.get("shape")), str(k.get("dtype")))
         parts.append(kt)
-    if info.get("suggestion"):
-        parts.append(f"suggestion: {info['suggestion']}")
     return Group(*parts)

@@ -22,6 +22,7 @@ def bce_arrays(
         raise DataError(
             f"targets have shape {t.shape} but the predictions have {x.shape}",
             fix="binary targets must have the predictions' shape",
+            about="target",
         )
     t = t.astype(wd, copy=False)
     with np.errstate(invalid="ignore"):
@@ -32,6 +33,7 @@ def bce_arrays(
             "binary targets must be in [0, 1]",
             row=i // max(1, int(np.prod(x.shape[1:], dtype=np.int64))) if x.ndim > 1 else i,
             value=t.reshape(-1)[i].item(),
+            about="target",
         )
     if not logits:
         with np.errstate(invalid="ignore"):

@@ -16,12 +16,14 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
 from ..errors import UsageError
+
+if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
 
 #: Values in one tile. 2**17 float32 values are 512 KiB: with the kernel's scratch buffers a
 #: tile stays in a core's L2 cache (2 MiB here), which measured fastest on this machine
@@ -123,6 +125,8 @@ def parallel_map(fn: Callable[[T], R_], items: Sequence[T], threads: int) -> lis
     the first item runs on the calling thread. Results come back in input order."""
     if threads <= 1 or len(items) <= 1:
         return [fn(it) for it in items]
+    from concurrent.futures import ThreadPoolExecutor  # lazily: it imports logging (~7 ms)
+
     global _pool, _pool_size
     with _pool_lock:
         if _pool is None or _pool_size < threads - 1:

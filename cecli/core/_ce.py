@@ -119,7 +119,8 @@ class Positions:
     unnormalised_rows: int = 0  # probability rows whose sum is not 1 within 1e-4
     first_unnormalised: int = -1
     # conf = exp(top) / norm and target_prob = exp(tgt) / norm, per position, in the working
-    # precision: norm = sum_c exp(x_c - max) and top = 0 for logits, norm = 1 for log-probs.
+    # precision: for logits norm = sum_c exp(x_c - shift), top = max - shift, tgt = x_y - shift
+    # (the shift is the maximum, or 0); for log-probabilities norm = 1 (None).
     _norm: np.ndarray | None = field(default=None, repr=False)
     _top: np.ndarray | None = field(default=None, repr=False)
     _tgt: np.ndarray | None = field(default=None, repr=False)
@@ -209,7 +210,7 @@ def ce_positions(
         pred=np.empty(P, dtype=np.int64),
         topk=np.empty(P, dtype=bool) if opts.top_k else None,
         _norm=np.empty(P, dtype=wd) if logits else None,
-        _top=None if logits else np.empty(P, dtype=wd),
+        _top=np.empty(P, dtype=wd),
         _tgt=np.empty(P, dtype=wd),
     )
     if P == 0:

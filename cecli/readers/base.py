@@ -123,9 +123,26 @@ class Source:
     target_name: str | None = None
     id_name: str | None = None
 
+    seekable: bool = False
+    """Whether :meth:`read` serves any row range, so another process can read a chunk of it
+    on its own (NPY files, stored NPZ members, Parquet files: not CSV, txt or stdin)."""
+
     def parts(self, chunk_rows: int) -> Iterator[Part]:
         """Stream the rows in order, at most ``chunk_rows`` at a time, none empty."""
         raise NotImplementedError
+
+    def grid(self, chunk_rows: int) -> list[tuple[int, int, Any]]:
+        """The chunks :meth:`parts` yields, as ``(lo, hi, unit)`` global row ranges (seekable
+        sources only). Chunks of one ``unit`` (a Parquet row group) are cheapest read together."""
+        n = self.info.rows or 0
+        if self.unbatched:
+            return [(0, 1, 0)]
+        return [(lo, min(n, lo + chunk_rows), k) for k, lo in enumerate(range(0, n, chunk_rows))]
+
+    def read(self, spans: Sequence[tuple[int, int]]) -> Iterator[Part]:
+        """Rows ``lo:hi`` of each span, in order (spans increasing, not overlapping), as the
+        parts :meth:`parts` would give for the same rows; seekable sources only."""
+        raise NotImplementedError(f"{type(self).__name__} cannot read row ranges")
 
     def close(self) -> None:
         """Release files and maps (idempotent)."""
@@ -199,7 +216,12 @@ def check_local_file(path: str) -> None:
 
 def closest_fix(name: str, available: Sequence[str], what: str = "--target-col") -> str:
     """A fix naming the closest available name (difflib), else listing them."""
-    near = difflib.get_close_matches(name, list(available), n=1, cutoff=0.5)
+    near = [a for a in available if a.lower() == name.lower()][:1]  # ``ID`` -> ``id``
+    near = near or difflib.get_close_matches(name, list(available), n=1, cutoff=0.5)
+    if not near:  # ``Label_Col`` -> ``label_col``: compare case-blind, answer as written
+        lower = {a.lower(): a for a in available}
+        found = difflib.get_close_matches(name.lower(), list(lower), n=1, cutoff=0.5)
+        near = [lower[m] for m in found]
     listing = ", ".join(repr(a) for a in list(available)[:20])
     if len(available) > 20:
         listing += ", ..."

@@ -67,6 +67,8 @@ class BatchConverter:
         self.labels = labels
         self.binary = binary
         self.note = row_note
+        self.classes_from: str | None = None
+        """The file whose first row set ``classes`` (a dataset's first file), if another."""
 
     def _err(
         self,
@@ -177,6 +179,15 @@ class BatchConverter:
             bad = np.flatnonzero(lengths != width)
             if bad.size:
                 i = int(bad[0])
+                if start + i == 0 and self.classes_from not in (None, self.file):
+                    raise self._err(
+                        f"class-count mismatch: {int(lengths[0])} values per row, but "
+                        f"{self.classes_from} has {width}",
+                        start,
+                        0,
+                        name,
+                        fix="all files need the same classes",
+                    )
                 raise self._err(
                     f"ragged list: {int(lengths[i])} values, expected {width} like the rows before",
                     start,

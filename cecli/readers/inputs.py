@@ -8,7 +8,7 @@ Row counts are compared before streaming when both are known, else when one stre
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -161,6 +161,37 @@ class Inputs:
             if self.target_info is not None:
                 self.target_info.rows = start
         self.preds_info.rows = start
+
+    @property
+    def seekable(self) -> bool:
+        """Whether any chunk can be read on its own (:meth:`read`): PREDS and TARGETS are NPY,
+        stored NPZ or Parquet files (not CSV, txt or stdin)."""
+        return self._preds.seekable and (self._target is None or self._target.seekable)
+
+    def grid(self, chunk_rows: int) -> list[tuple[int, int, Any]]:
+        """The chunks :meth:`batches` yields, as ``(lo, hi, unit)`` row ranges (seekable
+        inputs only); chunks of one ``unit`` (a Parquet row group) are cheapest read together."""
+        if chunk_rows < 1:
+            raise UsageError("chunk_rows must be at least 1", value=chunk_rows)
+        return self._preds.grid(chunk_rows)
+
+    def read(self, spans: Sequence[tuple[int, int]]) -> Iterator[Batch]:
+        """The batches of rows ``lo:hi`` of each span (increasing), as :meth:`batches` gives
+        them for the same rows; seekable inputs only."""
+        preds = self._preds.read(spans)
+        tgt = self._target.read(spans) if self._target is not None else None
+        for (lo, _), part in zip(spans, preds, strict=True):
+            arrays = part.arrays
+            if tgt is not None:
+                arrays = {**next(tgt).arrays, **arrays}
+            yield Batch(
+                preds=arrays["preds"],
+                target=arrays.get("target"),
+                ids=arrays.get("ids"),
+                sample_weight=arrays.get("sample_weight"),
+                group=arrays.get("group"),
+                start=lo,
+            )
 
     def close(self) -> None:
         self._preds.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shlex
+from collections.abc import Sequence
 from typing import Any
 
 from cecli.errors import CecliError
@@ -90,30 +91,25 @@ def _npy(path: str, opts: ReadOptions, out: dict[str, Any]) -> dict[str, Any]:
 def _npz(path: str, opts: ReadOptions, out: dict[str, Any]) -> dict[str, Any]:
     import zipfile
 
-    from cecli.readers.npy import read_npy_header
-    from cecli.readers.npz import choose_key, npz_keys
+    from cecli.readers.npz import choose_key, member_header, npz_keys
 
     infos = npz_keys(path)
     keys: list[dict[str, Any]] = []
     shapes: dict[str, tuple[int, ...]] = {}
-    with zipfile.ZipFile(path) as zf:
-        for name, info in infos.items():
-            with zf.open(info) as member:
-                try:
-                    shape, _, dtype = read_npy_header(member, f"{path}[{name}]")
-                    shapes[name] = shape
-                    keys.append(
-                        {
-                            "name": name,
-                            "shape": list(shape),
-                            "dtype": str(dtype),
-                            "compressed": info.compress_type != zipfile.ZIP_STORED,
-                        }
-                    )
-                except CecliError as exc:
-                    keys.append(
-                        {"name": name, "shape": None, "dtype": None, "problem": exc.message()}
-                    )
+    for name, info in infos.items():
+        try:
+            shape, _, dtype, _ = member_header(path, info, name)
+            shapes[name] = shape
+            keys.append(
+                {
+                    "name": name,
+                    "shape": list(shape),
+                    "dtype": str(dtype),
+                    "compressed": info.compress_type != zipfile.ZIP_STORED,
+                }
+            )
+        except CecliError as exc:
+            keys.append({"name": name, "shape": None, "dtype": None, "problem": exc.message()})
     out["keys"] = keys
     names = list(infos)
     preds = choose_key(names, opts.preds_key, ("logits",), path, "--preds-key", "preds")
@@ -122,6 +118,7 @@ def _npz(path: str, opts: ReadOptions, out: dict[str, Any]) -> dict[str, Any]:
         target=target, preds_key=preds, class_names=list(opts.classes) if opts.classes else None
     )
     args = []
+    pkey = preds
     if preds is None:
         out.update(
             shape=None,
@@ -129,7 +126,8 @@ def _npz(path: str, opts: ReadOptions, out: dict[str, Any]) -> dict[str, Any]:
             classes=None,
             problem="several arrays and none is 'logits': pass --preds-key",
         )
-        args += ["--preds-key", "KEY"]
+        pkey = _guess_preds(keys)
+        args += ["--preds-key", shlex.quote(pkey) if pkey else "KEY"]
     else:
         shape = shapes.get(preds, ())
         preds_dtype = next((k["dtype"] for k in keys if k["name"] == preds), None)
@@ -141,13 +139,38 @@ def _npz(path: str, opts: ReadOptions, out: dict[str, Any]) -> dict[str, Any]:
             classes=_classes(shape, opts, unbatched),
         )
         if preds != "logits":
-            args += ["--preds-key", preds]
-    if target is None:
-        args.append("--target-key KEY" if len(names) > 1 else "TARGETS.npy")
-    elif target != "target":
-        args += ["--target-key", target]
+            args += ["--preds-key", shlex.quote(preds)]
+    if target is not None:
+        if target != "target":
+            args += ["--target-key", shlex.quote(target)]
+    elif len(names) > 1:
+        pshape = shapes.get(pkey) if pkey is not None else None
+        guess = _guess_target(keys, pshape) if pshape is not None else None
+        args += ["--target-key", shlex.quote(guess) if guess else "KEY"]
+    else:
+        args.append("TARGETS.npy")
     out["suggestion"] = _cmd(path, *args)
     return out
+
+
+def _guess_preds(keys: list[dict[str, Any]]) -> str | None:
+    """The array that looks like predictions: the float array with the most dimensions."""
+    floats = [k for k in keys if k.get("shape") and str(k.get("dtype", "")).startswith("float")]
+    if not floats:
+        return None
+    return str(max(floats, key=lambda k: len(k["shape"]))["name"])
+
+
+def _guess_target(keys: list[dict[str, Any]], pshape: tuple[int, ...]) -> str | None:
+    """The array that looks like the targets of ``pshape`` predictions: integer or string
+    labels with one value per row (the first such array)."""
+    for k in keys:
+        shape, dtype = k.get("shape"), str(k.get("dtype") or "")
+        if shape is None or not pshape or list(shape) == list(pshape):
+            continue
+        if shape[:1] == list(pshape[:1]) and dtype.lstrip("<>|=").startswith(("int", "uint", "U")):
+            return str(k["name"])
+    return None
 
 
 def _txt(path: str, opts: ReadOptions, out: dict[str, Any]) -> dict[str, Any]:
@@ -221,10 +244,8 @@ def _suggest(path: str, src: Any, roles: Any, opts: ReadOptions) -> str:
         args.append("TARGETS.txt")
     if roles.list_col is not None:
         args += ["--logit-cols", shlex.quote(roles.list_col)]
-    elif len(roles.logits) > 1 and strip_common_prefix(roles.logits) is not None:
-        stripped = strip_common_prefix(roles.logits) or []
-        prefix = roles.logits[0][: len(roles.logits[0]) - len(stripped[0])]
-        args += ["--logit-cols", shlex.quote(prefix + "*")]
+    elif (glob := _prefix_glob(roles.logits, getattr(src, "names", roles.logits))) is not None:
+        args += ["--logit-cols", shlex.quote(glob)]
     else:
         args += ["--logit-cols", shlex.quote(",".join(roles.logits))]
     if roles.id is not None:
@@ -234,6 +255,20 @@ def _suggest(path: str, src: Any, roles: Any, opts: ReadOptions) -> str:
     if roles.group is not None:
         args += ["--group-col", shlex.quote(roles.group)]
     return _cmd(path, *args)
+
+
+def _prefix_glob(logits: list[str], names: Sequence[str]) -> str | None:
+    """``prefix*`` for logit columns sharing a prefix (``logit_*``), if that glob selects
+    exactly them (no other column; no ``[`` or ``?`` in the names changing its meaning)."""
+    import fnmatch
+
+    stripped = strip_common_prefix(logits) if len(logits) > 1 else None
+    if not stripped:
+        return None
+    glob = logits[0][: len(logits[0]) - len(stripped[0])] + "*"
+    if [n for n in names if fnmatch.fnmatchcase(n, glob)] != list(logits):
+        return None
+    return glob
 
 
 def _schema_only(path: str, fmt: str) -> list[tuple[str, str]]:

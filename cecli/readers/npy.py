@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import contextlib
 import io
+import math
 import mmap
 import os
-from collections.abc import Iterator
-from typing import IO, Any
+import tokenize
+from collections.abc import Iterator, Sequence
+from typing import IO, Any, Literal
 
 import numpy as np
 
@@ -45,10 +47,23 @@ def read_npy_header(fp: IO[bytes], file: str) -> tuple[tuple[int, ...], bool, np
             shape, fortran, dtype = np.lib.format.read_array_header_2_0(fp)
         else:
             raise ValueError(f"NPY format version {version} is not supported")
-    except (ValueError, OSError, SyntaxError) as exc:
+    except (
+        ValueError,
+        OSError,
+        EOFError,
+        SyntaxError,
+        tokenize.TokenError,  # numpy tokenizes the header's dict before evaluating it
+    ) as exc:
         raise InputError(
             f"not a valid NPY file ({exc})", file=file, fix="write it with numpy.save"
         ) from None
+    if any(s < 0 for s in shape):
+        raise InputError(
+            "not a valid NPY file (a negative dimension in the header)",
+            file=file,
+            value=f"shape {tuple(shape)}",
+            fix="write it with numpy.save",
+        )
     if dtype.hasobject:
         raise InputError(
             "holds Python objects (a pickle); cecli never unpickles files",
@@ -79,7 +94,7 @@ class _Mapped:
         label: str,
     ) -> None:
         self.path = path
-        nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        nbytes = math.prod(shape) * dtype.itemsize  # Python ints: a forged shape cannot wrap
         size = os.path.getsize(path)
         if offset + nbytes > size:
             raise InputError(
@@ -91,14 +106,19 @@ class _Mapped:
             )
         self.mm: mmap.mmap | None = None
         self.offset, self.row_bytes, self.strided = offset, 0, False
-        if nbytes == 0:
-            self.array: np.ndarray[Any, Any] = np.empty(shape, dtype, order="F" if fortran else "C")
-            return
-        with open(path, "rb") as fh:
-            self.mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
-        self.array = np.ndarray(
-            shape, dtype, buffer=self.mm, offset=offset, order="F" if fortran else "C"
-        )
+        order: Literal["C", "F"] = "F" if fortran else "C"
+        try:
+            if nbytes == 0:
+                self.array: np.ndarray[Any, Any] = np.empty(shape, dtype, order=order)
+                return
+            with open(path, "rb") as fh:
+                self.mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+            self.array = np.ndarray(shape, dtype, buffer=self.mm, offset=offset, order=order)
+        except (ValueError, OverflowError) as exc:  # a forged shape numpy cannot represent
+            self.close()
+            raise InputError(
+                f"not a valid NPY file ({exc})", file=path, value=f"shape {shape}"
+            ) from None
         self.offset = offset
         self.row_bytes = nbytes // shape[0] if shape and shape[0] else 0
         self.strided = not self.array.flags.c_contiguous
@@ -214,8 +234,13 @@ class NpySource(_ArraySource):
             unbatched = len(shape) == 1 and field == "preds" and not opts.binary
         self._setup(shape, dtype, opts, field, unbatched)
 
+    seekable = True
+
     def parts(self, chunk_rows: int) -> Iterator[Part]:
         yield from _slices(self.array, self.field, self.unbatched, chunk_rows, self._map)
+
+    def read(self, spans: Sequence[tuple[int, int]]) -> Iterator[Part]:
+        yield from _spans(self.array, self.field, self.unbatched, spans, self._map)
 
     def close(self) -> None:
         if self._map is not None:
@@ -235,6 +260,31 @@ def _slices(
     n = array.shape[0]
     for lo in range(0, n, chunk_rows):
         hi = min(n, lo + chunk_rows)
+        yield Part(hi - lo, {field: array[lo:hi] if mapped is None else mapped.rows(lo, hi)})
+        if mapped is not None:
+            mapped.release(hi)
+
+
+def _spans(
+    array: np.ndarray[Any, Any],
+    field: str,
+    unbatched: bool,
+    spans: Sequence[tuple[int, int]],
+    mapped: _Mapped | None,
+) -> Iterator[Part]:
+    """Rows ``lo:hi`` of each span, as :func:`_slices` serves them (a chunk read elsewhere)."""
+    n = 1 if unbatched else array.shape[0]
+    for lo, hi in spans:
+        if hi > n:
+            raise InputError(
+                f"has {n} rows, fewer than planned ({hi}): it changed while being read, or "
+                "this process sees another file under the same path",
+                file=mapped.path if mapped is not None else None,
+                fix="give every process the same files",
+            )
+        if unbatched:
+            yield Part(1, {field: array[np.newaxis]})
+            continue
         yield Part(hi - lo, {field: array[lo:hi] if mapped is None else mapped.rows(lo, hi)})
         if mapped is not None:
             mapped.release(hi)
@@ -278,7 +328,16 @@ class MemorySource(_ArraySource):
 
 def load_npy_bytes(data: bytes, path: str) -> np.ndarray[Any, Any]:
     """An NPY held in memory (stdin); pickles refused before loading."""
-    read_npy_header(io.BytesIO(data), path)
+    fp = io.BytesIO(data)
+    shape, _, dtype = read_npy_header(fp, path)
+    nbytes = math.prod(shape) * dtype.itemsize
+    if fp.tell() + nbytes > len(data):  # checked before numpy allocates what the header says
+        raise InputError(
+            f"truncated: the header promises {nbytes} data bytes but only "
+            f"{len(data) - fp.tell()} follow",
+            file=path,
+            value=f"shape {shape}",
+        )
     try:
         return np.asarray(np.load(io.BytesIO(data), allow_pickle=False))
     except (ValueError, OSError, EOFError) as exc:

@@ -13,7 +13,8 @@ from __future__ import annotations
 import io
 import struct
 import zipfile
-from collections.abc import Iterator
+import zlib
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -28,9 +29,26 @@ from cecli.readers.base import (
     closest_fix,
     missing_target,
 )
-from cecli.readers.npy import _ArraySource, _Mapped, _slices, read_npy_header
+from cecli.readers.npy import (
+    _ArraySource,
+    _Mapped,
+    _slices,
+    _spans,
+    load_npy_bytes,
+    read_npy_header,
+)
 
-__all__ = ["NpzSource", "choose_key", "load_npz_bytes", "npz_keys"]
+__all__ = ["NpzSource", "choose_key", "load_npz_bytes", "member_header", "npz_keys"]
+
+ZIP_ERRORS = (
+    zipfile.BadZipFile,  # bad local header, bad CRC-32, truncated member
+    zlib.error,  # a corrupt deflate stream
+    NotImplementedError,  # a compression method zipfile does not know
+    RuntimeError,  # an encrypted member (zipfile asks for a password)
+    EOFError,
+    OSError,
+)
+"""What :mod:`zipfile` raises on a corrupt or truncated archive (all become InputError)."""
 
 
 def npz_keys(path: str) -> dict[str, zipfile.ZipInfo]:
@@ -39,11 +57,27 @@ def npz_keys(path: str) -> dict[str, zipfile.ZipInfo]:
     try:
         with zipfile.ZipFile(path) as zf:
             infos = zf.infolist()
-    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+    except (*ZIP_ERRORS, ValueError) as exc:
         raise InputError(
             f"not a valid NPZ (zip) file ({exc})", file=path, fix="write it with numpy.savez"
         ) from None
     return {i.filename[:-4]: i for i in infos if i.filename.endswith(".npy")}
+
+
+def member_header(
+    path: str, info: zipfile.ZipInfo, key: str
+) -> tuple[tuple[int, ...], bool, np.dtype[Any], int]:
+    """``(shape, fortran_order, dtype, header length)`` of one NPY member; objects refused."""
+    try:
+        with zipfile.ZipFile(path) as zf, zf.open(info) as member:
+            shape, fortran, dtype = read_npy_header(member, f"{path}[{key}]")
+            return shape, fortran, dtype, member.tell()
+    except ZIP_ERRORS as exc:
+        raise InputError(
+            f"array {key!r} is corrupt or truncated ({exc})",
+            file=path,
+            fix="re-create the archive",
+        ) from None
 
 
 def choose_key(
@@ -98,9 +132,7 @@ class NpzSource(_ArraySource):
         self._info = self.keys[found]
         self._map: _Mapped | None = None
         self._loaded: np.ndarray[Any, Any] | None = None
-        with zipfile.ZipFile(path) as zf, zf.open(self._info) as member:
-            shape, fortran, dtype = read_npy_header(member, f"{path}[{found}]")
-            header_len = member.tell()
+        shape, fortran, dtype, header_len = member_header(path, self._info, found)
         self.shape, self.fortran = shape, fortran
         if self._info.compress_type == zipfile.ZIP_STORED and not self._info.flag_bits & 1:
             self._map = _Mapped(
@@ -109,6 +141,7 @@ class NpzSource(_ArraySource):
         elif fortran and len(shape) > 1:  # rows are not contiguous in the stream: load it
             self._loaded = self._load_whole()
         self.header_len = header_len
+        self.seekable = self._map is not None  # a compressed member is read from its start
         if unbatched is None:
             unbatched = len(shape) == 1 and field == "preds" and not opts.binary
         self._setup(shape, dtype, opts, field, unbatched)
@@ -116,12 +149,12 @@ class NpzSource(_ArraySource):
     def _load_whole(self) -> np.ndarray[Any, Any]:
         try:
             with zipfile.ZipFile(self.info.path) as zf, zf.open(self._info) as member:
-                arr = np.load(io.BytesIO(member.read()), allow_pickle=False)
-        except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
+                data = member.read()
+        except ZIP_ERRORS as exc:
             raise InputError(
                 f"array {self.key!r} is corrupt or truncated ({exc})", file=self.info.path
             ) from None
-        return np.asarray(arr)
+        return load_npy_bytes(data, f"{self.info.path}[{self.key}]")
 
     def parts(self, chunk_rows: int) -> Iterator[Part]:
         if self._map is not None:
@@ -132,6 +165,11 @@ class NpzSource(_ArraySource):
             yield from _slices(arr, self.field, self.unbatched, chunk_rows, None)
             return
         yield from self._stream(chunk_rows)
+
+    def read(self, spans: Sequence[tuple[int, int]]) -> Iterator[Part]:
+        if self._map is None:
+            raise NotImplementedError("a compressed NPZ member cannot be read by row range")
+        yield from _spans(self._map.array, self.field, self.unbatched, spans, self._map)
 
     def _stream(self, chunk_rows: int) -> Iterator[Part]:
         n, rest = self.shape[0], self.shape[1:]
@@ -152,7 +190,7 @@ class NpzSource(_ArraySource):
                         )
                     arr = np.frombuffer(buf, dtype=self.dtype).reshape((hi - lo, *rest))
                     yield Part(hi - lo, {self.field: arr})
-        except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        except ZIP_ERRORS as exc:
             raise InputError(
                 f"array {self.key!r} is corrupt ({exc})", file=path, fix="re-create the archive"
             ) from None
@@ -181,9 +219,15 @@ def _data_offset(path: str, info: zipfile.ZipInfo) -> int:
 def load_npz_bytes(data: bytes, path: str) -> dict[str, np.ndarray[Any, Any]]:
     """Every array of an NPZ held in memory (stdin); pickles refused."""
     try:
-        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
-            return {k: np.asarray(npz[k]) for k in npz.files}
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            return {
+                i.filename[:-4]: load_npy_bytes(zf.read(i), f"{path}[{i.filename[:-4]}]")
+                for i in zf.infolist()
+                if i.filename.endswith(".npy")
+            }
+    except InputError:
+        raise
+    except (*ZIP_ERRORS, ValueError) as exc:
         raise InputError(
             f"not a valid NPZ without pickles ({exc})",
             file=path,

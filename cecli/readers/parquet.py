@@ -14,13 +14,16 @@ and the 1-based row inside it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import bisect
+import math
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
 from cecli.errors import DataError, InputError
 from cecli.readers._arrow import arrow
+from cecli.readers._rows import RowCursor, row_group_starts
 from cecli.readers.base import (
     Part,
     ReadOptions,
@@ -36,6 +39,13 @@ __all__ = ["ParquetSource"]
 
 BUFFER = 1 << 18
 ROW_NOTE = "rows are 1-based within the file"
+LIST_READ_BYTES = 1 << 20
+"""At most this many bytes of a list column's logits per pyarrow batch (a chunk is combined
+from several). pyarrow's nested-column reader keeps its repetition and definition levels (two
+int16 per value) and values buffers between batches, ~3x the batch, and the allocator keeps
+more: with a 16 MiB chunk read in one batch a 4 GB list column peaked at 316 MB in ``cecli
+ce``, read 1 MiB at a time at 248 MB (2 workers). Wide tables keep whole chunks: their
+per-batch cost is per column, and small batches only make them slower."""
 
 
 class ParquetSource(Source):
@@ -57,12 +67,15 @@ class ParquetSource(Source):
         self.label = label
         self.opts = opts
         self.info = SourceInfo(path=path, format="parquet", rows=None)
+        self.width_from: str | None = None
+        """The file whose first row gave a list column's class count."""
         if data is not None:
             self.fs, self.files, root = None, ["-"], None
             self._data: Any = pa.py_buffer(data)
         else:
             self.fs, self.files, root = list_parquet(path)
             self._data = None
+        self.seekable = data is None  # stdin cannot be read again elsewhere
         if not self.files:
             raise InputError(
                 "no Parquet files found",
@@ -154,6 +167,7 @@ class ParquetSource(Source):
             binary=opts.binary,
             row_note=ROW_NOTE,
         )
+        self.converter.classes_from = self.width_from
 
     # -- opening -------------------------------------------------------------------------
     def _open(self, i: int) -> Any:
@@ -167,7 +181,7 @@ class ParquetSource(Source):
             return pq.ParquetFile(
                 name, filesystem=self.fs, metadata=meta, pre_buffer=False, buffer_size=BUFFER
             )
-        except (pa.ArrowException, OSError) as exc:
+        except (pa.ArrowException, OSError, UnicodeDecodeError) as exc:
             raise _bad_file(self._display(i), exc) from None
 
     def _display(self, i: int) -> str:
@@ -186,7 +200,10 @@ class ParquetSource(Source):
             pf.close()
 
     def _schema(self, i: int) -> Any:
-        schema = self.metas[i].schema.to_arrow_schema()
+        try:
+            schema = self.metas[i].schema.to_arrow_schema()
+        except (arrow().ArrowException, UnicodeDecodeError) as exc:
+            raise _bad_file(self._display(i), exc) from None
         for name, value in self.part_keys[i].items():
             if name not in schema.names:
                 schema = schema.append(self.part_schema.field(name))
@@ -201,17 +218,11 @@ class ParquetSource(Source):
         self, schemas: list[Any], kinds: dict[str, str], part_names: list[str]
     ) -> None:
         need = self.roles.columns()
+        first = self._display(0)
         for i, schema in enumerate(schemas[1:], 1):
-            name = self.files[i]
-            missing = [c for c in need if c not in schema.names]
-            if missing:
-                raise InputError(
-                    f"lacks column {missing[0]!r} that {self.files[0]} has",
-                    file=name,
-                    column=missing[0],
-                    fix="all files of a dataset need the same columns",
-                )
+            name = self._display(i)
             if self.roles.list_col is None and not self.opts.logit_cols:
+                # first, so a file with fewer classes is named as such (not a missing column)
                 other = resolve_roles(
                     schema.names,
                     {f.name: column_kind(f.type) for f in schema},
@@ -223,13 +234,29 @@ class ParquetSource(Source):
                     aux_elsewhere=True,
                     exclude=part_names,
                 )
-                if other.logits != self.roles.logits:
+                mine, theirs = self.roles.logits, other.logits
+                if theirs != mine:
+                    if len(theirs) != len(mine):
+                        what = (
+                            f"class-count mismatch: {len(theirs)} logit columns, but {first} "
+                            f"has {len(mine)}"
+                        )
+                    else:
+                        odd = next(n for n, m in zip(theirs, mine, strict=True) if n != m)
+                        what = f"logit column {odd!r} is not among those of {first}"
                     raise DataError(
-                        f"class-count mismatch: {len(other.logits)} logit columns, but "
-                        f"{self.files[0]} has {len(self.roles.logits)}",
+                        what,
                         file=name,
                         fix="all files need the same logit columns (or pass --logit-cols)",
                     )
+            missing = [c for c in need if c not in schema.names]
+            if missing:
+                raise InputError(
+                    f"lacks column {missing[0]!r} that {first} has",
+                    file=name,
+                    column=missing[0],
+                    fix="all files of a dataset need the same columns",
+                )
 
     def _check_list_types(self, types: list[Any]) -> None:
         pa = arrow()
@@ -259,6 +286,7 @@ class ParquetSource(Source):
                 arr = self._first(i, col, 1)
                 if arr.null_count:
                     return 0
+                self.width_from = self._display(i)
                 return len(arr[0].values)
         return 0
 
@@ -266,11 +294,14 @@ class ParquetSource(Source):
         """The first ``rows`` values of ``column`` in file ``i`` (which has rows)."""
         pf = self._open(i)
         try:
-            return next(pf.iter_batches(batch_size=rows, columns=[column])).column(0)
-        except (arrow().ArrowException, OSError) as exc:
+            batch = next(pf.iter_batches(batch_size=rows, columns=[column]), None)
+        except (arrow().ArrowException, OSError, UnicodeDecodeError) as exc:
             raise _bad_file(self._display(i), exc) from None
         finally:
             pf.close()
+        if batch is None:  # the footer promises rows the row groups do not hold
+            raise _bad_file(self._display(i), ValueError("the footer's row count is wrong"))
+        return batch.column(0)
 
     def _decide(self, labels: LabelMap) -> None:
         col = self.roles.target[0]
@@ -287,31 +318,91 @@ class ParquetSource(Source):
             return
 
     # -- streaming -----------------------------------------------------------------------
+    # The chunk grid: each file in path order, cut into ranges of ``chunk_rows`` rows from its
+    # first row (a chunk never spans two files, whatever the row groups). ``parts`` streams it;
+    # ``read`` serves any of its chunks on its own (another process's share of a plan).
     def parts(self, chunk_rows: int) -> Iterator[Part]:
-        pa = arrow()
-        columns = self.roles.columns()
-        for i in range(len(self.files)):
-            keys = self.part_keys[i]
-            read = [c for c in columns if c not in keys]
-            # errors name the file of the dataset and the row inside it
-            self.converter.file = self._display(i)
-            if self.labels is not None:
-                self.labels.file = self.converter.file
-            start = 0
-            pf = self._open(i)
+        for i, meta in enumerate(self.metas):
+            n = meta.num_rows
+            if not n:
+                continue
+            cursor = self._cursor(i, chunk_rows)
             try:
-                for batch in pf.iter_batches(batch_size=chunk_rows, columns=read, use_threads=True):
-                    n = batch.num_rows
-                    if not n:
-                        continue
-                    if keys:
-                        batch = self._with_keys(batch, keys)
-                    yield self.converter.convert(batch, start)
-                    start += n
-            except (pa.ArrowException, OSError) as exc:
-                raise _bad_file(self._display(i), exc) from None
+                for lo in range(0, n, chunk_rows):
+                    yield self._piece(i, cursor, lo, min(n, lo + chunk_rows))
             finally:
-                pf.close()
+                cursor.close()
+
+    def grid(self, chunk_rows: int) -> list[tuple[int, int, Any]]:
+        out: list[tuple[int, int, Any]] = []
+        off = 0
+        for i, meta in enumerate(self.metas):
+            n = meta.num_rows
+            starts = row_group_starts(meta)
+            for lo in range(0, n, chunk_rows):
+                unit = (i, bisect.bisect_right(starts, lo) - 1)  # the row group lo is in
+                out.append((off + lo, off + min(n, lo + chunk_rows), unit))
+            off += n
+        return out
+
+    def read(self, spans: Sequence[tuple[int, int]]) -> Iterator[Part]:
+        starts = [0]
+        for meta in self.metas:
+            starts.append(starts[-1] + meta.num_rows)
+        cursors: dict[int, RowCursor] = {}
+        try:
+            for lo, hi in spans:
+                pieces, row = [], lo
+                while row < hi:  # a span of TARGETS may cover the end of one file and the next
+                    i = bisect.bisect_right(starts, row) - 1
+                    if i >= len(self.metas):
+                        raise InputError(
+                            f"has {starts[-1]} rows, fewer than planned ({hi})",
+                            file=self.info.path,
+                            fix="give every process the same files",
+                        )
+                    for j in [j for j in cursors if j < i]:
+                        cursors.pop(j).close()
+                    if i not in cursors:
+                        cursors[i] = self._cursor(i, hi - lo)
+                    end = min(hi, starts[i + 1])
+                    pieces.append(self._piece(i, cursors[i], row - starts[i], end - starts[i]))
+                    row = end
+                if len(pieces) == 1:
+                    yield pieces[0]
+                else:
+                    keys = pieces[0].arrays.keys()
+                    yield Part(
+                        hi - lo, {k: np.concatenate([p.arrays[k] for p in pieces]) for k in keys}
+                    )
+        finally:
+            for cursor in cursors.values():
+                cursor.close()
+
+    def _cursor(self, i: int, batch_rows: int) -> RowCursor:
+        keys = self.part_keys[i]
+        columns = [c for c in self.roles.columns() if c not in keys]
+        if self.roles.list_col is not None:  # see LIST_READ_BYTES
+            row_bytes = max(1, math.prod(self.sample_shape)) * self.dtype.itemsize
+            batch_rows = min(batch_rows, max(1, LIST_READ_BYTES // row_bytes))
+        return RowCursor(
+            lambda: self._open(i), self.metas[i], columns, batch_rows, self._display(i)
+        )
+
+    def _piece(self, i: int, cursor: RowCursor, lo: int, hi: int) -> Part:
+        """Rows ``lo:hi`` of file ``i`` converted (errors name that file and its row)."""
+        pa = arrow()
+        self.converter.file = self._display(i)
+        if self.labels is not None:
+            self.labels.file = self.converter.file
+        try:
+            batch = cursor.take(lo, hi)
+            keys = self.part_keys[i]
+            if keys:
+                batch = self._with_keys(batch, keys)
+            return self.converter.convert(batch, lo)
+        except (pa.ArrowException, OSError, UnicodeDecodeError) as exc:
+            raise _bad_file(self._display(i), exc) from None
 
     def _with_keys(self, batch: Any, keys: dict[str, Any]) -> Any:
         pa = arrow()

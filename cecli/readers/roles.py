@@ -18,7 +18,7 @@ from cecli.errors import InputError
 from cecli.readers._arrow import arrow
 from cecli.readers.base import ID_NAMES, TARGET_NAMES, missing_target, not_found
 
-__all__ = ["ROW_NOTE", "Roles", "column_kind", "resolve_roles", "select_logits"]
+__all__ = ["ROW_NOTE", "Roles", "check_duplicates", "column_kind", "resolve_roles", "select_logits"]
 
 ROW_NOTE = "rows are 1-based data rows, the header not counted"
 INDEX_COLUMNS = ("__index_level_0__",)
@@ -73,7 +73,7 @@ class Roles:
         return {self.id: "id", self.weight: "weight", self.group: "group"}.get(name, "other")
 
 
-def _check_duplicates(names: Sequence[str], file: str) -> None:
+def check_duplicates(names: Sequence[str], file: str) -> None:
     seen: set[str] = set()
     for name in names:
         if name in seen:
@@ -104,7 +104,7 @@ def select_logits(spec: str, names: Sequence[str], file: str) -> list[str]:
     for part in (p.strip() for p in spec.split(",")):
         if not part:
             continue
-        if any(ch in part for ch in "*?["):
+        if part not in names and any(ch in part for ch in "*?["):  # a name is taken as is
             found = [n for n in names if fnmatch.fnmatchcase(n, part)]
             if not found:
                 raise InputError(
@@ -137,7 +137,7 @@ def resolve_roles(
     weight / group column may be found in the other input; ``exclude``: partition columns.
     """
     names = list(names)
-    _check_duplicates(names, file)
+    check_duplicates(names, file)
     roles = Roles()
     need_aux = not aux_elsewhere
     roles.id = _find(opts.id_col, names, file, "--id-col", need_aux)

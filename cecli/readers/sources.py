@@ -7,7 +7,7 @@ is streamed. NPY / NPZ arrays of strings (``<U``) as targets are mapped to class
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import IO, Any
 
 import numpy as np
@@ -181,25 +181,33 @@ class _LabelSource(Source):
         self.sample_shape = inner.sample_shape
         self.target_name = inner.target_name
         self.labels = labels
+        self.seekable = inner.seekable
 
     def parts(self, chunk_rows: int) -> Iterator[Part]:
         start = 0
         for part in self.inner.parts(chunk_rows):
-            t = part.arrays["target"]
-            per_row = max(1, t.size // max(1, part.n))
-            try:
-                idx = self.labels.map(t.reshape(-1), 0).reshape(t.shape) if t.size else t
-            except DataError as exc:  # a flat position -> its row
-                flat = (exc.row or 1) - 1
-                raise DataError(
-                    exc.what,
-                    file=exc.file,
-                    row=start + flat // per_row + 1,
-                    value=exc.value,
-                    fix=exc.fix,
-                ) from None
-            yield Part(part.n, {**part.arrays, "target": idx})
+            yield self._mapped(part, start)
             start += part.n
+
+    def read(self, spans: Sequence[tuple[int, int]]) -> Iterator[Part]:
+        for (lo, _), part in zip(spans, self.inner.read(spans), strict=True):
+            yield self._mapped(part, lo)
+
+    def _mapped(self, part: Part, start: int) -> Part:
+        t = part.arrays["target"]
+        per_row = max(1, t.size // max(1, part.n))
+        try:
+            idx = self.labels.map(t.reshape(-1), 0).reshape(t.shape) if t.size else t
+        except DataError as exc:  # a flat position -> its row
+            flat = (exc.row or 1) - 1
+            raise DataError(
+                exc.what,
+                file=exc.file,
+                row=start + flat // per_row + 1,
+                value=exc.value,
+                fix=exc.fix,
+            ) from None
+        return Part(part.n, {**part.arrays, "target": idx})
 
     def close(self) -> None:
         self.inner.close()

@@ -17,6 +17,7 @@ all exactly float32; otherwise as float64.
 
 from __future__ import annotations
 
+import csv as pycsv
 import io
 import os
 import re
@@ -40,7 +41,7 @@ from cecli.readers.base import (
 )
 from cecli.readers.convert import BatchConverter
 from cecli.readers.labels import LabelMap, candidate_names
-from cecli.readers.roles import ROW_NOTE, Roles, column_kind, resolve_roles
+from cecli.readers.roles import ROW_NOTE, Roles, check_duplicates, column_kind, resolve_roles
 
 __all__ = ["CsvSource"]
 
@@ -53,6 +54,10 @@ _CONVERSION = re.compile(
     re.S,
 )
 _PARSE = re.compile(r"Expected (\d+) columns?, got (\d+)")
+NULLS = ["", "#N/A", "#N/A N/A", "#NA", "N/A", "NA", "NULL", "n/a", "null"]
+"""Cells read as missing: pyarrow's defaults without its NaN spellings (``nan``, ``NaN``,
+``-nan``, ``1.#QNAN``, ...), so a NaN logit is a number -- reported as non-finite, or let
+through by ``--nonfinite propagate`` -- and never an "empty" cell."""
 
 
 class CsvSource(Source):
@@ -98,6 +103,8 @@ class CsvSource(Source):
             self._head = stdin.read(SNIFF)
         schema, first = self._sniff()
         names = list(schema.names)
+        check_duplicates(names, path)
+        _check_utf8(schema, first, path)
         kinds = {f.name: column_kind(f.type) for f in schema}
         for f in schema:  # a numeric column with a typo in the first block is still numeric
             if kinds[f.name] == "string" and _mostly_numeric(first.column(f.name)):
@@ -171,7 +178,6 @@ class CsvSource(Source):
         types: dict[str, Any] | None = None,
         skip: int = 0,
         threads: bool = True,
-        handler: Any = None,
         all_strings: bool = False,
     ) -> Any:
         pa = arrow()
@@ -199,9 +205,12 @@ class CsvSource(Source):
             skip_rows_after_names=skip,
             autogenerate_column_names=self.headerless,
         )
-        popts = csv.ParseOptions(delimiter=self.delimiter, invalid_row_handler=handler)
+        popts = csv.ParseOptions(delimiter=self.delimiter)
         copts = csv.ConvertOptions(
-            include_columns=include or [], column_types=types or {}, strings_can_be_null=True
+            include_columns=include or [],
+            column_types=types or {},
+            strings_can_be_null=True,
+            null_values=NULLS,
         )
         if all_strings:
             copts.column_types = {n: pa.string() for n in (include or [])}
@@ -225,16 +234,24 @@ class CsvSource(Source):
                 first = reader.read_next_batch()
             except StopIteration:
                 first = None
+            names = schema.names  # decodes the header
         except (pa.ArrowInvalid, OSError) as exc:
             raise self._translate(exc, 0) from None
+        except UnicodeDecodeError as exc:
+            raise InputError(
+                "the header is not UTF-8 text",
+                file=path,
+                value=bytes(exc.object),
+                fix="re-encode the file as UTF-8 (e.g. iconv -f latin1 -t utf-8)",
+            ) from None
         if first is None:
-            if not schema.names:
+            if not names:
                 raise InputError("empty file", file=path, fix="write a header and rows")
             raise InputError(
                 "header only, no data rows", file=path, fix="the file has a header row but no data"
             )
-        if len(schema.names) == 1 and self.label == "PREDS":
-            name = schema.names[0]
+        if len(names) == 1 and self.label == "PREDS":
+            name = names[0]
             for sep, how in (("\t", "tab"), (";", "semicolon"), ("|", "pipe"), (",", "comma")):
                 if sep != self.delimiter and sep in name:
                     fix = (
@@ -349,19 +366,25 @@ class CsvSource(Source):
             )
         if self._stdin is not None:
             return None
-        found: list[int] = []
-
-        def handler(bad: Any) -> str:
-            if bad.number is not None:
-                found.append(int(bad.number) - (0 if self.headerless else 1))
-            return "error"
-
+        # Python's csv module, not pyarrow's invalid-row handler: pyarrow decodes the row for
+        # the handler and a row with non-UTF-8 bytes would raise inside it (printed to stderr).
+        pa = arrow()
         try:
-            for _ in self._open(False, threads=False, handler=handler, all_strings=True):
-                pass
-        except (arrow().ArrowInvalid, OSError):
-            pass
-        return found[0] if found else None
+            if self._fs is not None:
+                stream = self._fs.open_input_stream(self._fs_path, compression="detect")
+            else:
+                stream = pa.input_stream(self.info.path, compression="detect")
+            with stream:
+                text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="replace", newline="")
+                rows = (r for r in pycsv.reader(text, delimiter=self.delimiter) if r)
+                if not self.headerless:
+                    next(rows, None)
+                for row, fields in enumerate(rows, 1):
+                    if len(fields) != expected:
+                        return row
+        except (pa.ArrowException, OSError, pycsv.Error):
+            return None
+        return None
 
     def close(self) -> None:
         pass
@@ -394,6 +417,32 @@ def _text_dtype(first: Any, logits: list[str]) -> np.dtype[Any]:
         finite = values[np.isfinite(values)][:256]
         evidence = evidence or any(_digits(float(v)) > 9 for v in finite)
     return np.dtype(np.float32 if evidence else np.float64)
+
+
+def _check_utf8(schema: Any, first: Any, path: str) -> None:
+    """pyarrow types a column with bytes that are not UTF-8 as ``binary``; such a column would
+    otherwise be dropped from the logits (not numeric) without a word."""
+    pa = arrow()
+    for f in schema:
+        if not pa.types.is_binary(f.type):
+            continue
+        row, value = None, None
+        for i, v in enumerate(first.column(f.name).to_pylist()):
+            if v is None:
+                continue
+            try:
+                v.decode("utf-8")
+            except UnicodeDecodeError:
+                row, value = i + 1, v
+                break
+        raise InputError(
+            f"not UTF-8 text ({ROW_NOTE})",
+            file=path,
+            row=row,
+            column=f.name,
+            value=value,
+            fix="re-encode the file as UTF-8 (e.g. iconv -f latin1 -t utf-8)",
+        )
 
 
 def _mostly_numeric(col: Any) -> bool:
