@@ -271,3 +271,19 @@ def test_stdin_and_closed_pipe(tmp_path: Path) -> None:
     )
     assert proc.stdout.count(b"\n") == 1
     assert proc.stderr == b"", proc.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["ce", "--ci", "0.95", "--bootstrap", "10000000000"],
+        ["ce", "--ece-bins", "1000000000"],
+        ["compare", EXAMPLES / "iris_logits.parquet", "--ci", "0.95", "--bootstrap", "10000000000"],
+    ],
+    ids=["ce-bootstrap", "ce-ece-bins", "compare-bootstrap"],
+)
+def test_sizes_that_could_only_exhaust_memory_are_refused(args: list[object]) -> None:
+    cmd, *rest = args
+    res = invoke([cmd, EXAMPLES / "iris_logits.csv", *rest])
+    assert res.exit_code == 2, res.output
+    assert res.stderr.startswith("error: ") and "allows" in res.stderr

@@ -21,6 +21,8 @@ from ._binary import BCEResult, BinaryAccumulator
 from ._ce import (
     CI_METHOD,
     DEFAULT_SEED,
+    MAX_ECE_BINS,
+    MAX_REPLICATES,
     QUANTILES,
     CEResult,
     CrossEntropyAccumulator,
@@ -44,6 +46,8 @@ __all__ = [
     "CI_METHOD",
     "DEFAULT_SEED",
     "HIST_RESOLUTION",
+    "MAX_ECE_BINS",
+    "MAX_REPLICATES",
     "QUANTILES",
     "BCEResult",
     "BinaryAccumulator",

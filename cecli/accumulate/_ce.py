@@ -33,6 +33,8 @@ from ._sums import (
 )
 
 DEFAULT_SEED = 12345
+MAX_REPLICATES = 100_000
+MAX_ECE_BINS = 100_000
 QUANTILES = (0.5, 0.9, 0.99)
 CI_METHOD = "poisson-bootstrap"
 
@@ -133,6 +135,18 @@ class CrossEntropyAccumulator:
         check_reduction(reduction)
         if ece_bins < 0 or bootstrap < 0:
             raise UsageError("bins and replicates must be positive")
+        # Memory is O(replicates) per accumulator plus a block of weights per chunk, and
+        # O(bins) for ECE: refuse sizes that could only exhaust memory.
+        if bootstrap > MAX_REPLICATES:
+            raise UsageError(
+                f"--bootstrap {bootstrap} is more replicates than cecli allows ({MAX_REPLICATES})",
+                fix="1000 to 10000 replicates give a stable 95% interval",
+            )
+        if ece_bins > MAX_ECE_BINS:
+            raise UsageError(
+                f"--ece-bins {ece_bins} is more bins than cecli allows ({MAX_ECE_BINS})",
+                fix="15 bins is the usual choice",
+            )
         self.config = dict(
             weight=weight,
             ignore_index=ignore_index,

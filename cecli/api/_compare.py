@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from ..accumulate import (
+    MAX_REPLICATES,
     BootstrapSums,
     CEResult,
     CrossEntropyAccumulator,
@@ -146,6 +147,11 @@ def _validate(cfg: CEConfig, preds_a: str, preds_b: str, targets: str | None) ->
         raise UsageError("--ci must be a level between 0 and 1, e.g. 0.95", value=cfg.ci_level)
     if cfg.bootstrap < 2:
         raise UsageError("--bootstrap needs at least 2 replicates", value=cfg.bootstrap)
+    if cfg.bootstrap > MAX_REPLICATES:
+        raise UsageError(
+            f"--bootstrap {cfg.bootstrap} is more replicates than cecli allows ({MAX_REPLICATES})",
+            fix="1000 to 10000 replicates give a stable interval",
+        )
     if cfg.chunk_rows is not None and cfg.chunk_rows < 1:
         raise UsageError("--chunk-rows must be at least 1", value=cfg.chunk_rows)
     if cfg.workers is not None and cfg.workers < 1:
