@@ -5,7 +5,8 @@ from __future__ import annotations
 import typer
 
 from ..errors import UsageError
-from . import ExitCode, app, emit, emit_json, guard, resolve_format, stderr_console, stdout_console
+from . import _options as opt
+from . import app, guard, resolve_format
 from ._ce import (
     FORMATS,
     check_choice,
@@ -13,7 +14,6 @@ from ._ce import (
     parse_classes,
     precheck_baseline,
     run_checks,
-    verdicts,
 )
 
 BCE_HELP = """Binary / multi-label cross-entropy (torch's BCEWithLogitsLoss; --input probs is BCELoss).
@@ -25,10 +25,9 @@ elements.
 
 Examples:
 
+\b
   cecli bce scores.csv --target-col clicked -f value
-
   cecli bce logits.npy labels.npy --pos-weight 3 --reduction sum -f json | jq .loss
-
   cecli bce tags.parquet --target-cols is_cat,is_dog --weight 1,2 --fail-above 0.4
 """
 
@@ -41,29 +40,29 @@ def bce(
     pos_weight: str | None = typer.Option(None, "--pos-weight", help="Weight of positives: one value, or one per label (comma list or file)."),
     reduction: str = typer.Option("mean", "--reduction", "-r", help="mean (over all elements), sum or none."),
     input_kind: str = typer.Option("logits", "--input", help="What PREDS hold: logits (BCEWithLogitsLoss) or probs (BCELoss)."),
-    target_col: str | None = typer.Option(None, "--target-col", help="The target column (default: target, targets, label, labels or y)."),
+    target_col: opt.TargetCol = None,
     target_cols: str | None = typer.Option(None, "--target-cols", help="Several target columns, one per label: a,b,c (multi-label)."),
-    logit_cols: str | None = typer.Option(None, "--logit-cols", help="Prediction columns: a comma list or a glob like 'logit_*'."),
-    id_col: str | None = typer.Option(None, "--id-col", help="An id column carried into -o output."),
+    logit_cols: opt.LogitCols = None,
+    id_col: opt.IdCol = None,
     classes: str | None = typer.Option(None, "--classes", help="Label names of (N, C) arrays: a,b,c or a file, one per line."),
-    format_in: str | None = typer.Option(None, "--format-in", help="Input format when the extension does not tell (or for stdin)."),
-    preds_key: str | None = typer.Option(None, "--preds-key", help="NPZ key of the predictions."),
-    target_key: str | None = typer.Option(None, "--target-key", help="NPZ key of the targets."),
-    fmt: str = typer.Option("auto", "--format", "-f", help="auto (table on a terminal, else json), table, json, tsv or value."),
+    format_in: opt.FormatIn = None,
+    preds_key: opt.PredsKey = None,
+    target_key: opt.TargetKey = None,
+    fmt: opt.Format = "auto",
     output: str | None = typer.Option(None, "--output", "-o", help="Write per-element losses (.npy .csv .tsv .parquet; with --engine dask, a folder of Parquet parts)."),
-    force: bool = typer.Option(False, "--force", help="Replace existing output files."),
-    grad_output: str | None = typer.Option(None, "--grad-output", help="Write d(loss)/d(predictions), as loss.backward() gives it."),
-    fail_above: float | None = typer.Option(None, "--fail-above", help="Exit 1 when the loss is above this (or NaN)."),
-    baseline: str | None = typer.Option(None, "--baseline", help="A JSON result to compare against (same settings)."),
-    max_increase: float | None = typer.Option(None, "--max-increase", help="With --baseline: exit 1 when the loss exceeds it by more than this."),
-    relative: bool = typer.Option(False, "--relative", help="--max-increase is a fraction of the baseline."),
-    chunk_rows: int | None = typer.Option(None, "--chunk-rows", help="Rows per chunk (default: about 16 MiB of predictions)."),
-    workers: int | None = typer.Option(None, "--workers", help="Threads over chunks (default: the number of cores); with --engine dask, the local cluster's worker processes (default 2)."),
-    engine: str = typer.Option("local", "--engine", envvar="CECLI_ENGINE", help="local (threads) or dask (a Dask cluster; pip install 'cecli[dask]')."),
-    scheduler: str | None = typer.Option(None, "--scheduler", help="With --engine dask: the scheduler's address (default: DASK_SCHEDULER_ADDRESS, else a local cluster)."),
-    float64: bool = typer.Option(False, "--float64", help="Compute everything in float64."),
+    force: opt.Force = False,
+    grad_output: opt.GradOutput = None,
+    fail_above: opt.FailAbove = None,
+    baseline: opt.Baseline = None,
+    max_increase: opt.MaxIncrease = None,
+    relative: opt.Relative = False,
+    chunk_rows: opt.ChunkRows = None,
+    workers: opt.Workers = None,
+    engine: opt.Engine = "local",
+    scheduler: opt.Scheduler = None,
+    float64: opt.Float64 = False,
     nonfinite: str = typer.Option("error", "--nonfinite", help="error (default) or propagate (NaN / inf logits flow through, as torch)."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No warnings or verdicts on stderr."),
+    quiet: opt.Quiet = False,
 ) -> None:
     from ..api import BCEConfig, evaluate_bce, parse_vector
     from ..api._bce import bce_signature
@@ -121,19 +120,14 @@ def bce(
         checks = run_checks(
             "bce", ev.result.loss, ev.signature, fail_above, baseline, max_increase, relative
         )
-        err = stderr_console(quiet)
-        if out_fmt == "json":
-            emit_json(bce_to_dict(ev, checks))
-        elif out_fmt == "value":
-            emit(bce_value_lines(ev))
-        elif out_fmt == "tsv":
-            emit(bce_tsv_lines(ev))
-        else:
-            stdout_console().print(bce_summary_table(ev, checks))
-        if out_fmt != "table":
-            for w in ev.warnings:
-                err.print(f"warning: {w}", markup=False)
-        for line in verdicts("bce", checks):
-            err.print(line, markup=False)
-        if any(not c["passed"] for c in checks):
-            raise typer.Exit(int(ExitCode.CHECK_FAILED))
+        opt.finish(
+            "bce",
+            out_fmt,
+            to_json=lambda: bce_to_dict(ev, checks),
+            value=lambda: bce_value_lines(ev),
+            tsv=lambda: bce_tsv_lines(ev),
+            table=lambda: bce_summary_table(ev, checks),
+            warnings=ev.warnings,
+            checks=checks,
+            quiet=quiet,
+        )

@@ -10,26 +10,17 @@ from typing import Any
 import typer
 
 from ..errors import InputError, UsageError
-from . import (
-    ExitCode,
-    app,
-    emit,
-    emit_json,
-    guard,
-    resolve_format,
-    stderr_console,
-    stdout_console,
-)
+from . import _options as opt
+from . import app, guard, resolve_format
 
 FORMATS = ("auto", "table", "json", "tsv", "value")
 
 CE_EXAMPLE = """
 Examples:
 
-  cecli ce preds.csv -f value            # labels in the 'label' column, one logit column per class
-
-  cecli ce logits.npy labels.npy --label-smoothing 0.1 --ignore-index -100 -f json | jq .loss
-
+\b
+  cecli ce preds.csv -f value      # one logit column per class, labels in 'label'
+  cecli ce logits.npy labels.npy --label-smoothing 0.1 -f json | jq .loss
   cecli ce preds.parquet --per-class --ci 0.95 --fail-above 0.5
 """
 
@@ -110,9 +101,9 @@ def check_gates(
     bound to fail writes no output)."""
     if (max_increase is not None or relative) and baseline is None:
         raise UsageError("--max-increase and --relative need --baseline FILE.json")
-    for opt, v in (("--fail-above", fail_above), ("--max-increase", max_increase)):
+    for flag, v in (("--fail-above", fail_above), ("--max-increase", max_increase)):
         if v is not None and not math.isfinite(v):
-            raise UsageError(f"{opt} must be a finite number", value=v)
+            raise UsageError(f"{flag} must be a finite number", value=v)
 
 
 def precheck_baseline(path: str, signature: str, unknown: tuple[str, ...] = ()) -> None:
@@ -213,47 +204,47 @@ def verdicts(command: str, checks: list[dict[str, Any]]) -> list[str]:
 def make_ce(name: str, default_input: str, summary: str) -> None:
     @app.command(name, help=f"{summary}\n{CE_EXAMPLE}", no_args_is_help=True)
     def command(
-        preds: str = typer.Argument(..., help="Predictions: .npy .npz .csv .tsv .parquet, a directory or glob of Parquet, or - for stdin."),
-        targets: str | None = typer.Argument(None, help="Targets, when not a column / key of PREDS: .npy .csv .parquet .txt."),
-        weight: str | None = typer.Option(None, "--weight", "-w", help="Class weights: a comma list (1,2,0.5) or a file of C values."),
-        ignore_index: int = typer.Option(-100, "--ignore-index", help="Targets equal to this contribute nothing (torch's ignore_index)."),
+        preds: opt.Preds,
+        targets: opt.Targets = None,
+        weight: opt.Weight = None,
+        ignore_index: opt.IgnoreIndex = -100,
         reduction: str = typer.Option("mean", "--reduction", "-r", help="mean, sum or none."),
-        label_smoothing: float = typer.Option(0.0, "--label-smoothing", help="Label smoothing in [0, 1]."),
-        input_kind: str = typer.Option(default_input, "--input", help="What PREDS hold: logits, probs or logprobs."),
-        target_kind: str = typer.Option("auto", "--targets", help="auto, index or probs (auto: the predictions' shape means probabilities)."),
-        target_col: str | None = typer.Option(None, "--target-col", help="Target column (default: target, targets, label, labels or y)."),
-        logit_cols: str | None = typer.Option(None, "--logit-cols", help="Logit columns: a comma list or a glob like 'logit_*'."),
-        id_col: str | None = typer.Option(None, "--id-col", help="An id column carried into per-sample output."),
-        sample_weight_col: str | None = typer.Option(None, "--sample-weight-col", help="A per-sample weight column."),
-        group_col: str | None = typer.Option(None, "--group-col", help="Resample whole groups (sequences, documents) in --ci."),
-        classes: str | None = typer.Option(None, "--classes", help="Class names for string labels: a,b,c or a file, one per line."),
-        class_axis: int = typer.Option(1, "--class-axis", help="The class axis of NPY/NPZ arrays: 1 (torch) or -1 (batch, seq, vocab)."),
-        format_in: str | None = typer.Option(None, "--format-in", help="Input format when the extension does not tell (or for stdin): npy, npz, csv, tsv, parquet."),
-        preds_key: str | None = typer.Option(None, "--preds-key", help="NPZ key of the predictions (default: logits, else the only array)."),
-        target_key: str | None = typer.Option(None, "--target-key", help="NPZ key of the targets."),
-        fmt: str = typer.Option("auto", "--format", "-f", help="auto (table on a terminal, else json), table, json, tsv or value."),
+        label_smoothing: opt.LabelSmoothing = 0.0,
+        input_kind: opt.InputKind = default_input,
+        target_kind: opt.TargetKind = "auto",
+        target_col: opt.TargetCol = None,
+        logit_cols: opt.LogitCols = None,
+        id_col: opt.IdCol = None,
+        sample_weight_col: opt.SampleWeightCol = None,
+        group_col: opt.GroupCol = None,
+        classes: opt.Classes = None,
+        class_axis: opt.ClassAxis = 1,
+        format_in: opt.FormatIn = None,
+        preds_key: opt.PredsKey = None,
+        target_key: opt.TargetKey = None,
+        fmt: opt.Format = "auto",
         output: str | None = typer.Option(None, "--output", "-o", help="Write per-position losses (.npy .csv .tsv .parquet; with --engine dask, a folder of Parquet parts)."),
-        force: bool = typer.Option(False, "--force", help="Replace an existing output file."),
+        force: opt.Force = False,
         with_probs: bool = typer.Option(False, "--with-probs", help="Add the target's probability and the argmax to -o output."),
-        top_k: int = typer.Option(0, "--top-k", help="Also report top-k accuracy."),
+        top_k: opt.TopK = 0,
         per_class: bool = typer.Option(False, "--per-class", help="A per-class breakdown."),
-        ece: bool = typer.Option(False, "--ece", help="Expected calibration error (15 bins)."),
-        ece_bins: int = typer.Option(0, "--ece-bins", help="Expected calibration error with N bins."),
+        ece: opt.Ece = False,
+        ece_bins: opt.EceBins = 0,
         ci: float | None = typer.Option(None, "--ci", help="Bootstrap confidence interval of the mean at this level (e.g. 0.95)."),
-        bootstrap: int = typer.Option(1000, "--bootstrap", help="Bootstrap replicates for --ci."),
-        seed: int = typer.Option(12345, "--seed", help="Seed of the bootstrap (in the signature)."),
-        grad_output: str | None = typer.Option(None, "--grad-output", help="Write d(loss)/d(predictions), as loss.backward() gives it."),
-        fail_above: float | None = typer.Option(None, "--fail-above", help="Exit 1 when the loss is above this (or NaN)."),
-        baseline: str | None = typer.Option(None, "--baseline", help="A JSON result to compare against (same settings)."),
-        max_increase: float | None = typer.Option(None, "--max-increase", help="With --baseline: exit 1 when the loss exceeds it by more than this."),
-        relative: bool = typer.Option(False, "--relative", help="--max-increase is a fraction of the baseline."),
-        chunk_rows: int | None = typer.Option(None, "--chunk-rows", help="Rows per chunk (default: about 16 MiB of predictions)."),
-        workers: int | None = typer.Option(None, "--workers", help="Threads over chunks (default: the number of cores); with --engine dask, the local cluster's worker processes (default 2)."),
-        engine: str = typer.Option("local", "--engine", envvar="CECLI_ENGINE", help="local (threads) or dask (a Dask cluster; pip install 'cecli[dask]')."),
-        scheduler: str | None = typer.Option(None, "--scheduler", help="With --engine dask: the scheduler's address (default: DASK_SCHEDULER_ADDRESS, else a local cluster)."),
-        float64: bool = typer.Option(False, "--float64", help="Compute everything in float64."),
-        nonfinite: str = typer.Option("error", "--nonfinite", help="error (default) or propagate (NaN flows through, as torch)."),
-        quiet: bool = typer.Option(False, "--quiet", "-q", help="No warnings or verdicts on stderr."),
+        bootstrap: opt.Bootstrap = 1000,
+        seed: opt.Seed = 12345,
+        grad_output: opt.GradOutput = None,
+        fail_above: opt.FailAbove = None,
+        baseline: opt.Baseline = None,
+        max_increase: opt.MaxIncrease = None,
+        relative: opt.Relative = False,
+        chunk_rows: opt.ChunkRows = None,
+        workers: opt.Workers = None,
+        engine: opt.Engine = "local",
+        scheduler: opt.Scheduler = None,
+        float64: opt.Float64 = False,
+        nonfinite: opt.Nonfinite = "error",
+        quiet: opt.Quiet = False,
     ) -> None:
         from ..api import CEConfig, evaluate, parse_weight, signature
         from ..readers import ReadOptions
@@ -317,22 +308,17 @@ def make_ce(name: str, default_input: str, summary: str) -> None:
             checks = run_checks(
                 name, ev.result.loss, ev.signature, fail_above, baseline, max_increase, relative
             )
-            err = stderr_console(quiet)
-            if out_fmt == "json":
-                emit_json(to_dict(ev, checks))
-            elif out_fmt == "value":
-                emit(value_lines(ev))
-            elif out_fmt == "tsv":
-                emit(tsv_lines(ev))
-            else:
-                stdout_console().print(summary_table(ev, checks))
-            if out_fmt != "table":
-                for w in ev.warnings:
-                    err.print(f"warning: {w}", markup=False)
-            for line in verdicts(name, checks):
-                err.print(line, markup=False)
-            if any(not c["passed"] for c in checks):
-                raise typer.Exit(int(ExitCode.CHECK_FAILED))
+            opt.finish(
+                name,
+                out_fmt,
+                to_json=lambda: to_dict(ev, checks),
+                value=lambda: value_lines(ev),
+                tsv=lambda: tsv_lines(ev),
+                table=lambda: summary_table(ev, checks),
+                warnings=ev.warnings,
+                checks=checks,
+                quiet=quiet,
+            )
 
 
 make_ce(

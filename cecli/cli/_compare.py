@@ -8,8 +8,9 @@ from typing import Any
 import typer
 
 from ..errors import UsageError
-from . import ExitCode, app, emit, emit_json, guard, resolve_format, stderr_console, stdout_console
-from ._ce import FORMATS, check_choice, parse_classes, verdicts
+from . import _options as opt
+from . import app, guard, resolve_format
+from ._ce import FORMATS, check_choice, parse_classes
 
 COMPARE_HELP = """Paired comparison of two prediction files on the same targets.
 
@@ -21,8 +22,8 @@ of "delta <= margin" is below --alpha.
 
 Examples:
 
+\b
   cecli compare old.parquet new.parquet --target-col label
-
   cecli compare a.npy b.npy labels.npy --fail-if-worse --alpha 0.05 --margin 0.01 -f json | jq .delta
 """
 
@@ -32,43 +33,42 @@ def compare(
     preds_a: str = typer.Argument(..., help="Predictions of model A (the reference)."),
     preds_b: str = typer.Argument(..., help="Predictions of model B (the candidate)."),
     targets: str | None = typer.Argument(None, help="Targets, when not a column / key of PREDS_A."),
-    weight: str | None = typer.Option(None, "--weight", "-w", help="Class weights: a comma list (1,2,0.5) or a file of C values."),
-    ignore_index: int = typer.Option(-100, "--ignore-index", help="Targets equal to this contribute nothing (torch's ignore_index)."),
+    weight: opt.Weight = None,
+    ignore_index: opt.IgnoreIndex = -100,
     reduction: str = typer.Option("mean", "--reduction", "-r", help="mean or sum."),
-    label_smoothing: float = typer.Option(0.0, "--label-smoothing", help="Label smoothing in [0, 1]."),
+    label_smoothing: opt.LabelSmoothing = 0.0,
     input_kind: str = typer.Option("logits", "--input", help="What both files hold: logits, probs or logprobs."),
     target_kind: str = typer.Option("auto", "--targets", help="auto, index or probs."),
-    target_col: str | None = typer.Option(None, "--target-col", help="Target column (default: target, targets, label, labels or y)."),
-    logit_cols: str | None = typer.Option(None, "--logit-cols", help="Logit columns: a comma list or a glob like 'logit_*'."),
+    target_col: opt.TargetCol = None,
+    logit_cols: opt.LogitCols = None,
     id_col: str | None = typer.Option(None, "--id-col", help="An id column in both files: rows must carry the same ids in the same order."),
-    sample_weight_col: str | None = typer.Option(None, "--sample-weight-col", help="A per-sample weight column."),
+    sample_weight_col: opt.SampleWeightCol = None,
     group_col: str | None = typer.Option(None, "--group-col", help="Resample whole groups (sequences, documents) in the bootstrap."),
-    classes: str | None = typer.Option(None, "--classes", help="Class names for string labels: a,b,c or a file, one per line."),
-    class_axis: int = typer.Option(1, "--class-axis", help="The class axis of NPY/NPZ arrays: 1 (torch) or -1."),
-    format_in: str | None = typer.Option(None, "--format-in", help="Input format when the extension does not tell."),
-    preds_key: str | None = typer.Option(None, "--preds-key", help="NPZ key of the predictions."),
-    target_key: str | None = typer.Option(None, "--target-key", help="NPZ key of the targets."),
+    classes: opt.Classes = None,
+    class_axis: opt.ClassAxis = 1,
+    format_in: opt.FormatIn = None,
+    preds_key: opt.PredsKey = None,
+    target_key: opt.TargetKey = None,
     fmt: str = typer.Option("auto", "--format", "-f", help="auto (table on a terminal, else json), table, json, tsv or value (the delta)."),
     top_k: int = typer.Option(0, "--top-k", help="Also report top-k accuracy of both."),
     ece: bool = typer.Option(False, "--ece", help="Also report both expected calibration errors (15 bins)."),
-    ece_bins: int = typer.Option(0, "--ece-bins", help="ECE with N bins."),
+    ece_bins: opt.EceBins = 0,
     ci: float = typer.Option(0.95, "--ci", help="Level of the interval of delta."),
-    bootstrap: int = typer.Option(1000, "--bootstrap", help="Bootstrap replicates."),
-    seed: int = typer.Option(12345, "--seed", help="Seed of the bootstrap (in the signature)."),
+    bootstrap: opt.Bootstrap = 1000,
+    seed: opt.Seed = 12345,
     fail_if_worse: bool = typer.Option(False, "--fail-if-worse", help="Exit 1 when B is significantly worse than A."),
     alpha: float = typer.Option(0.05, "--alpha", help="Significance level of --fail-if-worse."),
     margin: float = typer.Option(0.0, "--margin", help="--fail-if-worse tolerates delta up to this."),
     chunk_rows: int | None = typer.Option(None, "--chunk-rows", help="Rows per chunk."),
     workers: int | None = typer.Option(None, "--workers", help="Threads over chunks (default: the number of cores)."),
-    float64: bool = typer.Option(False, "--float64", help="Compute everything in float64."),
+    float64: opt.Float64 = False,
     nonfinite: str = typer.Option("error", "--nonfinite", help="error (default) or propagate."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No warnings or verdicts on stderr."),
+    quiet: opt.Quiet = False,
 ) -> None:
     from ..api import CEConfig, parse_weight
     from ..api import compare as run_compare
     from ..readers import ReadOptions
     from ..report import (
-        checks_failed,
         compare_table,
         compare_to_dict,
         compare_tsv_lines,
@@ -138,19 +138,14 @@ def compare(
                     "passed": not (p_worse < alpha and cmp.delta > margin),
                 }
             )
-        err = stderr_console(quiet)
-        if out_fmt == "json":
-            emit_json(compare_to_dict(cmp, checks))
-        elif out_fmt == "value":
-            emit(compare_value_lines(cmp))
-        elif out_fmt == "tsv":
-            emit(compare_tsv_lines(cmp))
-        else:
-            stdout_console().print(compare_table(cmp, checks))
-        if out_fmt != "table":
-            for w in cmp.warnings:
-                err.print(f"warning: {w}", markup=False)
-        for line in verdicts("compare", checks):
-            err.print(line, markup=False)
-        if checks_failed(checks):
-            raise typer.Exit(int(ExitCode.CHECK_FAILED))
+        opt.finish(
+            "compare",
+            out_fmt,
+            to_json=lambda: compare_to_dict(cmp, checks),
+            value=lambda: compare_value_lines(cmp),
+            tsv=lambda: compare_tsv_lines(cmp),
+            table=lambda: compare_table(cmp, checks),
+            warnings=cmp.warnings,
+            checks=checks,
+            quiet=quiet,
+        )

@@ -15,10 +15,9 @@ after the classes). Ids (--id-col or a column named id) and a target column are 
 
 Examples:
 
+\b
   cecli softmax logits.npy -o probs.npy
-
   cecli softmax preds.parquet -o logprobs.parquet --log --temperature 2 --id-col doc
-
   cecli softmax logits.csv -o probs.csv && cecli ce probs.csv --input probs -f value
 """
 
