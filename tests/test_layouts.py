@@ -358,12 +358,13 @@ LAYOUTS = [
     pytest.param(lay_parquet_directory, id="parquet-directory"),
     pytest.param(lay_parquet_glob, id="parquet-glob"),
     pytest.param(lay_parquet_hive, id="parquet-hive-partitioned"),
-    pytest.param(lay_s3_uri, id="s3-uri", marks=pytest.mark.s3),
+    pytest.param(lay_parquet_hive_label_partitions, id="parquet-hive-string-label-partitions"),
     pytest.param(lay_stdin_parquet, id="stdin-parquet"),
-    pytest.param(lay_parquet_hive_label_partitions, id="hive-label-partitions"),
-    pytest.param(lay_npy_parquet_targets_int8, id="npy+parquet-int8"),
-    pytest.param(lay_list_parquet_csv_string_targets, id="list+csv-labels"),
+    pytest.param(lay_npy_parquet_targets_int8, id="npy+parquet-int8-targets"),
+    pytest.param(lay_list_parquet_csv_string_targets, id="parquet-list+csv-string-targets"),
+    pytest.param(lay_s3_uri, id="s3-uri", marks=pytest.mark.s3),
 ]
+"""Every layout of the one dataset, by test id (``pytest tests/test_layouts.py -v`` lists them)."""
 
 
 # ------------------------------------------------------------------------------ fixtures

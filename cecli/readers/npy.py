@@ -327,18 +327,24 @@ class MemorySource(_ArraySource):
 
 
 def load_npy_bytes(data: bytes, path: str) -> np.ndarray[Any, Any]:
-    """An NPY held in memory (stdin); pickles refused before loading."""
+    """An NPY held in memory (stdin), as a read-only view of ``data`` (no second copy: a
+    4 GB NPY piped in peaked at 7.9 GB through ``np.load``); pickles refused."""
     fp = io.BytesIO(data)
-    shape, _, dtype = read_npy_header(fp, path)
+    shape, fortran, dtype = read_npy_header(fp, path)
+    offset = fp.tell()
     nbytes = math.prod(shape) * dtype.itemsize
-    if fp.tell() + nbytes > len(data):  # checked before numpy allocates what the header says
+    if offset + nbytes > len(data):  # checked before numpy allocates what the header says
         raise InputError(
             f"truncated: the header promises {nbytes} data bytes but only "
-            f"{len(data) - fp.tell()} follow",
+            f"{len(data) - offset} follow",
             file=path,
             value=f"shape {shape}",
         )
+    order: Literal["C", "F"] = "F" if fortran else "C"
     try:
-        return np.asarray(np.load(io.BytesIO(data), allow_pickle=False))
-    except (ValueError, OSError, EOFError) as exc:
+        arr: np.ndarray[Any, Any] = np.ndarray(
+            shape, dtype, buffer=data, offset=offset, order=order
+        )
+    except (ValueError, TypeError, OverflowError) as exc:
         raise InputError(f"truncated or malformed NPY data ({exc})", file=path) from None
+    return arr
