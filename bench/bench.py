@@ -510,19 +510,18 @@ def verdicts(res: dict[str, Any]) -> list[dict[str, Any]]:
             1 / 5,
             False,
         )
-    if core:
-        add(
-            "core / exp floor, 1 thread (worst size)",
-            max(r["t1"]["core"] / r["t1"]["exp"] for r in core),
-            2.0,
-            False,
-        )
-        add(
-            "core / exp floor, 2 threads (worst size)",
-            max(r["t2"]["core"] / r["t2"]["exp"] for r in core),
-            2.0,
-            False,
-        )
+    for nt in THREADS:
+        for label, group in (
+            ("C >= 1000", [r for r in core if r["C"] >= 1000]),
+            ("C = 10", [r for r in core if r["C"] <= 10]),
+        ):
+            if group:
+                add(
+                    f"core / exp floor, {label}, {nt} thread{'s' * (nt > 1)} (worst size)",
+                    max(r[f"t{nt}"]["core"] / r[f"t{nt}"]["exp"] for r in group),
+                    2.0,
+                    False,
+                )
     wk = [r for r in res.get("workers") or [] if r["C"] >= 1000]
     if wk:
         add(
@@ -555,9 +554,11 @@ def markdown(res: dict[str, Any]) -> str:
     env = res["environment"]
     lines.append(
         f"{'Quick run' if res['quick'] else 'Full run'}; Python {env['python']}, NumPy "
-        f"{env['numpy']}, torch {env['torch']}, {env['affinity']} cores, load average at start "
-        f"{env['load_average'][0]:.1f}. Ratios are times measured in the same run (best of "
-        f"{res['reps']}); lower is better for 'time / ...'."
+        f"{env['numpy']}, torch {env['torch']}, {env['affinity']} cores; 1-minute load average "
+        f"{env['load_average'][0]:.1f} at the start, "
+        f"{env.get('load_average_end', [float('nan')])[0]:.1f} at the end (other processes "
+        f"on the cores distort the 2-thread figures most). Ratios are times measured in the "
+        f"same run (best of {res['reps']}); lower is better for 'time / ...'."
     )
     lines.append("")
     if res.get("verdicts"):
@@ -718,7 +719,9 @@ def _svg_chart(
                 f'<rect x="{x:.1f}" y="{H - pad - h:.1f}" width="{bw:.1f}" height="{h:.1f}" '
                 f'fill="{colors[k % 3]}"/>'
             )
-        parts.append(f'<text x="{pad + i * gw:.1f}" y="{H - pad + 14}">{lab.replace(chr(10), " ")}</text>')
+        parts.append(
+            f'<text x="{pad + i * gw:.1f}" y="{H - pad + 14}">{lab.replace(chr(10), " ")}</text>'
+        )
     y1 = H - pad - (H - 2 * pad) / top
     parts.append(f'<line x1="{pad}" x2="{W / 2 - pad}" y1="{y1:.1f}" y2="{y1:.1f}" stroke="grey"/>')
     parts.append(f'<text x="{pad}" y="20">core time / torch time (lower is better)</text>')
@@ -772,6 +775,7 @@ def main(argv: list[str] | None = None) -> int:
         res["startup"] = bench_startup(9)
     if "layout" in only:
         res["layout"] = bench_layout(reps, args.quick)
+    res["environment"]["load_average_end"] = os.getloadavg()
     res["verdicts"] = verdicts(res)
     for v in res["verdicts"]:
         print(

@@ -352,3 +352,30 @@ def test_chunking_changes_no_bit(C: int, dtype: Any) -> None:
     whole = run(x3, t3, soft=True, label_smoothing=0.1)
     ones = [run(x3[a : a + 1], t3[a : a + 1], soft=True, label_smoothing=0.1) for a in range(40)]
     np.testing.assert_array_equal(np.concatenate([p.loss for p in ones]), whole.loss)
+
+
+@pytest.mark.parametrize("path", PATHS, ids=PATH_IDS, indirect=True)
+@pytest.mark.parametrize("C", [3, 40, 300])
+@pytest.mark.parametrize("input_kind", ["logits", "logprobs", "probs"])
+def test_light_mode_same_losses(path: str, C: int, input_kind: str) -> None:
+    """``light=True`` (the one-shot functions' mode: no argmax, nothing kept for conf) gives
+    the same loss, denominator, counts and findings, bit for bit."""
+    rng = np.random.default_rng(C)
+    x, y = problem(rng, (50, C), C, np.float32)
+    if input_kind != "logits":
+        e = np.exp(x.astype(np.float64))
+        p = e / e.sum(1, keepdims=True)
+        x = (np.log(p) if input_kind == "logprobs" else p).astype(np.float32)
+    x[7, 0] = np.nan
+    x3, _ = as_3d(x, 1)
+    opts = ce_options(C, input_kind=input_kind, nonfinite="error", label_smoothing=0.1)
+    t = index_targets(y.reshape(-1, 1), C, -100)
+    full = ce_positions(x3, t, opts)
+    light = ce_positions(x3, t, opts, light=True)
+    for k in ("loss", "denom", "counted", "target"):
+        np.testing.assert_array_equal(getattr(light, k), getattr(full, k), err_msg=k)
+    assert light.nonfinite_rows == full.nonfinite_rows
+    assert light.nonfinite_count == full.nonfinite_count
+    assert light.pred.size == 0
+    with pytest.raises(ValueError, match="light"):
+        _ = light.conf

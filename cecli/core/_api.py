@@ -136,7 +136,7 @@ def _positions(
     )
     if not soft:
         t3 = index_targets(t3, C, ignore_index, row_div=1)
-    pos = ce_positions(x3, t3, opts, threads=threads)
+    pos = ce_positions(x3, t3, opts, threads=threads, light=True)
     if pos.nonfinite_count:
         raise_nonfinite(pos.nonfinite_rows[0], pos.nonfinite_count)
     return pos, pos_shape, opts

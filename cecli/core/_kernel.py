@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 # Scratch-buffer slots (see ``_blocks.buffer``).
 _S_TILE, _S_SHIFT, _S_TARGET, _S_BOOL, _S_INT, _S_INDEX = 20, 21, 22, 23, 24, 25
+_S_PRED, _S_MAX, _S_TARGET_X, _S_NORM = 26, 27, 28, 29  # light mode: per-position scratch
 
 
 @dataclass
@@ -77,11 +78,13 @@ class TileKernel:
         *,
         rows: bool,
         tile_positions: int,
+        light: bool = False,
     ) -> None:
         _, C, D = x3.shape
         self.x3, self.t, self.opts, self.out, self.wd = x3, t, opts, out, wd
         self.C, self.D = C, D
         self.rows = rows
+        self.light = light  # loss, denom, counted and target only: no argmax, nothing kept
         self.cax = 1 if rows else 0  # the class axis of a laid-out tile
         self.w = opts.weight
         w_wd = None if opts.weight is None else opts.weight.astype(wd)
@@ -224,15 +227,17 @@ class TileKernel:
 
         # The maximum and its first index; the target's value. Written straight into the
         # per-position outputs that keep them (conf and target_prob derive from them).
-        am = out.pred[sl]
-        m = out._top[sl]  # type: ignore[index]
+        light = self.light
+        am = buffer(P, np.intp, _S_PRED) if light else out.pred[sl]
+        m = buffer(P, wd, _S_MAX) if light else out._top[sl]  # type: ignore[index]
         if rows:
-            np.argmax(X, axis=1, out=am)
+            np.argmax(X, axis=1, out=am)  # the quickest first pass over the tile
             m[...] = X[self.arange[:P], am]
         else:
             np.maximum.reduce(X, axis=0, out=m)
-            self.col_argmax(X, m, am)
-        xy = out._tgt[sl]  # type: ignore[index]
+            if not light:
+                self.col_argmax(X, m, am)
+        xy = buffer(P, wd, _S_TARGET_X) if light else out._tgt[sl]  # type: ignore[index]
         self.pick(X, ys, xy)
 
         loss = out.loss[sl]
@@ -258,8 +263,7 @@ class TileKernel:
             smooth_dot, soft_dot, rank = self.dots(d_in, xy, tw)  # before d_in is overwritten
             d = d_in if own or shift is not None else buffer(P * C, wd, _S_SHIFT).reshape(X.shape)
             np.exp(d_in, out=d)
-            assert out._norm is not None
-            norm = out._norm[sl]
+            norm = buffer(P, wd, _S_NORM) if light else out._norm[sl]  # type: ignore[index]
             self.class_sum(d, out=norm)
             ls = np.log(norm, dtype=np.float64)
             if not opts.soft:
