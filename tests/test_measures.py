@@ -383,12 +383,6 @@ def test_measures_do_not_depend_on_chunking_one_row_chunks_logprobs() -> None:
     _assert_same(_run(lp, y, 1, **kw), _run(lp, y, 300, **kw))
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="core: with fewer than 24 classes a 1-position tile sums exp() over the classes in "
-    "another order than larger tiles (NumPy reduces a (C, 1) array pairwise), so a row's "
-    "float32 loss can differ by an ulp between --chunk-rows 1 and larger chunks",
-)
 def test_measures_do_not_depend_on_chunking_one_row_chunks_logits() -> None:
     x, y = _data(n=300, C=9, seed=30)
     _assert_same(_run(x, y, 1, **KW), _run(x, y, 300, **KW))

@@ -18,6 +18,7 @@ import math
 import mmap
 import os
 import tokenize
+import warnings
 from collections.abc import Iterator, Sequence
 from typing import IO, Any, Literal
 
@@ -41,12 +42,16 @@ def read_npy_header(fp: IO[bytes], file: str) -> tuple[tuple[int, ...], bool, np
     """``(shape, fortran_order, dtype)`` from an NPY header; objects refused."""
     try:
         version = np.lib.format.read_magic(fp)
-        if version == (1, 0):
-            shape, fortran, dtype = np.lib.format.read_array_header_1_0(fp)
-        elif version == (2, 0):
-            shape, fortran, dtype = np.lib.format.read_array_header_2_0(fp)
-        else:
-            raise ValueError(f"NPY format version {version} is not supported")
+        # NumPy warns when a header needs Python 2 era repairs ("3L"); such files are valid,
+        # and the header is checked below, so the warning would only be noise on stderr.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            if version == (1, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_1_0(fp)
+            elif version == (2, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_2_0(fp)
+            else:
+                raise ValueError(f"NPY format version {version} is not supported")
     except (
         ValueError,
         OSError,
