@@ -386,3 +386,27 @@ def test_measures_do_not_depend_on_chunking_one_row_chunks_logprobs() -> None:
 def test_measures_do_not_depend_on_chunking_one_row_chunks_logits() -> None:
     x, y = _data(n=300, C=9, seed=30)
     _assert_same(_run(x, y, 1, **KW), _run(x, y, 300, **KW))
+
+
+def test_histogram_fast_path_bins_exactly_as_the_general_one() -> None:
+    from cecli.accumulate._sums import LossHistogram
+
+    class General(LossHistogram):
+        __slots__ = ()
+
+        def _add_plain(self, v: np.ndarray) -> bool:
+            return False
+
+    rng = np.random.default_rng(5)
+    cases = [
+        rng.exponential(size=5000),
+        np.concatenate([rng.exponential(size=100), [0.0, 1e-13, 1e-12, 5e-12, 9.999e11]]),
+        rng.exponential(size=100) * 1e-9,
+        np.zeros(3),
+    ]
+    for v in cases:
+        fast, general = LossHistogram(), General()
+        fast.add(v)
+        general.add(v)
+        np.testing.assert_array_equal(fast.counts, general.counts)
+        assert (fast.min, fast.max, fast.n) == (general.min, general.max, general.n)
