@@ -184,11 +184,12 @@ def finish(
         emit(tsv())
     else:
         stdout_console().print(table())
-    err = stderr_console(quiet)
-    if out_fmt != "table":  # the table shows its warnings itself
-        for w in warnings:
+    shown = warnings if out_fmt != "table" else []  # the table shows its warnings itself
+    if shown or checks:  # rich is imported only when there is something to say
+        err = stderr_console(quiet)
+        for w in shown:
             err.print(f"warning: {w}", markup=False)
-    for check in checks:
-        err.print(check_verdict(command, check), markup=False)
+        for check in checks:
+            err.print(check_verdict(command, check), markup=False)
     if any(not c["passed"] for c in checks):
         raise typer.Exit(int(ExitCode.CHECK_FAILED))
