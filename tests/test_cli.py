@@ -287,3 +287,45 @@ def test_sizes_that_could_only_exhaust_memory_are_refused(args: list[object]) ->
     res = invoke([cmd, EXAMPLES / "iris_logits.csv", *rest])
     assert res.exit_code == 2, res.output
     assert res.stderr.startswith("error: ") and "allows" in res.stderr
+
+
+def test_progress_bar_on_a_terminal_only_after_a_moment() -> None:
+    import io
+
+    from rich.console import Console
+
+    from cecli.cli._options import ProgressBar, progress_bar
+
+    buf = io.StringIO()
+    console = Console(file=buf, force_terminal=True, width=100)
+    quick = ProgressBar(console, delay=60.0)
+    quick(10, 100)  # a quick run: nothing shown
+    quick.close()
+    assert buf.getvalue() == ""
+    bar = ProgressBar(console, delay=0.0)
+    bar(50, 100)
+    bar(100, 100)
+    bar.close()
+    assert "rows" in buf.getvalue() and "100/100" in buf.getvalue()
+    # never in a pipe (pytest captures stderr) and never with --quiet
+    assert progress_bar(quiet=False) is None and progress_bar(quiet=True) is None
+
+
+def test_progress_bar_shows_on_a_real_terminal(tmp_path: Path) -> None:
+    """Through a pseudo-terminal (`script`), a long run draws a bar on stderr; the result on
+    stdout is unchanged."""
+    import shutil
+
+    if shutil.which("script") is None:
+        pytest.skip("util-linux `script` is not installed")
+    p = tmp_path / "p.npy"
+    np.lib.format.open_memmap(p, mode="w+", dtype="float32", shape=(400_000, 100))
+    np.save(tmp_path / "t.npy", np.zeros(400_000, dtype=np.int64))
+    cmd = " ".join([*map(str, __import__("conftest").cecli_command()), "ce", str(p),
+                    str(tmp_path / "t.npy"), "-f", "value", "--chunk-rows", "100",
+                    "--workers", "1"])
+    proc = subprocess.run(["script", "-qec", cmd, "/dev/null"], capture_output=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout
+    text = proc.stdout.decode(errors="replace")
+    assert "4.60517" in text  # log(100)
+    assert "rows" in text, "no progress bar on a terminal"

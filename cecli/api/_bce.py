@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,6 +49,8 @@ class BCEConfig:
     grad_output: str | None = None
     engine: str = "local"
     scheduler: str | None = None
+    progress: Callable[[int, int | None], None] | None = None
+    """Called after each merged chunk with (rows done, total rows or None)."""
 
 
 @dataclass
@@ -298,6 +300,8 @@ def _local_pass(
             work, inputs.batches(chunk_rows), cfg.workers or default_workers()
         ):
             acc.merge(part)
+            if cfg.progress is not None:
+                cfg.progress(batch.start + len(batch.preds), inputs.rows)
             if loss is not None:
                 out.write_loss(loss, t, batch)
                 if cfg.keep_losses:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -48,6 +49,8 @@ class CEConfig:
     """``local`` (threads) or ``dask`` (a Dask cluster, :mod:`cecli.api._dask`)."""
     scheduler: str | None = None
     """The Dask scheduler's address (else ``DASK_SCHEDULER_ADDRESS``, else a LocalCluster)."""
+    progress: Callable[[int, int | None], None] | None = None
+    """Called after each merged chunk with (rows done, total rows or None)."""
 
 
 @dataclass
@@ -251,6 +254,8 @@ def _local_pass(
     try:
         for part, pos, batch in ordered_map(work, inputs.batches(chunk_rows), workers):
             acc.merge(part)
+            if cfg.progress is not None:
+                cfg.progress(batch.start + len(batch.preds), inputs.rows)
             if writer is not None:
                 writer.write(_columns(pos, batch, per_row, cfg.with_probs))
             if cfg.keep_losses:

@@ -116,7 +116,13 @@ def bce(
         check_gates(fail_above, baseline, max_increase, relative)
         if baseline is not None:  # before the data is read: a mismatch writes no output
             precheck_baseline(baseline, bce_signature(cfg))
-        ev = evaluate_bce(preds, targets, read, cfg)
+        bar = opt.progress_bar(quiet)
+        cfg.progress = bar
+        try:
+            ev = evaluate_bce(preds, targets, read, cfg)
+        finally:
+            if bar is not None:
+                bar.close()
         checks = run_checks(
             "bce", ev.result.loss, ev.signature, fail_above, baseline, max_increase, relative
         )

@@ -304,7 +304,13 @@ def make_ce(name: str, default_input: str, summary: str) -> None:
             check_gates(fail_above, baseline, max_increase, relative)
             if baseline is not None:  # the target kind (tgt:) is known once the data is read
                 precheck_baseline(baseline, signature(cfg, "index", read), unknown=("tgt",))
-            ev = evaluate(preds, targets, read, cfg)
+            bar = opt.progress_bar(quiet)
+            cfg.progress = bar
+            try:
+                ev = evaluate(preds, targets, read, cfg)
+            finally:
+                if bar is not None:
+                    bar.close()
             checks = run_checks(
                 name, ev.result.loss, ev.signature, fail_above, baseline, max_increase, relative
             )

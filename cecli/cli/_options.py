@@ -193,3 +193,69 @@ def finish(
             err.print(check_verdict(command, check), markup=False)
     if any(not c["passed"] for c in checks):
         raise typer.Exit(int(ExitCode.CHECK_FAILED))
+
+
+class ProgressBar:
+    """Rows, throughput and ETA on stderr, shown only once a run has taken ``delay`` seconds
+    (a quick run prints nothing) and removed when done. Build it with :func:`progress_bar`."""
+
+    def __init__(self, console: Any, delay: float = 0.5) -> None:
+        import time
+
+        self.console = console
+        self.delay = delay
+        self.clock = time.monotonic
+        self.started = self.clock()
+        self.bar: Any = None
+        self.task: Any = None
+
+    def __call__(self, done: int, total: int | None) -> None:
+        if self.bar is None:
+            if self.clock() - self.started < self.delay:
+                return
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TaskProgressColumn,
+                TextColumn,
+                TimeRemainingColumn,
+            )
+
+            class RowsPerSecond(TextColumn):
+                def __init__(self) -> None:
+                    super().__init__("")
+
+                def render(self, task: Any) -> Any:
+                    from rich.text import Text
+
+                    speed = task.finished_speed or task.speed
+                    return Text(f"{speed:,.0f} rows/s" if speed else "", style="dim")
+
+            self.bar = Progress(
+                TextColumn("rows"),
+                BarColumn(),
+                TaskProgressColumn(),
+                MofNCompleteColumn(),
+                RowsPerSecond(),
+                TimeRemainingColumn(),
+                console=self.console,
+                transient=True,
+            )
+            self.bar.start()
+            self.task = self.bar.add_task("rows", total=total)
+        self.bar.update(self.task, completed=done, total=total)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+            self.bar = None
+
+
+def progress_bar(quiet: bool) -> ProgressBar | None:
+    """A progress bar when stderr is a terminal (never in a pipe, never with --quiet)."""
+    import sys
+
+    if quiet or not sys.stderr.isatty():
+        return None
+    return ProgressBar(stderr_console())
