@@ -46,6 +46,29 @@ def parse_classes(spec: str | None) -> tuple[str, ...] | None:
     return tuple(names)
 
 
+def check_ce_choices(
+    fmt: str,
+    reduction: str,
+    reductions: tuple[str, ...],
+    input_kind: str,
+    target_kind: str,
+    nonfinite: str,
+    label_smoothing: float,
+    ece_bins: int,
+    top_k: int,
+) -> None:
+    """The option checks ``ce``, ``nll`` and ``compare`` share (exit 2 on a bad value)."""
+    check_choice("--format", fmt, FORMATS)
+    check_choice("--reduction", reduction, reductions)
+    check_choice("--input", input_kind, ("logits", "probs", "logprobs"))
+    check_choice("--targets", target_kind, ("auto", "index", "probs"))
+    check_choice("--nonfinite", nonfinite, ("error", "propagate"))
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise UsageError("--label-smoothing must be in [0, 1]", value=label_smoothing)
+    if ece_bins < 0 or top_k < 0:
+        raise UsageError("--ece-bins and --top-k must not be negative")
+
+
 def check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
     if value not in choices:
         raise UsageError(f"{name} must be one of {', '.join(choices)}", value=value)
@@ -251,15 +274,10 @@ def make_ce(name: str, default_input: str, summary: str) -> None:
         from ..report import summary_table, to_dict, tsv_lines, value_lines
 
         with guard():
-            check_choice("--format", fmt, FORMATS)
-            check_choice("--reduction", reduction, ("mean", "sum", "none"))
-            check_choice("--input", input_kind, ("logits", "probs", "logprobs"))
-            check_choice("--targets", target_kind, ("auto", "index", "probs"))
-            check_choice("--nonfinite", nonfinite, ("error", "propagate"))
-            if not 0.0 <= label_smoothing <= 1.0:
-                raise UsageError("--label-smoothing must be in [0, 1]", value=label_smoothing)
-            if ece_bins < 0 or top_k < 0:
-                raise UsageError("--ece-bins and --top-k must not be negative")
+            check_ce_choices(
+                fmt, reduction, ("mean", "sum", "none"), input_kind, target_kind, nonfinite,
+                label_smoothing, ece_bins, top_k,
+            )
             out_fmt = resolve_format(fmt)
             read = ReadOptions(
                 format_in=format_in,

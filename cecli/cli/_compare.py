@@ -10,7 +10,7 @@ import typer
 from ..errors import UsageError
 from . import _options as opt
 from . import app, guard, resolve_format
-from ._ce import FORMATS, check_choice, parse_classes
+from ._ce import check_ce_choices, parse_classes
 
 COMPARE_HELP = """Paired comparison of two prediction files on the same targets.
 
@@ -76,15 +76,10 @@ def compare(
     )
 
     with guard():
-        check_choice("--format", fmt, FORMATS)
-        check_choice("--reduction", reduction, ("mean", "sum"))
-        check_choice("--input", input_kind, ("logits", "probs", "logprobs"))
-        check_choice("--targets", target_kind, ("auto", "index", "probs"))
-        check_choice("--nonfinite", nonfinite, ("error", "propagate"))
-        if not 0.0 <= label_smoothing <= 1.0:
-            raise UsageError("--label-smoothing must be in [0, 1]", value=label_smoothing)
-        if ece_bins < 0 or top_k < 0:
-            raise UsageError("--ece-bins and --top-k must not be negative")
+        check_ce_choices(
+            fmt, reduction, ("mean", "sum"), input_kind, target_kind, nonfinite,
+            label_smoothing, ece_bins, top_k,
+        )
         if not 0.0 < alpha < 1.0:
             raise UsageError("--alpha must be between 0 and 1, e.g. 0.05", value=alpha)
         if not math.isfinite(margin):
