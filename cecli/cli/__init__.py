@@ -13,7 +13,7 @@ import json
 import os
 import signal
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any, NoReturn
 
 import typer
@@ -148,10 +148,6 @@ def resolve_format(fmt: str) -> str:
     if fmt == "auto":
         return "table" if sys.stdout.isatty() else "json"
     return fmt
-
-
-def register(module: Callable[[typer.Typer], None]) -> None:
-    module(app)
 
 
 def main() -> None:
