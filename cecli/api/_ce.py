@@ -117,6 +117,30 @@ def _validate(cfg: CEConfig) -> None:
     check_engine(cfg.engine, cfg.scheduler, cfg.grad_output)
 
 
+
+def make_accumulator(
+    cfg: CEConfig, read: ReadOptions, *, bootstrap: bool
+) -> CrossEntropyAccumulator:
+    """The accumulator a run's options ask for (``bootstrap``: with the Poisson replicates;
+    ``compare`` keeps its own paired ones)."""
+    return CrossEntropyAccumulator(
+        cfg.weight,
+        cfg.ignore_index,
+        cfg.reduction,
+        cfg.label_smoothing,
+        axis=read.class_axis,
+        input_kind=cfg.input_kind,
+        targets=cfg.targets,
+        nonfinite=cfg.nonfinite,
+        float64=cfg.float64,
+        top_k=cfg.top_k,
+        per_class=cfg.per_class,
+        ece_bins=cfg.ece_bins,
+        bootstrap=cfg.bootstrap if bootstrap else 0,
+        seed=cfg.seed,
+        ci_level=cfg.ci_level if cfg.ci_level is not None else 0.95,
+    )
+
 def evaluate(
     preds: str, targets: str | None, read: ReadOptions, cfg: CEConfig
 ) -> Evaluation:
@@ -132,23 +156,7 @@ def evaluate(
         check_output(cfg.grad_output, paths, cfg.force)
         if cfg.grad_output == cfg.output:
             raise UsageError("--grad-output and --output name the same file")
-    acc = CrossEntropyAccumulator(
-        cfg.weight,
-        cfg.ignore_index,
-        cfg.reduction,
-        cfg.label_smoothing,
-        axis=read.class_axis,
-        input_kind=cfg.input_kind,
-        targets=cfg.targets,
-        nonfinite=cfg.nonfinite,
-        float64=cfg.float64,
-        top_k=cfg.top_k,
-        per_class=cfg.per_class,
-        ece_bins=cfg.ece_bins,
-        bootstrap=cfg.bootstrap if cfg.ci_level is not None else 0,
-        seed=cfg.seed,
-        ci_level=cfg.ci_level if cfg.ci_level is not None else 0.95,
-    )
+    acc = make_accumulator(cfg, read, bootstrap=cfg.ci_level is not None)
     with open_inputs(preds, targets, read) as inputs:
         sample_shape = tuple(inputs.sample_shape)
         ndim = len(sample_shape) + 1

@@ -38,7 +38,7 @@ from ..accumulate import (
 from ..core import Positions
 from ..errors import CecliError, DataError, InputError, UsageError
 from ..readers import Batch, ReadOptions, SourceInfo, open_inputs
-from ._ce import CEConfig, signature
+from ._ce import CEConfig, make_accumulator, signature
 from ._engine import default_chunk_rows, default_workers, ordered_map
 from ._where import locate, shown_row
 
@@ -171,22 +171,8 @@ def compare(
     _validate(cfg, preds_a, preds_b, targets)
     assert cfg.ci_level is not None
 
-    def accumulator() -> CrossEntropyAccumulator:
-        return CrossEntropyAccumulator(
-            cfg.weight,
-            cfg.ignore_index,
-            cfg.reduction,
-            cfg.label_smoothing,
-            axis=read.class_axis,
-            input_kind=cfg.input_kind,
-            targets=cfg.targets,
-            nonfinite=cfg.nonfinite,
-            float64=cfg.float64,
-            top_k=cfg.top_k,
-            ece_bins=cfg.ece_bins,
-        )
-
-    acc_a, acc_b = accumulator(), accumulator()
+    acc_a = make_accumulator(cfg, read, bootstrap=False)
+    acc_b = make_accumulator(cfg, read, bootstrap=False)
     boot = BootstrapSums(3, cfg.bootstrap, cfg.seed)  # series: loss A, loss B, denominator
     names = ("PREDS_A", "PREDS_B")
     with open_inputs(preds_a, targets, read) as in_a, open_inputs(

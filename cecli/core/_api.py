@@ -108,6 +108,39 @@ def raise_nonfinite(first_row: int, count: int, file: str | None = None) -> None
     )
 
 
+def prepare(
+    input: Any,
+    target: Any,
+    weight: Any,
+    ignore_index: int,
+    reduction: str,
+    label_smoothing: float,
+    axis: int,
+    *,
+    input_kind: str = "logits",
+    targets: str = "auto",
+    nonfinite: str = "propagate",
+    float64: bool = False,
+) -> tuple[np.ndarray, np.ndarray, tuple[int, ...], CEOptions, int]:
+    """Validated kernel inputs of a one-shot call: ``(x3, t3, positions shape, options, class
+    axis)``, with class-index targets checked against ``[0, C)``."""
+    check_reduction(reduction)
+    x3, t3, pos_shape, C, soft, ax = split_input(input, target, axis, targets)
+    opts = ce_options(
+        C,
+        weight=weight,
+        ignore_index=ignore_index,
+        label_smoothing=label_smoothing,
+        input_kind=input_kind,
+        soft=soft,
+        nonfinite=nonfinite,
+        float64=float64,
+    )
+    if not soft:
+        t3 = index_targets(t3, C, ignore_index)
+    return x3, t3, pos_shape, opts, ax
+
+
 def _positions(
     input: Any,
     target: Any,
@@ -122,20 +155,10 @@ def _positions(
     float64: bool,
     threads: int | None = None,
 ) -> tuple[Positions, tuple[int, ...], CEOptions]:
-    check_reduction(reduction)
-    x3, t3, pos_shape, C, soft, _ = split_input(input, target, axis, targets)
-    opts = ce_options(
-        C,
-        weight=weight,
-        ignore_index=ignore_index,
-        label_smoothing=label_smoothing,
-        input_kind=input_kind,
-        soft=soft,
-        nonfinite=nonfinite,
-        float64=float64,
+    x3, t3, pos_shape, opts, _ = prepare(
+        input, target, weight, ignore_index, reduction, label_smoothing, axis,
+        input_kind=input_kind, targets=targets, nonfinite=nonfinite, float64=float64,
     )
-    if not soft:
-        t3 = index_targets(t3, C, ignore_index, row_div=1)
     pos = ce_positions(x3, t3, opts, threads=threads, light=True)
     if pos.nonfinite_count:
         raise_nonfinite(pos.nonfinite_rows[0], pos.nonfinite_count)

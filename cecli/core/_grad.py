@@ -7,9 +7,9 @@ from typing import Any
 
 import numpy as np
 
-from ._api import check_reduction, split_input
+from ._api import prepare
 from ._blocks import buffer, rows_per_block, work_dtype
-from ._ce import CEOptions, ce_options, index_targets
+from ._ce import CEOptions
 
 
 def ce_denominator(t: np.ndarray, opts: CEOptions) -> float:
@@ -108,19 +108,11 @@ def cross_entropy_grad(
     >>> cecli.cross_entropy_grad(np.array([[0.0, 0.0]]), np.array([1]))
     array([[ 0.5, -0.5]])
     """
-    check_reduction(reduction)
     x = np.asarray(input)
-    x3, t3, _, C, soft, ax = split_input(x, target, axis, targets)
-    opts = ce_options(
-        C,
-        weight=weight,
-        ignore_index=ignore_index,
-        label_smoothing=label_smoothing,
-        input_kind=input_kind,
-        soft=soft,
+    x3, t3, _, opts, ax = prepare(
+        x, target, weight, ignore_index, reduction, label_smoothing, axis,
+        input_kind=input_kind, targets=targets,
     )
-    if not soft:
-        t3 = index_targets(t3, C, ignore_index)
     scale = 1.0
     if reduction == "mean":
         denom = ce_denominator(t3, opts)
