@@ -109,11 +109,9 @@ class ParquetSource(Source):
         self._check_files(schemas, kinds, part_names)
         self.info.rows = sum(m.num_rows for m in self.metas)
         self.row_groups = sum(m.num_row_groups for m in self.metas)
-        fields: set[str] = set()
         classes: int | None = None
         self.dtype = np.dtype(np.float64)
         if roles.logits:
-            fields.add("preds")
             if roles.list_col is not None:
                 types = [s.field(roles.list_col).type for s in schemas]
                 self._check_list_types(types)
@@ -129,13 +127,8 @@ class ParquetSource(Source):
                 c = len(roles.logits)
                 self.sample_shape = () if opts.binary and c == 1 else (c,)
                 self.class_names = list(opts.classes) if opts.classes else list(roles.logits)
-        if roles.target:
-            fields.add("target")
-            self.target_name = roles.target[0] if len(roles.target) == 1 else None
-        for f, col in (("ids", roles.id), ("sample_weight", roles.weight), ("group", roles.group)):
-            if col is not None:
-                fields.add(f)
-        self.fields = frozenset(fields)
+        self.fields = roles.fields()
+        self.target_name = roles.target_name
         self.id_name = roles.id
         labels = None
         if (
@@ -155,7 +148,7 @@ class ParquetSource(Source):
                 note=ROW_NOTE,
             )
             self._decide(labels)
-            if labels.names is not None and "preds" in fields:
+            if labels.names is not None and "preds" in self.fields:
                 self.class_names = labels.names
         self.labels = labels
         self.converter = BatchConverter(

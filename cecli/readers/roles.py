@@ -65,6 +65,22 @@ class Roles:
                 out.append(name)
         return out
 
+    def fields(self) -> frozenset[str]:
+        """The :class:`Part` fields a table with these roles delivers."""
+        named = {
+            "preds": bool(self.logits),
+            "target": bool(self.target),
+            "ids": self.id is not None,
+            "sample_weight": self.weight is not None,
+            "group": self.group is not None,
+        }
+        return frozenset(f for f, present in named.items() if present)
+
+    @property
+    def target_name(self) -> str | None:
+        """The target column when there is exactly one."""
+        return self.target[0] if len(self.target) == 1 else None
+
     def role_of(self, name: str) -> str:
         if name in self.logits:
             return "logits"

@@ -133,20 +133,13 @@ class CsvSource(Source):
                 self.types[n] = pa.float64()
             elif kinds[n] == "null":
                 self.types[n] = pa.string()
-        fields = set()
         if roles.logits:
-            fields.add("preds")
             c = len(roles.logits)
             self.sample_shape = () if opts.binary and c == 1 else (c,)
             self.dtype = _text_dtype(first, roles.logits)
             self.class_names = list(opts.classes) if opts.classes else list(roles.logits)
-        if roles.target:
-            fields.add("target")
-            self.target_name = roles.target[0] if len(roles.target) == 1 else None
-        for f, col in (("ids", roles.id), ("sample_weight", roles.weight), ("group", roles.group)):
-            if col is not None:
-                fields.add(f)
-        self.fields = frozenset(fields)
+        self.fields = roles.fields()
+        self.target_name = roles.target_name
         self.id_name = roles.id
         labels = None
         target_type = schema.field(roles.target[0]).type if roles.target else None
@@ -162,7 +155,7 @@ class CsvSource(Source):
             labels.decide(
                 np.asarray(first.column(roles.target[0]).drop_null().to_pylist(), dtype=object)
             )
-            if labels.names is not None and "preds" in fields:
+            if labels.names is not None and "preds" in self.fields:
                 self.class_names = labels.names
         self.labels = labels
         self.converter = BatchConverter(
