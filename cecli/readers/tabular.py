@@ -33,15 +33,13 @@ from cecli.readers._stdin import Replay
 from cecli.readers.base import (
     Part,
     ReadOptions,
-    Source,
     SourceInfo,
     check_local_file,
     is_glob,
     is_uri,
 )
-from cecli.readers.convert import BatchConverter
-from cecli.readers.labels import LabelMap, candidate_names
-from cecli.readers.roles import ROW_NOTE, Roles, check_duplicates, column_kind, resolve_roles
+from cecli.readers.roles import ROW_NOTE, Evidence, check_duplicates, column_kind
+from cecli.readers.table import TableSource
 
 __all__ = ["CsvSource"]
 
@@ -60,7 +58,7 @@ NULLS = ["", "#N/A", "#N/A N/A", "#NA", "N/A", "NA", "NULL", "n/a", "null"]
 through by ``--nonfinite propagate`` -- and never an "empty" cell."""
 
 
-class CsvSource(Source):
+class CsvSource(TableSource):
     """A delimited text table; ``fmt`` is ``csv`` or ``tsv``."""
 
     def __init__(
@@ -109,21 +107,18 @@ class CsvSource(Source):
         for f in schema:  # a numeric column with a typo in the first block is still numeric
             if kinds[f.name] == "string" and _mostly_numeric(first.column(f.name)):
                 kinds[f.name] = "float"
-        is_targets = label == "TARGETS"
-        self.roles: Roles = resolve_roles(
+        self.schema = schema
+        roles = self._decide(
             names,
             kinds,
-            opts,
             path,
-            is_targets_file=is_targets,
             want_target=want_target,
             need_target=need_target,
             aux_elsewhere=aux_elsewhere,
+            evidence=Evidence(
+                values=lambda n: _first_values(first, n), types={f.name: str(f.type) for f in schema}
+            ),
         )
-        self.names = names
-        self.kinds = kinds
-        self.schema = schema
-        roles = self.roles
         pa = arrow()
         self.types: dict[str, Any] = {n: pa.float64() for n in roles.logits}
         if roles.weight:
@@ -133,33 +128,12 @@ class CsvSource(Source):
                 self.types[n] = pa.float64()
             elif kinds[n] == "null":
                 self.types[n] = pa.string()
-        if roles.logits:
-            c = len(roles.logits)
-            self.sample_shape = () if opts.binary and c == 1 else (c,)
-            self.dtype = _text_dtype(first, roles.logits)
-            self.class_names = list(opts.classes) if opts.classes else list(roles.logits)
-        self.fields = roles.fields()
-        self.target_name = roles.target_name
-        self.id_name = roles.id
-        labels = None
-        target_type = schema.field(roles.target[0]).type if roles.target else None
-        if (
-            target_type is not None
-            and not roles.multi_target
-            and column_kind(target_type) in ("string", "null")
-        ):
-            cands = candidate_names(
-                opts.classes, class_names if class_names is not None else roles.logits
-            )
-            labels = LabelMap(cands, path, roles.target[0], note=ROW_NOTE)
-            labels.decide(
-                np.asarray(first.column(roles.target[0]).drop_null().to_pylist(), dtype=object)
-            )
-            if labels.names is not None and "preds" in self.fields:
-                self.class_names = labels.names
-        self.labels = labels
-        self.converter = BatchConverter(
-            roles, path, dtype=self.dtype, labels=labels, binary=opts.binary
+        self._setup(
+            path,
+            classes=None,
+            dtype=_text_dtype(first, roles.logits) if roles.logits else np.dtype(np.float64),
+            class_names=class_names,
+            label_sample=lambda: first.column(roles.target[0]).drop_null().to_pylist(),
         )
 
     # -- opening -------------------------------------------------------------------------
@@ -381,6 +355,14 @@ class CsvSource(Source):
 
     def close(self) -> None:
         pass
+
+
+def _first_values(first: Any, name: str) -> np.ndarray[Any, Any] | None:
+    """The sniffed values of an integer column (the evidence of a row index)."""
+    col = first.column(name)
+    if col.null_count or column_kind(col.type) != "int":
+        return None
+    return np.asarray(col.to_numpy(zero_copy_only=False))
 
 
 def _digits(value: float) -> int:
