@@ -64,7 +64,7 @@ class TableSource(Source):
             evidence=evidence,
         )
         self.roles = roles
-        self.info.warnings.extend(roles.warnings)
+        self.info.warnings.extend(f"{file}: {w}" for w in roles.warnings)
         return roles
 
     def _class_order(self, file: str) -> None:
