@@ -235,7 +235,7 @@ def _table(path: str, fmt: str, opts: ReadOptions, out: dict[str, Any]) -> dict[
 
 
 def _suggest(path: str, src: Any, roles: Any, opts: ReadOptions) -> str:
-    args: list[str] = []
+    args: list[str] = ["--no-header"] if getattr(src, "headerless", False) and opts.no_header else []
     if roles.target:
         args += ["--target-col", shlex.quote(roles.target[0])]
     else:

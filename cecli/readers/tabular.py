@@ -45,6 +45,9 @@ __all__ = ["CsvSource"]
 
 SNIFF = 1 << 20
 BLOCK = 1 << 20
+HEADER_LIMIT = 256 << 20
+"""The longest header line read (~2.5M columns): a longer first line is an error, so a file
+without newlines is never read whole."""
 _NUMBER = r"^\s*[-+]?(\d+\.?\d*([eE][-+]?\d+)?|\.\d+([eE][-+]?\d+)?|inf|infinity|nan)\s*$"
 _CONVERSION = re.compile(
     r"In CSV column #(\d+): CSV conversion error to (\w+): "
@@ -83,7 +86,8 @@ class CsvSource(TableSource):
         self._used = False
         self._fs: Any = None
         self._fs_path = path
-        self.headerless = False
+        self.headerless = opts.no_header
+        self._column_names: list[str] | None = None
         if stdin is None:
             if is_uri(path):
                 from cecli.readers.dataset import filesystem
@@ -99,6 +103,7 @@ class CsvSource(TableSource):
                 check_local_file(path)
         else:
             self._head = stdin.read(SNIFF)
+        self._block = self._block_size()
         schema, first = self._sniff()
         names = list(schema.names)
         check_duplicates(names, path)
@@ -167,11 +172,13 @@ class CsvSource(TableSource):
         else:
             src = self.info.path
         ropts = csv.ReadOptions(
-            block_size=SNIFF if sniff else BLOCK,
+            block_size=self._block,
             use_threads=threads,
             skip_rows_after_names=skip,
-            autogenerate_column_names=self.headerless,
+            autogenerate_column_names=self.headerless and self._column_names is None,
         )
+        if self.headerless and self._column_names is not None:
+            ropts.column_names = self._column_names
         popts = csv.ParseOptions(delimiter=self.delimiter)
         copts = csv.ConvertOptions(
             include_columns=include or [],
@@ -182,6 +189,52 @@ class CsvSource(TableSource):
         if all_strings:
             copts.column_types = {n: pa.string() for n in (include or [])}
         return csv.open_csv(src, read_options=ropts, parse_options=popts, convert_options=copts)
+
+    def _block_size(self) -> int:
+        """pyarrow's block must hold the header and a few rows: 1 MiB, or four header lengths
+        for a wide table (a 100k-column header is ~1 MB). Stdin's head is read that far."""
+        limit = HEADER_LIMIT
+        if self._stdin is not None:
+            while b"\n" not in self._head[-SNIFF:] and len(self._head) < limit:
+                more = self._stdin.read(SNIFF)
+                if not more:
+                    break
+                self._head += more
+            end = self._head.find(b"\n")
+            header = end if end >= 0 else len(self._head)
+            want = max(SNIFF, 4 * (header + 1))
+            while len(self._head) < want:
+                more = self._stdin.read(want - len(self._head))
+                if not more:
+                    break
+                self._head += more
+            return max(BLOCK, 4 * (header + 1))
+        pa = arrow()
+        header = 0
+        try:
+            if self._fs is not None:
+                stream = self._fs.open_input_stream(self._fs_path, compression="detect")
+            else:
+                stream = pa.input_stream(self.info.path, compression="detect")
+            with stream:
+                while header < limit:
+                    piece = stream.read(SNIFF)
+                    if not piece:
+                        break
+                    end = piece.find(b"\n")
+                    if end >= 0:
+                        header += end
+                        break
+                    header += len(piece)
+        except (pa.ArrowException, OSError):
+            return BLOCK  # the sniff reports it
+        if header >= limit:
+            raise InputError(
+                f"the first line is longer than {limit >> 20} MiB",
+                file=self.info.path,
+                fix="is it a CSV? (one header line, then one line per row)",
+            )
+        return max(BLOCK, 4 * (header + 1))
 
     def _sniff(self) -> tuple[Any, Any]:
         path = self.info.path
@@ -195,6 +248,10 @@ class CsvSource(TableSource):
                 and re.match(_NUMBER, schema.names[0])
             ):
                 self.headerless = True  # a bare column of labels: its first line is data
+            elif not self.headerless:
+                _check_header(schema.names, path)
+            if self.headerless:  # columns named by position: --target-col 3 is the 4th
+                self._column_names = [str(i) for i in range(len(schema.names))]
                 reader = self._open(True)
                 schema = reader.schema
             try:
@@ -355,6 +412,21 @@ class CsvSource(TableSource):
 
     def close(self) -> None:
         pass
+
+
+def _check_header(names: list[str], path: str) -> None:
+    """A first line of numbers, some not integers (``np.savetxt`` output), is data, not a
+    header: reading it as one would lose a row and name classes by numbers. Integer names
+    (``0,1,2``: pandas' default column names) are a header."""
+    numbers = [n for n in names if re.match(_NUMBER, n)]
+    if len(numbers) == len(names) and any(not n.strip().lstrip("+-").isdigit() for n in names):
+        raise InputError(
+            "the first line is numbers, not column names: the file seems to have no header",
+            file=path,
+            value=",".join(names[:3])[:40],
+            fix="pass --no-header (every column is then a logit; --target-col N picks the "
+            "label column by 0-based position, or give the labels as TARGETS)",
+        )
 
 
 def _first_values(first: Any, name: str) -> np.ndarray[Any, Any] | None:
