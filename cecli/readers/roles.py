@@ -11,6 +11,8 @@ one, else the numeric columns that are evidently classes:
   (``index_columns``, a named index too), a header that names no class (``""``, ``Unnamed:
   N``, ``index``, ``level_0``, ``__index_level_N__``) -- pandas' ``to_csv`` and R's
   ``write.csv`` write those;
+* an integer column with a negative value among float logits is a class (integer-valued
+  logits written without ``.0``): indices, ids, folds, groups and counts are never negative;
 * never a column of row numbers (integers ``0..n-1`` or ``1..n`` in the first rows) beside
   float logits: excluded with a warning (a guess from values, so it is said); a table whose
   numeric columns are all integers (hand-made logits) has no such guess made;
@@ -393,7 +395,10 @@ def _default_logits(
     values = ev.values or (lambda _n: None)
     if floats:
         for n in ints:
-            if _row_numbers(values(n)):
+            v = values(n)
+            if v is not None and v.size and v.min() < 0:
+                continue  # negative: no index, id, fold or count; integer-valued logits
+            if _row_numbers(v):
                 _row_index(roles, n)
                 continue
             raise RolesError(

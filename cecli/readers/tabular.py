@@ -103,6 +103,7 @@ class CsvSource(TableSource):
                 check_local_file(path)
         else:
             self._head = stdin.read(SNIFF)
+        self._peek = b""  # the first bytes (the header, and a data row when short)
         self._block = self._block_size()
         schema, first = self._sniff()
         names = list(schema.names)
@@ -190,6 +191,37 @@ class CsvSource(TableSource):
             copts.column_types = {n: pa.string() for n in (include or [])}
         return csv.open_csv(src, read_options=ropts, parse_options=popts, convert_options=copts)
 
+    def _check_one_column(self, names: list[str]) -> None:
+        """A one-column header holding another delimiter: the wrong delimiter, said before a
+        data row is parsed (with decimal commas the rows would look ragged first)."""
+        path = self.info.path
+        if len(names) != 1 or self.label != "PREDS":
+            return
+        name = names[0]
+        lines = self._peek.split(b"\n", 2)
+        data = lines[1] if len(lines) > 1 else b""
+        for sep, how in (("\t", "tab"), (";", "semicolon"), ("|", "pipe"), (",", "comma")):
+            if sep != self.delimiter and sep in name:
+                if sep == "\t":
+                    fix = "rename it .tsv or pass --format-in tsv"
+                elif sep == ",":
+                    fix = "pass --format-in csv"
+                elif b"," in data:  # European: decimal commas, so tr would break the numbers
+                    fix = (
+                        f"its numbers use decimal commas: convert it to comma-separated with "
+                        f"decimal points (e.g. pandas.read_csv(f, sep='{sep}', decimal=',')"
+                        ".to_csv(out, index=False))"
+                    )
+                else:
+                    fix = f"convert it to comma-separated (e.g. tr '{sep}' ',')"
+                raise InputError(
+                    f"only one column: the header looks {how}-separated, not "
+                    f"{'tab' if self.delimiter == chr(9) else 'comma'}-separated",
+                    file=path,
+                    value=name[:40],
+                    fix=fix,
+                )
+
     def _block_size(self) -> int:
         """pyarrow's block must hold the header and a few rows: 1 MiB, or four header lengths
         for a wide table (a 100k-column header is ~1 MB). Stdin's head is read that far."""
@@ -202,6 +234,7 @@ class CsvSource(TableSource):
                 self._head += more
             end = self._head.find(b"\n")
             header = end if end >= 0 else len(self._head)
+            self._peek = self._head[: header + 4096]
             want = max(SNIFF, 4 * (header + 1))
             while len(self._head) < want:
                 more = self._stdin.read(want - len(self._head))
@@ -219,6 +252,8 @@ class CsvSource(TableSource):
             with stream:
                 while header < limit:
                     piece = stream.read(SNIFF)
+                    if not self._peek:
+                        self._peek = piece[: (1 << 16)]
                     if not piece:
                         break
                     end = piece.find(b"\n")
@@ -239,6 +274,9 @@ class CsvSource(TableSource):
     def _sniff(self) -> tuple[Any, Any]:
         path = self.info.path
         pa = arrow()
+        if not self.headerless:
+            line = self._peek.split(b"\n", 1)[0].decode("utf-8", "replace").lstrip("\ufeff")
+            self._check_one_column(next(pycsv.reader([line.rstrip("\r")], delimiter=self.delimiter), []))
         try:
             reader = self._open(True)
             schema = reader.schema
@@ -274,24 +312,6 @@ class CsvSource(TableSource):
             raise InputError(
                 "header only, no data rows", file=path, fix="the file has a header row but no data"
             )
-        if len(names) == 1 and self.label == "PREDS":
-            name = names[0]
-            for sep, how in (("\t", "tab"), (";", "semicolon"), ("|", "pipe"), (",", "comma")):
-                if sep != self.delimiter and sep in name:
-                    fix = (
-                        "rename it .tsv or pass --format-in tsv"
-                        if sep == "\t"
-                        else "pass --format-in csv"
-                        if sep == ","
-                        else f"convert it to comma-separated (e.g. tr '{sep}' ',')"
-                    )
-                    raise InputError(
-                        f"only one column: the header looks {how}-separated, not "
-                        f"{'tab' if self.delimiter == chr(9) else 'comma'}-separated",
-                        file=path,
-                        value=name[:40],
-                        fix=fix,
-                    )
         return schema, first
 
     # -- streaming -----------------------------------------------------------------------
