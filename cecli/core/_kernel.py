@@ -28,7 +28,7 @@ import numpy as np
 from ._blocks import buffer, transpose_into
 
 if TYPE_CHECKING:
-    from ._ce import Positions
+    from ._positions import Positions
     from .spec import CEOptions
 
 # Scratch-buffer slots (see ``_blocks.buffer``).
