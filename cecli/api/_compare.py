@@ -283,7 +283,8 @@ def compare(
         signature=signature(loss, measures, read, target_kind, command="compare"),
         group_col=read.group_col,
     )
-    cmp.warnings = _warnings(cmp)
+    infos = [a_info, b_info, *([t_info] if t_info is not None else [])]
+    cmp.warnings = [*dict.fromkeys(w for i in infos for w in i.warnings), *_warnings(cmp)]
     return cmp
 
 

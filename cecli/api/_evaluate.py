@@ -216,7 +216,7 @@ def _ce_evaluation(
     )
     if measures.ci is not None and ev.result.ci is not None:
         ev.result.ci["group"] = read.group_col
-    ev.warnings = _ce_warnings(ev)
+    ev.warnings = [*(w for i in infos for w in i.warnings), *_ce_warnings(ev)]
     return ev
 
 
@@ -309,7 +309,7 @@ def _bce_evaluation(
         output=out.path,
         grad_output=out.grad_path,
     )
-    ev.warnings = _bce_warnings(result)
+    ev.warnings = [*(w for i in infos for w in i.warnings), *_bce_warnings(result)]
     return ev
 
 
