@@ -361,3 +361,13 @@ def test_double_precision_text_stays_float64(tmp_path: Path, xy: Any) -> None:
         preds = next(inp.batches(1000)).preds
     assert preds.dtype == np.float64
     np.testing.assert_array_equal(preds, x)
+
+
+def test_classes_against_a_header_named_by_the_labels(tmp_path: Path, xy: Any) -> None:
+    x, y = xy  # header class_0.. and labels class_0..: the header names the classes
+    text = "class_0,class_1,class_2,label\n" + "".join(
+        ",".join([*cells(r), f"class_{t}"]) + "\n" for r, t in zip(x, y, strict=True)
+    )
+    (tmp_path / "p.csv").write_text(text)
+    line = error_of([tmp_path / "p.csv", "--classes", "red,white,rose"])
+    assert "--classes" in line and "class_0" in line

@@ -107,13 +107,19 @@ class CsvSource(TableSource):
         self._peek = b""  # the first bytes (the header, and a data row when short)
         self._block = self._block_size()
         schema, first = self._sniff()
-        names = list(schema.names)
+        # unnamed, empty columns (trailing commas, as spreadsheets export ranges) hold nothing
+        blank = {
+            i
+            for i, f in enumerate(schema)
+            if f.name == "" and first.column(i).null_count == first.num_rows
+        }
+        names = [n for i, n in enumerate(schema.names) if i not in blank]
         check_duplicates(names, path)
         _check_utf8(schema, first, path)
-        kinds = {f.name: column_kind(f.type) for f in schema}
-        for f in schema:  # a numeric column with a typo in the first block is still numeric
-            if kinds[f.name] == "string" and _mostly_numeric(first.column(f.name)):
-                kinds[f.name] = "float"
+        kinds = {f.name: column_kind(f.type) for i, f in enumerate(schema) if i not in blank}
+        for n, kind in kinds.items():  # a numeric column with a typo in the first block is
+            if kind == "string" and _mostly_numeric(first.column(n)):  # still numeric
+                kinds[n] = "float"
         self.schema = schema
         roles = self._decide(
             names,
