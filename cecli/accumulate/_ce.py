@@ -10,9 +10,11 @@ from typing import Any
 import numpy as np
 
 from ..core import (
+    TOP_K_TIES,
     CEOptions,
     Positions,
     as_float,
+    binary_probs,
     ce_options,
     ce_positions,
     check_reduction,
@@ -21,6 +23,7 @@ from ..core import (
     is_soft,
     raise_nonfinite,
     reduce,
+    sample_weight_findings,
 )
 from ..core import as_3d as _as_3d
 from ..errors import DataError, UsageError
@@ -86,6 +89,7 @@ class CEResult:
     perplexity: float | None
     top_k: int = 0
     top_k_accuracy: float | None = None
+    top_k_ties: str | None = None  # the tie rule (core.TOP_K_TIES) when top_k is asked
     ece: float | None = None
     ece_bins: int = 0
     per_class: list[dict[str, Any]] | None = None
@@ -95,6 +99,12 @@ class CEResult:
     replicate_means: np.ndarray | None = None
     unnormalised_rows: int = 0
     first_unnormalised: int = -1
+    probs_like: bool = False  # logits that all look like probabilities (counted rows only)
+    not_logprob_rows: int = 0  # log-probabilities input whose values cannot be log-probabilities
+    first_not_logprob: int = -1
+    negative_weight_rows: int = 0  # rows with a negative sample weight
+    first_negative_weight: int = -1
+    binary: bool = False  # probabilities of one column read as sklearn's binary form
 
 
 class CrossEntropyAccumulator:
@@ -186,6 +196,12 @@ class CrossEntropyAccumulator:
         self.nonfinite_count = 0
         self.unnormalised_rows = 0
         self.first_unnormalised = -1
+        self.probs_like = True  # AND over chunks (only meaningful once something is counted)
+        self.not_logprob_rows = 0
+        self.first_not_logprob = -1
+        self.negative_weight_rows = 0
+        self.first_negative_weight = -1
+        self.binary = False  # one column of probabilities read as [1 - p, p]
         self.class_stats: dict[str, DDSum] | None = None
         self.ece_stats: dict[str, DDSum] | None = None
         self.ece_edges = ece_boundaries(ece_bins) if ece_bins else None
@@ -247,6 +263,9 @@ class CrossEntropyAccumulator:
         soft = is_soft(t, x.shape, self.targets)
         x3, pos_shape = _as_3d(x, ax)
         C = x3.shape[1]
+        if C == 1 and not soft and self.config["input_kind"] == "probs":
+            x3, C = binary_probs(x3), 2  # sklearn's binary form: P(class 1) per row
+            self.binary = True
         opts = self._setup(C, soft)
         per_pos = x3.shape[0] * x3.shape[2] // n if n else 1
         per_r = x3.shape[0] // n if n else 1
@@ -301,6 +320,11 @@ class CrossEntropyAccumulator:
         pos = ce_positions(x3, t3, opts)
         sw = None
         if sample_weight is not None:
+            neg, first_neg = sample_weight_findings(sample_weight, start)
+            if neg:
+                if self.first_negative_weight < 0:
+                    self.first_negative_weight = first_neg
+                self.negative_weight_rows += neg
             sw = np.repeat(np.asarray(sample_weight, dtype=np.float64).reshape(-1), per_pos)
         keys = bootstrap_keys(start, n, per_pos, group) if self.bootstrap else None
         self._add(pos, sw, keys, start, per_r, start * per_pos)
@@ -341,6 +365,11 @@ class CrossEntropyAccumulator:
             if self.first_unnormalised < 0:
                 self.first_unnormalised = start + pos.first_unnormalised // per_row
             self.unnormalised_rows += pos.unnormalised_rows
+        self.probs_like = self.probs_like and pos.probs_like
+        if pos.not_logprob_rows:
+            if self.first_not_logprob < 0:
+                self.first_not_logprob = start + pos.first_not_logprob // per_row
+            self.not_logprob_rows += pos.not_logprob_rows
         C = opts.num_classes
         if self.class_stats is not None:
             y = pos.target[counted]
@@ -380,6 +409,10 @@ class CrossEntropyAccumulator:
             if self.first_unnormalised < 0:
                 self.first_unnormalised = other.first_unnormalised
             self.unnormalised_rows += other.unnormalised_rows
+        self.probs_like = self.probs_like and other.probs_like
+        self.binary = self.binary or other.binary
+        for name in ("not_logprob", "negative_weight"):
+            self._merge_finding(other, name)
         for mine, theirs in ((self.class_stats, other.class_stats), (self.ece_stats, other.ece_stats)):
             if mine is not None and theirs is not None:
                 for k in mine:
@@ -388,6 +421,15 @@ class CrossEntropyAccumulator:
             self.boot.merge(other.boot)
         self.next_row = max(self.next_row, other.next_row)
         return self
+
+    def _merge_finding(self, other: CrossEntropyAccumulator, name: str) -> None:
+        """Fold another partial's ``<name>_rows`` count and ``first_<name>`` row (its chunks
+        come after this one's, so its first row counts only when this one has none)."""
+        count = getattr(other, f"{name}_rows")
+        if count:
+            if getattr(self, f"first_{name}") < 0:
+                setattr(self, f"first_{name}", getattr(other, f"first_{name}"))
+            setattr(self, f"{name}_rows", getattr(self, f"{name}_rows") + count)
 
     # -- finish ----------------------------------------------------------------------------------
     def check(self, file: str | None = None) -> None:
@@ -424,10 +466,17 @@ class CrossEntropyAccumulator:
             perplexity=_exp(loss) if red == "mean" else None,
             unnormalised_rows=self.unnormalised_rows,
             first_unnormalised=self.first_unnormalised,
+            probs_like=self.probs_like and counted > 0,
+            not_logprob_rows=self.not_logprob_rows,
+            first_not_logprob=self.first_not_logprob,
+            negative_weight_rows=self.negative_weight_rows,
+            first_negative_weight=self.first_negative_weight,
+            binary=self.binary,
         )
         if self.opts is not None and self.opts.top_k:
             res.top_k = self.opts.top_k
             res.top_k_accuracy = self.topk_correct / counted if counted else math.nan
+            res.top_k_ties = TOP_K_TIES
         if self.ece_stats is not None:
             # sum_b prop_b * |acc_b - conf_b| = sum_b |correct_b - conf_sum_b| / n
             es = {k: v.value() for k, v in self.ece_stats.items()}

@@ -35,10 +35,10 @@ from ..accumulate import (
     bootstrap_keys,
     percentile_interval,
 )
-from ..core import Positions
+from ..core import Positions, class_axis_of
 from ..errors import CecliError, DataError, InputError, UsageError
 from ..readers import Batch, ReadOptions, SourceInfo, open_inputs
-from ._ce import CEConfig, make_accumulator, signature
+from ._ce import CEConfig, check_one_column, likely_mistakes, make_accumulator, signature
 from ._engine import default_chunk_rows, default_workers, ordered_map
 from ._where import locate, shown_row
 
@@ -192,6 +192,9 @@ def compare(
                 fix="both files need the same classes (and positions) per row",
             )
         sample_shape = tuple(in_a.sample_shape)
+        if sample_shape and not in_a.unbatched:
+            C = sample_shape[class_axis_of(len(sample_shape) + 1, read.class_axis) - 1]
+            check_one_column(C, cfg.input_kind, preds_a)
         itemsize = max(2, np.dtype(in_a.dtype).itemsize, np.dtype(in_b.dtype).itemsize)
         chunk_rows = cfg.chunk_rows or default_chunk_rows(int(np.prod(sample_shape)), itemsize)
         workers = cfg.workers or default_workers()
@@ -313,6 +316,8 @@ def _warnings(cmp: Comparison) -> list[str]:
                 f"{name}: {r.unnormalised_rows} row(s) of probabilities do not sum to 1 within "
                 f"1e-4 (first: row {row}; {note}); they were not renormalised"
             )
+        info = cmp.a_info if name == "PREDS_A" else cmp.b_info
+        out += likely_mistakes(r, cmp.config, info, name)
     d = cmp.replicate_deltas
     bad = int(np.count_nonzero(~np.isfinite(d)))
     if bad and cmp.a.counted:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..accumulate import CrossEntropyAccumulator
-from ..core import ce_grad_positions, work_dtype
+from ..core import binary_grad, ce_grad_positions, work_dtype
 from ..errors import CecliError, UsageError
 from ..readers import ReadOptions, open_inputs
 from ..writers import TableWriter
@@ -47,6 +47,8 @@ def write_gradient(
                 assert batch.target is not None
                 x3, t3, n, per_pos, _ = acc.prepare(batch.preds, batch.target, batch.start)
                 g = ce_grad_positions(x3, t3, opts, scale).astype(wd, copy=False)
+                if acc.binary:  # one column of probabilities, read as [1 - p, p]
+                    g = binary_grad(g)
                 if batch.sample_weight is not None:
                     sw = np.repeat(np.asarray(batch.sample_weight, dtype=wd), per_pos)
                     g = g * sw.reshape(x3.shape[0], 1, x3.shape[2])

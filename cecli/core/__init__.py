@@ -32,13 +32,37 @@ from ._bce import (
     binary_cross_entropy_with_logits_grad,
 )
 from ._blocks import as_3d, class_axis_of, work_dtype
-from ._ce import INPUT_KINDS, CEOptions, Positions, ce_options, ce_positions, index_targets
-from ._grad import ce_denominator, ce_grad_positions, cross_entropy_grad, nll_loss_grad
+from ._ce import (
+    INPUT_KINDS,
+    TOP_K_TIES,
+    CEOptions,
+    Positions,
+    ce_options,
+    ce_positions,
+    index_targets,
+)
+from ._checks import (
+    DIST_TOL,
+    binary_probs,
+    looks_like_probs,
+    not_logprobs,
+    probs_clip,
+    sample_weight_findings,
+)
+from ._grad import (
+    binary_grad,
+    ce_denominator,
+    ce_grad_positions,
+    cross_entropy_grad,
+    nll_loss_grad,
+)
 
 __all__ = [
+    "DIST_TOL",
     "INPUT_KINDS",
     "REDUCTIONS",
     "TARGET_KINDS",
+    "TOP_K_TIES",
     "CEOptions",
     "Positions",
     "as_3d",
@@ -52,6 +76,8 @@ __all__ = [
     "binary_cross_entropy_grad",
     "binary_cross_entropy_with_logits",
     "binary_cross_entropy_with_logits_grad",
+    "binary_grad",
+    "binary_probs",
     "ce_denominator",
     "ce_grad_positions",
     "ce_options",
@@ -63,10 +89,14 @@ __all__ = [
     "index_targets",
     "is_soft",
     "log_softmax",
+    "looks_like_probs",
     "nll_loss",
     "nll_loss_grad",
+    "not_logprobs",
+    "probs_clip",
     "raise_nonfinite",
     "reduce",
+    "sample_weight_findings",
     "softmax",
     "softmax_into",
     "split_input",

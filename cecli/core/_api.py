@@ -10,6 +10,7 @@ import numpy as np
 from ..errors import DataError, UsageError
 from ._blocks import as_3d, buffer, class_axis_of, rows_per_block, work_dtype
 from ._ce import CEOptions, Positions, ce_options, ce_positions, index_targets
+from ._checks import binary_probs
 
 REDUCTIONS = ("mean", "sum", "none")
 TARGET_KINDS = ("auto", "index", "probs")
@@ -123,9 +124,12 @@ def prepare(
     float64: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, tuple[int, ...], CEOptions, int]:
     """Validated kernel inputs of a one-shot call: ``(x3, t3, positions shape, options, class
-    axis)``, with class-index targets checked against ``[0, C)``."""
+    axis)``, with class-index targets checked against ``[0, C)``. Probabilities of one class
+    with class-index targets are sklearn's binary form, read as ``[1 - p, p]`` (two classes)."""
     check_reduction(reduction)
     x3, t3, pos_shape, C, soft, ax = split_input(input, target, axis, targets)
+    if input_kind == "probs" and C == 1 and not soft:
+        x3, C = binary_probs(x3), 2  # sklearn's binary form: the positive class's probability
     opts = ce_options(
         C,
         weight=weight,

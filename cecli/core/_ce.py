@@ -28,6 +28,11 @@ WIDE_MIN_CLASSES = 112
 
 INPUT_KINDS = ("logits", "probs", "logprobs")
 
+#: How top-k accuracy treats ties (JSON ``top_k_ties``): a target counts when fewer than k
+#: classes score strictly higher than it, so classes tied with the target never push it out.
+#: ``torch.topk`` breaks ties arbitrarily, so on ties the two can differ.
+TOP_K_TIES = "favour-target"
+
 
 @dataclass(frozen=True)
 class CEOptions:
@@ -119,6 +124,9 @@ class Positions:
     nonfinite_count: int = 0
     unnormalised_rows: int = 0  # probability rows whose sum is not 1 within 1e-4
     first_unnormalised: int = -1
+    probs_like: bool = True  # logits: every counted position holds probabilities (a mistake?)
+    not_logprob_rows: int = 0  # log-probabilities: positions that cannot be (their maximum)
+    first_not_logprob: int = -1
     # conf = exp(top) / norm and target_prob = exp(tgt) / norm, per position, in the working
     # precision: for logits norm = sum_c exp(x_c - shift), top = max - shift, tgt = x_y - shift
     # (the shift is the maximum, or 0); for log-probabilities norm = 1 (None).
@@ -247,4 +255,7 @@ def ce_positions(
         out.nonfinite_count = flags.bad_count
     out.unnormalised_rows = flags.unnorm_count
     out.first_unnormalised = flags.unnorm_first
+    out.probs_like = flags.probs_like
+    out.not_logprob_rows = flags.notlp_count
+    out.first_not_logprob = flags.notlp_first
     return out

@@ -42,6 +42,7 @@ def to_dict(ev: Evaluation, checks: list[dict[str, Any]] | None = None) -> dict[
     if r.top_k:
         out["top_k"] = r.top_k
         out["top_k_accuracy"] = r.top_k_accuracy
+        out["top_k_ties"] = r.top_k_ties
     if r.ece is not None:
         out["ece"] = r.ece
         out["ece_bins"] = r.ece_bins
