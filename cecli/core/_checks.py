@@ -65,8 +65,11 @@ def not_logprobs(m: np.ndarray, num_classes: int, valid: np.ndarray | None) -> n
     sum to 1 (``max + log C < 0``). Either way the log-sum-exp is more than :data:`DIST_TOL`
     from 0. A row of log-probabilities passes; logits with a positive maximum (nearly all) do
     not. All ``-inf`` rows and NaN are left to the other checks."""
+    low = -math.log(max(num_classes, 1)) - DIST_TOL
+    if m.size and float(m.min()) >= low and float(m.max()) <= DIST_TOL:
+        return np.zeros(m.shape, dtype=bool)  # the common case, in two quick passes (NaN fails)
     with np.errstate(invalid="ignore"):
-        far = (m > DIST_TOL) | ((m + math.log(max(num_classes, 1)) < -DIST_TOL) & (m > -np.inf))
+        far = (m > DIST_TOL) | ((m < low) & (m > -np.inf))
     return far if valid is None else far & valid
 
 
