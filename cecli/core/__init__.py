@@ -32,15 +32,7 @@ from ._bce import (
     binary_cross_entropy_with_logits_grad,
 )
 from ._blocks import as_3d, class_axis_of, work_dtype
-from ._ce import (
-    INPUT_KINDS,
-    TOP_K_TIES,
-    CEOptions,
-    Positions,
-    ce_options,
-    ce_positions,
-    index_targets,
-)
+from ._ce import INPUT_KINDS, TOP_K_TIES, Positions, ce_options, ce_positions, index_targets
 from ._checks import (
     DIST_TOL,
     binary_probs,
@@ -56,15 +48,32 @@ from ._grad import (
     cross_entropy_grad,
     nll_loss_grad,
 )
+from .spec import (
+    DEFAULT_IGNORE_INDEX,
+    CEOptions,
+    Choice,
+    InputKind,
+    LossSpec,
+    Nonfinite,
+    Reduction,
+    TargetKind,
+)
 
 __all__ = [
+    "DEFAULT_IGNORE_INDEX",
     "DIST_TOL",
     "INPUT_KINDS",
     "REDUCTIONS",
     "TARGET_KINDS",
     "TOP_K_TIES",
     "CEOptions",
+    "Choice",
+    "InputKind",
+    "LossSpec",
+    "Nonfinite",
     "Positions",
+    "Reduction",
+    "TargetKind",
     "as_3d",
     "as_float",
     "bce_arrays",

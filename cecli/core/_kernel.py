@@ -29,7 +29,8 @@ from ._blocks import buffer, transpose_into
 from ._checks import looks_like_probs, not_logprobs, probs_clip
 
 if TYPE_CHECKING:
-    from ._ce import CEOptions, Positions
+    from ._ce import Positions
+    from .spec import CEOptions
 
 # Scratch-buffer slots (see ``_blocks.buffer``).
 _S_TILE, _S_SHIFT, _S_TARGET, _S_BOOL, _S_INT, _S_INDEX = 20, 21, 22, 23, 24, 25
