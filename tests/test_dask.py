@@ -172,7 +172,8 @@ def test_plan_reads_exactly_the_local_chunks(data: Path, preds: str, targets: st
 
 def test_partials_travel_and_a_retried_part_replaces_itself(data: Path, tmp_path: Path) -> None:
     from cecli.accumulate import CrossEntropyAccumulator
-    from cecli.api._dask import CEWork
+    from cecli.api._dask import DaskTask
+    from cecli.api._kernels import CEKernel
     from cecli.readers import ReadOptions
     from cecli.readers.plan import InputSpec, plan_chunks
 
@@ -181,8 +182,8 @@ def test_partials_travel_and_a_retried_part_replaces_itself(data: Path, tmp_path
         tasks = plan_chunks(spec, inputs, 100)
     assert tasks is not None
     acc = CrossEntropyAccumulator(per_class=True, ece_bins=15, bootstrap=50, top_k=2)
-    work = CEWork(str(data / "x.npy"), False, template=acc.spawn())
-    work.out = str(tmp_path)
+    kernel = CEKernel(str(data / "x.npy"), loss_rows=True, template=acc.spawn())
+    work = DaskTask(kernel, out=str(tmp_path))
     work = pickle.loads(pickle.dumps(work))  # as a worker receives it
     outs = [pickle.loads(pickle.dumps(work(t.load(), t.index))) for t in tasks]
     work(tasks[2].load(), 2)  # a retried task: its part is replaced, not added

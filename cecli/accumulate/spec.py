@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 from ..errors import UsageError
 
@@ -94,3 +95,42 @@ class Measures:
     def level(self) -> float:
         """The interval's level (``ci``; NaN without one)."""
         return self.ci if self.ci is not None else math.nan
+
+
+#: torch's keyword names of the loss options, and the :class:`~cecli.core.LossSpec` field each
+#: one sets (the accumulators take either a spec or these keywords).
+LOSS_KEYWORDS = {
+    "weight": "weight",
+    "pos_weight": "pos_weight",
+    "ignore_index": "ignore_index",
+    "reduction": "reduction",
+    "label_smoothing": "label_smoothing",
+    "input_kind": "input",
+    "targets": "targets",
+    "nonfinite": "nonfinite",
+    "float64": "float64",
+}
+MEASURE_KEYWORDS = ("top_k", "per_class", "ece_bins", "bootstrap", "seed", "ci_level")
+
+
+def loss_keywords(options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` (torch's keyword names) as :class:`~cecli.core.LossSpec` fields; a TypeError
+    names a keyword that is neither."""
+    unknown = sorted(set(options) - set(LOSS_KEYWORDS))
+    if unknown:
+        raise TypeError(f"unexpected keyword argument {unknown[0]!r}")
+    return {LOSS_KEYWORDS[k]: v for k, v in options.items()}
+
+
+def measures_keywords(options: dict[str, Any]) -> tuple[dict[str, Any], Measures]:
+    """Split keyword options into the loss's (returned as they are) and the :class:`Measures`
+    they ask for: ``bootstrap=B`` > 0 asks for an interval at ``ci_level`` (default 0.95)."""
+    rest = {k: v for k, v in options.items() if k not in MEASURE_KEYWORDS}
+    m = {k: v for k, v in options.items() if k in MEASURE_KEYWORDS}
+    level = m.pop("ci_level", 0.95)
+    bootstrap = m.pop("bootstrap", 0)
+    if bootstrap < 0 or m.get("ece_bins", 0) < 0:
+        raise UsageError("bins and replicates must be positive")
+    if bootstrap:
+        m.update(ci=level, bootstrap=bootstrap)
+    return rest, Measures(**m)

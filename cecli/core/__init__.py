@@ -1,29 +1,20 @@
 """The math: arrays in, arrays out, with torch's semantics. No I/O, no files, no terminals.
 
-Kernels walk their input in row blocks of about 4 MiB with reused buffers (``_blocks``); the
-cross-entropy kernel (``_ce``) is shared by the one-shot functions (``_api``) and the streaming
-accumulator (``cecli.accumulate``).
+The seams: a :class:`LossSpec` (``spec``) holds torch's options of one loss, validated once;
+:meth:`LossSpec.bind` gives the kernel its :class:`CEOptions` once the data tells the classes.
+Kernels walk their input in row blocks of about 4 MiB with reused buffers (``_blocks``): the
+cross-entropy kernel (``_ce``) and the binary one (``_bce.bce_blocks``) are shared by the
+one-shot functions (``_oneshot``, ``_bce``) and the streaming accumulators (``cecli.accumulate``).
 """
 
-from ._api import (
-    REDUCTIONS,
-    TARGET_KINDS,
-    as_float,
-    check_reduction,
-    cross_entropy,
-    is_soft,
-    log_softmax,
-    nll_loss,
-    raise_nonfinite,
-    reduce,
-    softmax,
-    softmax_into,
-    split_input,
-)
 from ._bce import (
+    BCEBlock,
     bce_arrays,
+    bce_blocks,
     bce_elements,
+    bce_grad,
     bce_grad_elements,
+    bce_losses,
     bce_with_logits_elements,
     bce_with_logits_grad_elements,
     binary_cross_entropy,
@@ -32,7 +23,7 @@ from ._bce import (
     binary_cross_entropy_with_logits_grad,
 )
 from ._blocks import as_3d, class_axis_of, work_dtype
-from ._ce import INPUT_KINDS, TOP_K_TIES, Positions, ce_options, ce_positions, index_targets
+from ._ce import TOP_K_TIES, ce_positions, index_targets
 from ._checks import (
     DIST_TOL,
     binary_probs,
@@ -48,6 +39,20 @@ from ._grad import (
     cross_entropy_grad,
     nll_loss_grad,
 )
+from ._oneshot import (
+    as_float,
+    check_reduction,
+    cross_entropy,
+    is_soft,
+    log_softmax,
+    nll_loss,
+    raise_nonfinite,
+    reduce,
+    softmax,
+    softmax_into,
+    split_input,
+)
+from ._positions import Positions
 from .spec import (
     DEFAULT_IGNORE_INDEX,
     CEOptions,
@@ -62,10 +67,8 @@ from .spec import (
 __all__ = [
     "DEFAULT_IGNORE_INDEX",
     "DIST_TOL",
-    "INPUT_KINDS",
-    "REDUCTIONS",
-    "TARGET_KINDS",
     "TOP_K_TIES",
+    "BCEBlock",
     "CEOptions",
     "Choice",
     "InputKind",
@@ -77,8 +80,11 @@ __all__ = [
     "as_3d",
     "as_float",
     "bce_arrays",
+    "bce_blocks",
     "bce_elements",
+    "bce_grad",
     "bce_grad_elements",
+    "bce_losses",
     "bce_with_logits_elements",
     "bce_with_logits_grad_elements",
     "binary_cross_entropy",
@@ -89,7 +95,6 @@ __all__ = [
     "binary_probs",
     "ce_denominator",
     "ce_grad_positions",
-    "ce_options",
     "ce_positions",
     "check_reduction",
     "class_axis_of",

@@ -29,7 +29,7 @@ from ._blocks import buffer, transpose_into
 from ._checks import looks_like_probs, not_logprobs, probs_clip
 
 if TYPE_CHECKING:
-    from ._ce import Positions
+    from ._positions import Positions
     from .spec import CEOptions
 
 # Scratch-buffer slots (see ``_blocks.buffer``).
