@@ -202,6 +202,14 @@ def make_data(d: Path) -> None:
     write(d / "emptycell.csv", rows(r4_c=""))
     write(d / "inf.csv", rows(r5_a="inf"))
     write(d / "nan.csv", rows(r6_b="nan"))
+    sw = ["1.0"] * N
+    sw[3] = "nan"  # data row 4
+    write(d / "sw_nan.csv", "a,b,c,label,w\n" + "".join(
+        ",".join([*(repr(float(v)) for v in r), str(t), w]) + "\n"
+        for r, t, w in zip(x, y, sw, strict=True)))
+    write(d / "onecol.csv", "score,label\n" + "".join(
+        f"{float(v)!r},{int(t) % 2}\n" for v, t in zip(x[:, 0], y, strict=True)))
+    np.save(d / "onecol.npy", x[:, :1])
     text = csv_text(x, y).splitlines()
     text[3] = ",".join(text[3].split(",")[:3])
     write(d / "ragged.csv", "\n".join(text) + "\n")
@@ -348,6 +356,11 @@ CASES = [
          "empty"),
     case("csv-inf-cell", "ce inf.csv", 3, "inf.csv", "row 5", "non-finite", ROW_CSV),
     case("csv-nan-cell", "ce nan.csv", 3, "nan.csv", "row 6", "non-finite", ROW_CSV),
+    case("csv-sample-weight-nan", "ce sw_nan.csv --sample-weight-col w", 3, "sw_nan.csv",
+         "row 4", ROW_CSV, "NaN or infinite", "(value nan)", "--sample-weight-col"),
+    case("csv-one-score-column-to-ce", "ce onecol.csv", 3, "onecol.csv", "`cecli bce`",
+         "--input probs"),
+    case("npy-one-score-column-to-ce", "ce onecol.npy t.npy", 3, "onecol.npy", "`cecli bce`"),
     case("csv-ragged-row", "ce ragged.csv", 3, "ragged.csv", "row 3", "ragged row", "3 fields"),
     case("csv-duplicate-columns", "ce dup.csv", 3, "dup.csv", "column 'a'", "duplicate"),
     case("csv-duplicate-text-columns", "ce dupstr.csv", 3, "dupstr.csv", "column 'note'",

@@ -35,12 +35,12 @@ from ..accumulate import (
     bootstrap_keys,
     percentile_interval,
 )
-from ..core import LossSpec, Positions
+from ..core import LossSpec, Positions, class_axis_of
 from ..errors import CecliError, DataError, InputError, UsageError
 from ..readers import Batch, ReadOptions, SourceInfo, open_inputs
 from ..readers.labels import strip_common_prefix
 from ._engine import ordered_map
-from ._evaluate import signature
+from ._evaluate import check_one_column, likely_mistakes, signature
 from ._where import locate, shown_row
 from .spec import RunSpec
 
@@ -235,6 +235,9 @@ def compare(
             )
         order = class_order(in_a.class_names, in_b.class_names, (preds_a, preds_b))
         sample_shape = tuple(in_a.sample_shape)
+        if sample_shape and not in_a.unbatched:
+            C = sample_shape[class_axis_of(len(sample_shape) + 1, read.class_axis) - 1]
+            check_one_column(C, str(loss.input), preds_a)
         itemsize = max(2, np.dtype(in_a.dtype).itemsize, np.dtype(in_b.dtype).itemsize)
         chunk_rows = run.rows_per_chunk(int(np.prod(sample_shape)), itemsize)
         workers = run.threads()
@@ -358,6 +361,8 @@ def _warnings(cmp: Comparison) -> list[str]:
                 f"{name}: {r.unnormalised_rows} row(s) of probabilities do not sum to 1 within "
                 f"1e-4 (first: row {row}; {note}); they were not renormalised"
             )
+        info = cmp.a_info if name == "PREDS_A" else cmp.b_info
+        out += likely_mistakes(r, str(cmp.loss.input), info, name)
     d = cmp.replicate_deltas
     bad = int(np.count_nonzero(~np.isfinite(d)))
     if bad and cmp.a.counted:
