@@ -12,8 +12,9 @@ import numpy as np
 from .._version import __version__
 from ..accumulate import DEFAULT_SEED, CEResult, CrossEntropyAccumulator
 from ..core import Positions, class_axis_of
-from ..errors import CecliError, DataError, InputError, UsageError
+from ..errors import CecliError, InputError, UsageError
 from ..readers import Batch, Inputs, ReadOptions, SourceInfo, open_inputs
+from ..readers.vectors import read_vector
 from ..writers import TableWriter, check_dataset_output, check_output
 from ._engine import check_engine, default_chunk_rows, default_workers, ordered_map
 from ._where import locate, shown_row
@@ -320,46 +321,4 @@ def _warnings(ev: Evaluation) -> list[str]:
 
 def parse_weight(spec: str | None) -> np.ndarray | None:
     """``--weight``: a comma list (``1,2,0.5``) or a file (.npy, .csv/.tsv/.txt) of C values."""
-    if spec is None or spec == "":
-        return None
-    import os
-
-    if os.path.exists(spec):
-        try:
-            if spec.endswith(".npy"):
-                w = np.load(spec, allow_pickle=False)
-            else:
-                with open(spec, encoding="utf-8") as fh:
-                    text = fh.read().replace("\t", ",").replace("\n", ",")
-                w = _parse_list(text, spec)
-        except CecliError:
-            raise
-        except (OSError, ValueError) as exc:
-            raise InputError(f"cannot read the class weights ({exc})", file=spec) from None
-    else:
-        if not any(ch.isdigit() for ch in spec):
-            raise UsageError(f"--weight {spec!r}: no such file, and not a comma list of numbers")
-        w = _parse_list(spec, None)
-    try:  # an NPY of strings, or an NPZ archive named .npy
-        w = np.asarray(w, dtype=np.float64).reshape(-1)
-    except (TypeError, ValueError):
-        raise InputError("the class weights must be numbers", file=spec) from None
-    if not np.all(np.isfinite(w)):
-        raise UsageError("--weight values must be finite numbers", value=spec)
-    if np.any(w < 0):
-        raise UsageError("--weight values must not be negative", value=spec)
-    return w
-
-
-def _parse_list(text: str, file: str | None) -> np.ndarray:
-    vals = []
-    for i, tok in enumerate(t.strip() for t in text.split(",")):
-        if not tok:
-            continue
-        try:
-            vals.append(float(tok))
-        except ValueError:
-            raise (UsageError if file is None else DataError)(
-                f"--weight value {i + 1} is not a number", file=file, value=tok
-            ) from None
-    return np.array(vals, dtype=np.float64)
+    return read_vector(spec, "--weight")
