@@ -165,7 +165,7 @@ def test_an_npz_member_inflating_past_its_header_is_refused_with_bounded_memory(
     path = d / f"bomb{len(shape)}.npz"
     bomb_npz(path, shape, 256 * MB)
     assert path.stat().st_size < 2 * MB
-    for args, stdin in (([path.name], None), (["-", "--format-in", "npz"], path)):
+    for args, stdin in (([path.name], None), (["-"], path)):
         code, peak, err = peak_run(["ce", *args, "-f", "value"], d, stdin=stdin)
         assert code == 3, err
         one_error(err, "'logits'", "the NPY header promises", "more data than the header")
@@ -182,3 +182,224 @@ def test_an_npz_member_shorter_than_its_header_is_refused(d: Path) -> None:
     r = run_cecli(["ce", "short.npz"], cwd=d)
     assert r.returncode == 3, r.stderr
     one_error(r.stderr.decode(), "short.npz", "'logits'", "truncated")
+
+
+# -- 9. inspect: what a file is, and a suggestion that runs ----------------------------------
+
+
+def _inspect_set(d: Path) -> list[tuple[str, dict[str, str], dict[str, Any]]]:
+    """Files as numpy / pandas write them: ``(file, placeholders, facts inspect must report)``."""
+    import pandas as pd
+
+    rng = np.random.default_rng(11)
+    n, c = 40, 4
+    x = rng.normal(size=(n, c))
+    y = rng.integers(0, c, n)
+    y01 = rng.integers(0, 2, n)
+    score = rng.normal(size=n)
+    np.save(d / "i_logits.npy", x)
+    np.save(d / "i_labels.npy", y)
+    np.save(d / "i_y01.npy", y01)
+    np.save(d / "i_score.npy", score)  # sklearn's decision_function of a binary model
+    np.save(d / "i_btv.npy", rng.normal(size=(3, 5, 9)).astype(np.float32))
+    np.save(d / "i_bt.npy", rng.integers(0, 9, (3, 5)))
+    np.savez(d / "i_scores.npz", score=score, y=y01)
+    np.savez(d / "i_seq.npz", logits=rng.normal(size=(3, 5, 9)), target=rng.integers(0, 9, (3, 5)))
+    (d / "i_labels.txt").write_text("".join(f"{v}\n" for v in y))
+    wide = pd.DataFrame(x, columns=["a", "b", "c", "d"]).assign(label=y)
+    wide.to_csv(d / "i_wide.csv", index=False)
+    pd.DataFrame({"score": score, "label": y01}).to_csv(d / "i_score.csv", index=False)
+    pd.DataFrame({"id": [f"r{i}" for i in range(n)], "score": score, "y": y01}).to_parquet(
+        d / "i_score.parquet", index=False)
+    p = {"PREDS.npy": "i_logits.npy", "PREDS": "i_wide.csv"}
+    return [
+        ("i_labels.npy", p, {"rows": n, "classes": None}),
+        ("i_logits.npy", {"TARGETS.npy": "i_labels.npy"}, {"rows": n, "classes": c}),
+        ("i_score.npy", {"TARGETS.npy": "i_y01.npy"}, {"rows": n, "command": "bce"}),
+        ("i_btv.npy", {"TARGETS.npy": "i_bt.npy"}, {"rows": 3, "classes": 9,
+                                                    "class_axis": "-1"}),
+        ("i_scores.npz", {}, {"rows": n, "command": "bce"}),
+        ("i_seq.npz", {}, {"rows": 3, "classes": 9, "class_axis": "-1"}),
+        ("i_labels.txt", p, {"rows": n}),
+        ("i_wide.csv", {}, {"rows": n, "classes": c}),
+        ("i_score.csv", {}, {"rows": n, "command": "bce"}),
+        ("i_score.parquet", {}, {"rows": n, "command": "bce"}),
+    ]
+
+
+def _run_suggestion(suggestion: str, placeholders: dict[str, str], d: Path,
+                    stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+    import shlex
+
+    argv = [placeholders.get(a, a) for a in shlex.split(suggestion)]
+    assert argv[0] == "cecli" and not any(a.isupper() for a in argv), suggestion
+    return run_cecli([*argv[1:], "-f", "json"], cwd=d, input=stdin)
+
+
+def test_every_suggestion_of_inspect_runs(d: Path) -> None:
+    """A label vector is rows N (not one sample of N classes), a score column is ``bce``, a
+    (B, T, V) array is read with ``--class-axis -1``; every suggestion (placeholders replaced by
+    the file's companions) exits 0 -- from the file, and from stdin (``cecli inspect -``)."""
+    import json
+
+    for name, placeholders, facts in _inspect_set(d):
+        for stdin in (False, True):
+            data = (d / name).read_bytes() if stdin else None
+            r = run_cecli(["inspect", "-" if stdin else name, "-f", "json"], cwd=d, input=data)
+            assert r.returncode == 0, (name, r.stderr)
+            info = json.loads(r.stdout)
+            assert info["path"] == ("-" if stdin else name)
+            for key in ("rows", "classes"):
+                if key in facts:
+                    assert info[key] == facts[key], (name, stdin, key, info)
+            suggestion = info["suggestion"]
+            command = suggestion.split()[1]
+            assert command == facts.get("command", "ce"), (name, suggestion)
+            assert ("--class-axis -1" in suggestion) == ("class_axis" in facts), suggestion
+            run = _run_suggestion(suggestion, placeholders, d, data)
+            assert run.returncode == 0, (name, stdin, suggestion, run.stderr)
+            out = json.loads(run.stdout)
+            assert out["samples"] == facts["rows"] * (5 if "class_axis" in facts else 1)
+
+
+def test_inspect_of_an_npz_whose_member_disagrees_with_its_header(d: Path) -> None:
+    """inspect describes the archive, names the broken member, and suggests nothing."""
+    import json
+
+    bomb_npz(d / "ibomb.npz", (20, 3), 16 * MB)
+    r = run_cecli(["inspect", "ibomb.npz", "-f", "json"], cwd=d)
+    assert r.returncode == 0, r.stderr
+    info = json.loads(r.stdout)
+    assert info["suggestion"] is None
+    assert "more data than the header" in info["problem"]
+
+
+# -- 4. stdin: sniffed, one format per input ----------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def pair(d: Path) -> tuple[Path, float]:
+    """A wide CSV of logits with its labels in every format, and the loss (float64 NumPy)."""
+    import gzip
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(30, 3))
+    y = rng.integers(0, 3, 30)
+    lines = ["a,b,c"] + [",".join(repr(float(v)) for v in r) for r in x]
+    (d / "s_preds.csv").write_text("\n".join(lines) + "\n")
+    (d / "s_preds.tsv").write_text("\n".join(ln.replace(",", "\t") for ln in lines) + "\n")
+    (d / "s_labels.txt").write_text("".join(f"{v}\n" for v in y))
+    (d / "s_labels.csv").write_text("label\n" + "".join(f"{v}\n" for v in y))
+    (d / "s_labels.txt.gz").write_bytes(gzip.compress((d / "s_labels.txt").read_bytes()))
+    (d / "s_preds.csv.gz").write_bytes(gzip.compress((d / "s_preds.csv").read_bytes()))
+    np.save(d / "s_preds.npy", x)
+    np.save(d / "s_labels.npy", y)
+    np.savez(d / "s_both.npz", logits=x, target=y)
+    pq.write_table(pa.table({"a": x[:, 0], "b": x[:, 1], "c": x[:, 2], "label": y}),
+                   d / "s_both.parquet")
+    z = x - x.max(1, keepdims=True)
+    lp = z - np.log(np.exp(z).sum(1, keepdims=True))
+    return d, float(-lp[np.arange(30), y].mean())
+
+
+@pytest.mark.parametrize("args,stdin", [
+    (["s_preds.csv", "-"], "s_labels.txt"),  # cat labels.txt | cecli ce preds.csv -
+    (["s_preds.csv", "-"], "s_labels.txt.gz"),
+    (["s_preds.csv", "-"], "s_labels.csv"),
+    (["s_preds.csv", "-"], "s_labels.npy"),
+    (["-", "s_labels.txt"], "s_preds.csv"),
+    (["-", "s_labels.txt"], "s_preds.csv.gz"),
+    (["-", "s_labels.txt"], "s_preds.tsv"),
+    (["-", "s_labels.npy"], "s_preds.npy"),
+    (["-"], "s_both.npz"),
+    (["-"], "s_both.parquet"),
+    (["s_preds.npy", "-", "--targets-format", "txt"], "s_labels.txt"),
+    (["-", "s_labels.txt", "--format-in", "csv"], "s_preds.csv"),
+])
+def test_stdin_is_sniffed_per_input(pair: tuple[Path, float], args: list[str],
+                                    stdin: str) -> None:
+    """Stdin was always CSV unless --format-in, which applied to every input: a label file
+    or an NPY piped in failed. Each input now has its format, stdin's sniffed."""
+    d, loss = pair
+    r = run_cecli(["ce", *args, "-f", "value"], cwd=d, input=(d / stdin).read_bytes())
+    assert r.returncode == 0, r.stderr
+    assert float(r.stdout) == pytest.approx(loss, rel=1e-12)
+
+
+# -- 5. a stalled or slow stdin: interrupts, errors ---------------------------------------------
+
+
+def _start(args: list[str], cwd: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([*cecli_command(), *args], cwd=cwd, stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def _rows(n: int) -> bytes:
+    return b"1.0,2.0,0.5,1\n" * n
+
+
+@pytest.mark.parametrize("sig,code", [("SIGINT", 130), ("SIGTERM", 143)])
+@pytest.mark.parametrize("what", ["csv-header", "csv-streaming", "txt-targets", "npy"])
+def test_an_interrupt_ends_a_run_whose_stdin_stalls(d: Path, what: str, sig: str,
+                                                    code: int) -> None:
+    """The producer stalls with its pipe held open. SIGINT / SIGTERM must end the run (130 /
+    143) now -- not when more data arrives -- and without an abort in the interpreter's
+    shutdown (``terminate called without an active exception``, SIGABRT) while pyarrow's
+    reader thread waits on stdin."""
+    import signal
+    import time
+
+    np.save(d / "stall_p.npy", np.zeros((1000, 4), np.float32))
+    args, head = {
+        "csv-header": (["ce", "-"], b"a,b,c,label\n" + _rows(5)),
+        "csv-streaming": (["ce", "-"], b"a,b,c,label\n" + _rows(200_000)),  # past the sniff
+        "txt-targets": (["ce", "stall_p.npy", "-"], b"1\n" * 500),
+        "npy": (["ce", "-", "t.npy"], (d / "stall_p.npy").read_bytes()[:3000]),
+    }[what]
+    proc = _start([*args, "-f", "value"], d)
+    try:
+        assert proc.stdin is not None
+        proc.stdin.write(head)
+        proc.stdin.flush()
+        time.sleep(1.0)  # let it reach the stalled read (not a timing assertion)
+        assert proc.poll() is None, proc.communicate()
+        proc.send_signal(getattr(signal, sig))
+        out, err = proc.communicate(timeout=10)  # the pipe is still open: a hang fails here
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == code, err
+    assert b"Fatal" not in err and b"terminate" not in err and b"Traceback" not in err, err
+    assert out == b""
+
+
+def test_a_bad_cell_from_a_slow_producer_is_one_error_and_no_abort(d: Path) -> None:
+    """The bad cell is found while the producer is still writing: the right ``error:`` line,
+    exit 3 -- then ``Fatal Python error: PyGILState_Release`` and SIGABRT as pyarrow's reader
+    thread was still inside a Python read at shutdown."""
+    import time
+
+    for _ in range(3):
+        proc = _start(["ce", "-", "-f", "value"], d)
+        assert proc.stdin is not None
+        try:
+            proc.stdin.write(b"a,b,c,label\n" + _rows(5) + b"1.0,x,0.5,1\n")
+            for _ in range(200):
+                proc.stdin.write(_rows(20_000))
+                proc.stdin.flush()
+                time.sleep(0.01)
+        except BrokenPipeError:
+            pass  # it stopped reading: the error was found
+        try:
+            out, err = proc.communicate(timeout=30)
+        except (BrokenPipeError, ValueError):
+            out, err = b"", b""
+            proc.wait(timeout=30)
+            err = proc.stderr.read() if proc.stderr else b""
+        assert proc.returncode == 3, err
+        line = one_error(err.decode(), "-: row 6", "column 'b'", "'x'")
+        assert line and out == b""
