@@ -337,6 +337,25 @@ def _start(args: list[str], cwd: Path) -> subprocess.Popen[bytes]:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
+def _wait_until_reading(proc: subprocess.Popen[bytes]) -> None:
+    """Until one of the process's threads waits in ``select`` / ``read`` (stdin has stalled):
+    the signal must arrive at the stalled read, not during start-up."""
+    import time
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        for task in Path(f"/proc/{proc.pid}/task").glob("*"):
+            try:
+                wchan = (task / "wchan").read_text()
+            except OSError:
+                continue
+            if "poll" in wchan or "select" in wchan or "pipe_read" in wchan:
+                time.sleep(0.2)
+                return
+        time.sleep(0.05)
+    pytest.fail("the process never waited on stdin")
+
+
 def _rows(n: int) -> bytes:
     return b"1.0,2.0,0.5,1\n" * n
 
@@ -350,7 +369,6 @@ def test_an_interrupt_ends_a_run_whose_stdin_stalls(d: Path, what: str, sig: str
     shutdown (``terminate called without an active exception``, SIGABRT) while pyarrow's
     reader thread waits on stdin."""
     import signal
-    import time
 
     np.save(d / "stall_p.npy", np.zeros((1000, 4), np.float32))
     args, head = {
@@ -364,7 +382,7 @@ def test_an_interrupt_ends_a_run_whose_stdin_stalls(d: Path, what: str, sig: str
         assert proc.stdin is not None
         proc.stdin.write(head)
         proc.stdin.flush()
-        time.sleep(1.0)  # let it reach the stalled read (not a timing assertion)
+        _wait_until_reading(proc)
         assert proc.poll() is None, proc.communicate()
         proc.send_signal(getattr(signal, sig))
         out, err = proc.communicate(timeout=10)  # the pipe is still open: a hang fails here
