@@ -257,6 +257,7 @@ def make_data(d: Path) -> None:
         zf.writestr("logits.npy", npy_bytes(x)[:-12])
         zf.writestr("target.npy", npy_bytes(y))
     write(d / "t.txt", "".join(f"{v}\n" for v in y))
+    write(d / "t_longline.txt", "0\n1\n" + "7" * (2 << 20) + "\n" + "2\n" * (N - 3))
 
     # -- bce ----------------------------------------------------------------------------------
     np.save(d / "b.npy", rng.normal(size=(10, 2)).astype(np.float32))
@@ -541,6 +542,10 @@ CASES = [
          stdin="trunc.npy"),
     case("inspect-stdin-empty", "inspect -", 3, "error: -:", "empty", out=None,
          stdin="empty.csv"),
+    case("targets-txt-huge-line", "ce p.npy t_longline.txt", 3, "t_longline.txt", "row 3",
+         "longer than 1 MiB"),
+    case("targets-txt-huge-line-stdin", "ce p.npy -", 3, "error: -:", "row 3",
+         "longer than 1 MiB", stdin="t_longline.txt"),
     # -- inspect ------------------------------------------------------------------------------
     case("inspect-truncated-npy", "inspect trunc.npy", 3, "trunc.npy", "truncated", out=None),
     case("inspect-pickle", "inspect pickle.npy", 3, "pickle.npy", "pickle", out=None),

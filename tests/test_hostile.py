@@ -184,6 +184,27 @@ def test_an_npz_member_shorter_than_its_header_is_refused(d: Path) -> None:
     one_error(r.stderr.decode(), "short.npz", "'logits'", "truncated")
 
 
+# -- 3. a .txt of targets holding one huge line --------------------------------------------------
+
+
+def test_a_huge_line_in_txt_targets_is_an_error_naming_it_with_bounded_memory(d: Path) -> None:
+    """A .txt.gz of targets whose third line is 256 MiB (a ~1 MB file): read whole it took
+    2.2 GB of RSS for 1 GiB and crashed (exit 4); lines are read with a bound now."""
+    import gzip
+
+    np.save(d / "p4.npy", np.zeros((4, 3), np.float32))
+    with gzip.open(d / "long.txt.gz", "wb", compresslevel=1) as fh:
+        fh.write(b"0\n1\n")
+        for _ in range(16):
+            fh.write(b"7" * (16 * MB))
+        fh.write(b"\n2\n")
+    for args, stdin in ((["long.txt.gz"], None), (["-"], d / "long.txt.gz")):
+        code, peak, err = peak_run(["ce", "p4.npy", *args], d, stdin=stdin)
+        assert code == 3, err
+        one_error(err, "row 3", "longer than 1 MiB")
+        assert peak < 150 * MB
+
+
 # -- 9. inspect: what a file is, and a suggestion that runs ----------------------------------
 
 
