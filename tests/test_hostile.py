@@ -442,3 +442,150 @@ def test_a_bad_cell_from_a_slow_producer_is_one_error_and_no_abort(d: Path) -> N
         assert proc.returncode == 3, err
         line = one_error(err.decode(), "-: row 6", "column 'b'", "'x'")
         assert line and out == b""
+
+
+# -- 6. --engine dask: a scheduler address that is wrong ----------------------------------------
+
+
+def _have_dask() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("distributed") is not None
+
+
+needs_dask = pytest.mark.skipif(not _have_dask(), reason="needs the dask extra")
+
+
+@pytest.mark.parametrize("address,needle", [
+    ("127.0.0.1", "has no port"),
+    ("tcp://127.0.0.1", "has no port"),
+    ("http://127.0.0.1:8786", "web address"),
+    ("https://dask.example.com:8787/status", "web address"),
+    ("tcp://127.0.0.1:99999", "bad port"),
+    ("udp://127.0.0.1:8786", "protocol 'udp'"),
+])
+@pytest.mark.parametrize("via", ["option", "env"])
+def test_a_malformed_scheduler_address_is_a_usage_error_before_connecting(
+    d: Path, address: str, needle: str, via: str
+) -> None:
+    """A missing port or a dashboard URL made Dask retry for 20 s, then a traceback (exit 4)."""
+    import os
+
+    args = ["ce", "p.npy", "t.npy", "--engine", "dask", "-f", "value"]
+    env = {**os.environ, "NO_COLOR": "1"}
+    if via == "option":
+        args += ["--scheduler", address]
+    else:
+        env["DASK_SCHEDULER_ADDRESS"] = address
+    r = subprocess.run([*cecli_command(), *args], cwd=d, env=env, capture_output=True,
+                       timeout=60)
+    assert r.returncode == 2, r.stderr
+    one_error(r.stderr.decode(), "--scheduler" if via == "option" else "DASK_SCHEDULER_ADDRESS",
+              needle, repr(address))
+
+
+class _Server:
+    """A TCP server on 127.0.0.1 that is not a Dask scheduler: it answers HTTP, or accepts
+    and never says anything."""
+
+    def __init__(self, reply: bytes | None) -> None:
+        import socket
+        import threading
+
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.reply = reply
+        self.held: list[Any] = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            if self.reply is not None:
+                conn.sendall(self.reply)
+            self.held.append(conn)
+
+    def close(self) -> None:
+        self.sock.close()
+        for c in self.held:
+            c.close()
+
+
+def _refused_port() -> int:
+    import socket
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = int(s.getsockname()[1])
+    s.close()  # nothing listens there now: a connection is refused
+    return port
+
+
+@pytest.fixture(scope="module")
+def lonely_scheduler(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A real ``dask scheduler`` on 127.0.0.1 without any worker."""
+    import json
+    import time
+
+    if not _have_dask():
+        pytest.skip("needs the dask extra")
+    d = tmp_path_factory.mktemp("lonely")
+    info = d / "scheduler.json"
+    with open(d / "log", "wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "dask", "scheduler", "--host", "127.0.0.1", "--port", "0",
+             "--no-dashboard", "--scheduler-file", str(info)], stdout=log, stderr=log)
+    try:
+        end = time.monotonic() + 60
+        while time.monotonic() < end and proc.poll() is None:
+            try:
+                yield json.loads(info.read_text())["address"]
+                break
+            except (OSError, ValueError, KeyError):
+                time.sleep(0.1)
+        else:
+            pytest.fail("dask scheduler did not start")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+@needs_dask
+@pytest.mark.parametrize("kind,needle", [
+    ("refused", "refused"),
+    ("http", "no Dask scheduler answers"),
+    ("silent", "no Dask scheduler answers"),
+    ("no-workers", "no worker"),
+])
+def test_a_wrong_scheduler_is_one_error_line_and_exit_3(
+    d: Path, kind: str, needle: str, request: pytest.FixtureRequest
+) -> None:
+    """A refused port, a port that is not a Dask scheduler (an HTTP server, a silent one) and
+    a scheduler without workers: exit 3 with one line (it took 10-37 s, hung, or printed
+    tracebacks). The probe and the handshake are bounded (1.5 s + 3 s, 2 s for workers)."""
+    import time
+
+    server = None
+    if kind == "refused":
+        address = f"tcp://127.0.0.1:{_refused_port()}"
+    elif kind == "no-workers":
+        address = request.getfixturevalue("lonely_scheduler")
+    else:
+        server = _Server(b"HTTP/1.0 200 OK\r\n\r\nnot dask\r\n" if kind == "http" else None)
+        address = f"tcp://127.0.0.1:{server.port}"
+    try:
+        t = time.monotonic()
+        r = run_cecli(["ce", "p.npy", "t.npy", "--engine", "dask", "--scheduler", address],
+                      cwd=d, timeout=120)
+        print(f"{kind}: exit {r.returncode} after {time.monotonic() - t:.1f} s")
+    finally:
+        if server is not None:
+            server.close()
+    assert r.returncode == 3, r.stderr
+    one_error(r.stderr.decode(), needle, address)
+    assert r.stdout == b""
