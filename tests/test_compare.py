@@ -10,9 +10,10 @@ import pytest
 from conftest import invoke, invoke_json
 
 import cecli
-from cecli.accumulate import CrossEntropyAccumulator, percentile_interval
-from cecli.api import CEConfig, compare
+from cecli.accumulate import CrossEntropyAccumulator, Measures, percentile_interval
+from cecli.api import compare
 from cecli.api._compare import paired_p_values
+from cecli.core import LossSpec
 from cecli.readers import ReadOptions
 
 N, C = 400, 4
@@ -120,8 +121,11 @@ def test_interval_is_paired(files: Path) -> None:
     """The replicate deltas are exactly B's replicates minus A's, with the same weights: the
     pairing is what makes the interval of a small difference narrow."""
     read = ReadOptions()
-    cfg = CEConfig(ci_level=0.9, bootstrap=500, seed=11)
-    cmp = compare(str(files / "a.npy"), str(files / "close.npy"), str(files / "t.npy"), read, cfg)
+    measures = Measures(ci=0.9, bootstrap=500, seed=11)
+    cmp = compare(
+        str(files / "a.npy"), str(files / "close.npy"), str(files / "t.npy"), read, LossSpec(),
+        measures,
+    )
     y = np.load(files / "t.npy")
     reps = []
     for name in ("a.npy", "close.npy"):

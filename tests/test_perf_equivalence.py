@@ -24,7 +24,8 @@ import pytest
 import cecli
 import cecli.core._blocks as blocks
 import cecli.core._ce as ce
-from cecli.core import as_3d, ce_options, ce_positions, index_targets
+from cecli.accumulate.spec import loss_keywords
+from cecli.core import CEOptions, LossSpec, as_3d, ce_positions, index_targets
 
 LAYOUTS = {"rows": 1, "columns": 1 << 40}  # WIDE_MIN_CLASSES forcing each layout
 # Around every boundary the kernel has: the chosen WIDE_MIN_CLASSES, the old one (24), the
@@ -122,6 +123,11 @@ def _reference(
     if top_k:
         out["topk"] = rank < top_k
     return out
+
+
+def ce_options(C: int, *, soft: bool = False, top_k: int = 0, **kw: Any) -> CEOptions:
+    """The kernel's options for torch's keyword options."""
+    return LossSpec(**loss_keywords(kw)).bind(C, soft, top_k)
 
 
 def run(x3: np.ndarray, t: np.ndarray, threads: int = 1, **kw: Any) -> ce.Positions:

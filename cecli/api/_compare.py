@@ -28,19 +28,20 @@ from typing import Any
 import numpy as np
 
 from ..accumulate import (
-    MAX_REPLICATES,
     BootstrapSums,
     CEResult,
     CrossEntropyAccumulator,
+    Measures,
     bootstrap_keys,
     percentile_interval,
 )
-from ..core import Positions
+from ..core import LossSpec, Positions
 from ..errors import CecliError, DataError, InputError, UsageError
 from ..readers import Batch, ReadOptions, SourceInfo, open_inputs
-from ._ce import CEConfig, make_accumulator, signature
-from ._engine import default_chunk_rows, default_workers, ordered_map
+from ._engine import ordered_map
+from ._evaluate import signature
 from ._where import locate, shown_row
+from .spec import RunSpec
 
 __all__ = ["Comparison", "compare", "paired_p_values"]
 
@@ -49,7 +50,8 @@ __all__ = ["Comparison", "compare", "paired_p_values"]
 class Comparison:
     """The outcome of ``cecli compare``, ready for a report."""
 
-    config: CEConfig
+    loss: LossSpec
+    measures: Measures
     a: CEResult
     b: CEResult
     a_info: SourceInfo
@@ -140,40 +142,39 @@ def _check_same(
         )
 
 
-def _validate(cfg: CEConfig, preds_a: str, preds_b: str, targets: str | None) -> None:
-    if cfg.reduction not in ("mean", "sum"):
+def _validate(
+    loss: LossSpec, measures: Measures, preds_a: str, preds_b: str, targets: str | None
+) -> float:
+    """compare's own rules (the specs checked the rest); returns the interval's level."""
+    if loss.binary or loss.reduction not in ("mean", "sum"):
         raise UsageError("compare reduces each file's losses: --reduction must be mean or sum")
-    if cfg.ci_level is None or not 0.0 < cfg.ci_level < 1.0:
-        raise UsageError("--ci must be a level between 0 and 1, e.g. 0.95", value=cfg.ci_level)
-    if cfg.bootstrap < 2:
-        raise UsageError("--bootstrap needs at least 2 replicates", value=cfg.bootstrap)
-    if cfg.bootstrap > MAX_REPLICATES:
-        raise UsageError(
-            f"--bootstrap {cfg.bootstrap} is more replicates than cecli allows ({MAX_REPLICATES})",
-            fix="1000 to 10000 replicates give a stable interval",
-        )
-    if cfg.chunk_rows is not None and cfg.chunk_rows < 1:
-        raise UsageError("--chunk-rows must be at least 1", value=cfg.chunk_rows)
-    if cfg.workers is not None and cfg.workers < 1:
-        raise UsageError("--workers must be at least 1", value=cfg.workers)
+    if measures.ci is None:
+        raise UsageError("--ci must be a level between 0 and 1, e.g. 0.95", value=None)
     if targets == "-" or (preds_a == "-" and preds_b == "-"):
         raise UsageError(
             "compare reads at most one of PREDS_A / PREDS_B from stdin, and TARGETS from a file",
             fix="save the others to files",
         )
+    return measures.ci
 
 
 def compare(
-    preds_a: str, preds_b: str, targets: str | None, read: ReadOptions, cfg: CEConfig
+    preds_a: str,
+    preds_b: str,
+    targets: str | None,
+    read: ReadOptions,
+    loss: LossSpec,
+    measures: Measures,
+    run: RunSpec = RunSpec(),  # noqa: B008 - frozen, validated once
 ) -> Comparison:
     """Evaluate PREDS_A and PREDS_B on the same targets, row for row, and bootstrap the
-    difference of their losses (paired: the same weights for both)."""
-    _validate(cfg, preds_a, preds_b, targets)
-    assert cfg.ci_level is not None
-
-    acc_a = make_accumulator(cfg, read, bootstrap=False)
-    acc_b = make_accumulator(cfg, read, bootstrap=False)
-    boot = BootstrapSums(3, cfg.bootstrap, cfg.seed)  # series: loss A, loss B, denominator
+    difference of their losses (paired: the same weights for both). ``measures.ci`` is the
+    interval's level (required)."""
+    level = _validate(loss, measures, preds_a, preds_b, targets)
+    own = dataclasses.replace(measures, ci=None)  # the paired replicates are kept here
+    acc_a = CrossEntropyAccumulator(loss, own, axis=read.class_axis)
+    acc_b = CrossEntropyAccumulator(loss, own, axis=read.class_axis)
+    boot = BootstrapSums(3, measures.bootstrap, measures.seed)  # loss A, loss B, denominator
     names = ("PREDS_A", "PREDS_B")
     with open_inputs(preds_a, targets, read) as in_a, open_inputs(
         preds_b, None, read, need_target=False
@@ -193,8 +194,8 @@ def compare(
             )
         sample_shape = tuple(in_a.sample_shape)
         itemsize = max(2, np.dtype(in_a.dtype).itemsize, np.dtype(in_b.dtype).itemsize)
-        chunk_rows = cfg.chunk_rows or default_chunk_rows(int(np.prod(sample_shape)), itemsize)
-        workers = cfg.workers or default_workers()
+        chunk_rows = run.rows_per_chunk(int(np.prod(sample_shape)), itemsize)
+        workers = run.threads()
         check_ids = read.id_col is not None
 
         def work(
@@ -250,17 +251,17 @@ def compare(
 
     ra, rb = acc_a.result(), acc_b.result()
     sums = boot.value()
-    if cfg.reduction == "mean":
+    if loss.reduction == "mean":
         with np.errstate(divide="ignore", invalid="ignore"):
             deltas = sums[1] / sums[2] - sums[0] / sums[2]
     else:
         deltas = sums[1] - sums[0]
-    lo, hi = percentile_interval(deltas, cfg.ci_level)
+    lo, hi = percentile_interval(deltas, level)
     soft = bool(acc_a.opts and acc_a.opts.soft)
     target_kind = "probs" if soft else "index"
-    cmp_cfg = dataclasses.replace(cfg, command="compare")
     cmp = Comparison(
-        config=cmp_cfg,
+        loss=loss,
+        measures=measures,
         a=ra,
         b=rb,
         a_info=a_info,
@@ -268,18 +269,18 @@ def compare(
         target_info=t_info,
         delta=rb.loss - ra.loss,
         ci={
-            "level": cfg.ci_level,
+            "level": level,
             "low": lo,
             "high": hi,
             "method": "paired-poisson-bootstrap",
-            "replicates": cfg.bootstrap,
-            "seed": cfg.seed,
+            "replicates": measures.bootstrap,
+            "seed": measures.seed,
             "group": read.group_col,
         },
         p_value=paired_p_values(deltas),
         replicate_deltas=deltas,
         target_kind=target_kind,
-        signature=signature(cmp_cfg, target_kind, read),
+        signature=signature(loss, measures, read, target_kind, command="compare"),
         group_col=read.group_col,
     )
     infos = [a_info, b_info, *([t_info] if t_info is not None else [])]

@@ -4,8 +4,8 @@ The driver (this process) opens the inputs only for their metadata, plans the ca
 grid (:func:`cecli.readers.plan.plan_chunks`: each PREDS file cut into ranges of ``chunk_rows``
 rows, exactly the local engine's chunks) and maps a task over it with ``client.map`` (explicit
 keys, retries). Each task reads its own slice from the files -- the data never travels from the
-driver -- runs the same kernel as the local engine (:func:`~cecli.api._ce.ce_chunk`,
-:func:`~cecli.api._bce.bce_chunk`) and returns the chunk's partial accumulator. The driver
+driver -- runs the same chunk kernel as the local engine (:mod:`._kernels`) and returns the chunk's
+partial accumulator. The driver
 merges the partials strictly in chunk order, as the local engine does, so the loss, every
 measure, the per-class table and the bootstrap interval are the local engine's, bit for bit.
 
@@ -28,23 +28,23 @@ import logging
 import os
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import CancelledError
-from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
-
-import numpy as np
+from dataclasses import dataclass
+from typing import Any
 
 from .._version import __version__
-from ..accumulate import BinaryAccumulator, CrossEntropyAccumulator
 from ..errors import CecliError, EngineError, InputError, OutputError, UsageError
-from ..readers import Batch, Inputs, ReadOptions
+from ..readers import Batch, Inputs
 from ..readers.base import local_path
 from ..readers.plan import ChunkTask, InputSpec, group_chunks, plan_chunks, read_chunks
 from ..writers import DatasetWriter, part_name, write_part
-from ._where import locate
+from ._engine import Engine, Job, Plan
+from ._kernels import ChunkKernel, ChunkOut
+from ._where import located
+from .spec import RunSpec, require_dask
 
-__all__ = ["LOCAL_WORKERS", "RETRIES", "connect", "run_bce", "run_ce", "worker_versions"]
+__all__ = ["LOCAL_WORKERS", "RETRIES", "DaskEngine", "DaskTask", "connect", "worker_versions"]
 
 #: Worker processes of the LocalCluster started when no scheduler is given (1 thread each).
 LOCAL_WORKERS = 2
@@ -57,20 +57,6 @@ CONNECT_TIMEOUT = 3
 REMOTE_WORKERS_TIMEOUT = 2
 WORKERS_TIMEOUT = 30
 SCHEDULER_ENV = "DASK_SCHEDULER_ADDRESS"
-
-A = TypeVar("A", CrossEntropyAccumulator, BinaryAccumulator)
-
-
-def require_dask() -> None:
-    """UsageError (exit 2) when the optional extra is not installed."""
-    try:
-        import distributed  # noqa: F401
-    except ImportError:
-        raise UsageError(
-            "--engine dask needs Dask, which is not installed",
-            fix="pip install 'cecli[dask]'",
-        ) from None
-
 
 def _version_here() -> str:
     """Run on each worker: the cecli version it imports."""
@@ -284,70 +270,30 @@ def _greeting(sock: Any) -> bytes:
 
 
 @dataclass
-class ChunkOut(Generic[A]):
-    """What a task sends back for one chunk: its partial statistics (or the error it hit)."""
+class DaskTask:
+    """A chunk kernel as a Dask task runs it: the ``-o`` rows go to the chunk's part file in
+    the dataset's temporary folder, not back to the driver."""
 
-    index: int
-    part: A | None = None
-    losses: np.ndarray | None = None
-    error: CecliError | None = None
-
-
-@dataclass
-class _Work(Generic[A]):
-    """The kernel a task runs on one batch, with what it needs to write ``-o`` parts."""
-
-    fname: str
-    keep_losses: bool
-    out: str | None = field(default=None, init=False)  # the dataset's temporary folder
-    width: int = field(default=5, init=False)
+    kernel: ChunkKernel
+    out: str | None = None  # the dataset's temporary folder
+    width: int = 5
 
     def part_path(self, index: int) -> str:
         assert self.out is not None
         return os.path.join(self.out, part_name(index, self.width))
 
-    def __call__(self, batch: Batch, index: int) -> ChunkOut[A]:
-        raise NotImplementedError
+    def __call__(self, batch: Batch, index: int) -> ChunkOut:
+        out = self.kernel(batch, index)
+        if self.out is not None and out.loss_rows is not None:
+            write_part(self.part_path(index), out.loss_rows)
+        out.loss_rows = None
+        return out
 
 
-@dataclass
-class CEWork(_Work[CrossEntropyAccumulator]):
-    template: CrossEntropyAccumulator | None = None
-    per_row: int = 1
-    with_probs: bool = False
-
-    def __call__(self, batch: Batch, index: int) -> ChunkOut[CrossEntropyAccumulator]:
-        from ._ce import _columns, ce_chunk
-
-        assert self.template is not None
-        part, pos = ce_chunk(self.template, batch, self.fname)
-        if self.out is not None:
-            write_part(self.part_path(index), _columns(pos, batch, self.per_row, self.with_probs))
-        return ChunkOut(index, part, pos.loss if self.keep_losses else None)
-
-
-@dataclass
-class BCEWork(_Work[BinaryAccumulator]):
-    template: BinaryAccumulator | None = None
-    labels: int = 1
-    names: list[str] = field(default_factory=list)
-
-    def __call__(self, batch: Batch, index: int) -> ChunkOut[BinaryAccumulator]:
-        from ._bce import bce_chunk, loss_columns
-
-        assert self.template is not None
-        keep = self.keep_losses or self.out is not None
-        part, loss, (_, t, _, _) = bce_chunk(self.template, batch, self.fname, keep)
-        if self.out is not None:
-            assert loss is not None
-            write_part(self.part_path(index), loss_columns(loss, t, batch, self.labels, self.names))
-        return ChunkOut(index, part, loss if self.keep_losses else None)
-
-
-def _run_planned(tasks: list[ChunkTask], work: _Work[A]) -> list[ChunkOut[A]]:
+def _run_planned(tasks: list[ChunkTask], work: DaskTask) -> list[ChunkOut]:
     """A task: read a run of planned chunks from the files and run the kernel on each. A
     data error ends the run and travels back as a value (retrying cannot help)."""
-    out: list[ChunkOut[A]] = []
+    out: list[ChunkOut] = []
     try:
         for task, batch in zip(tasks, read_chunks(tasks), strict=True):
             out.append(work(batch, task.index))
@@ -356,7 +302,7 @@ def _run_planned(tasks: list[ChunkTask], work: _Work[A]) -> list[ChunkOut[A]]:
     return out
 
 
-def _run_shipped(batch: Batch, index: int, work: _Work[A]) -> list[ChunkOut[A]]:
+def _run_shipped(batch: Batch, index: int, work: DaskTask) -> list[ChunkOut]:
     """A task: the kernel on a batch the driver read and shipped (unplannable inputs)."""
     try:
         return [work(batch, index)]
@@ -392,12 +338,12 @@ def _gather(future: Any) -> list[Any]:
 
 def _results(
     client: Any,
-    work: _Work[A],
+    work: DaskTask,
     tasks: list[ChunkTask] | None,
     inputs: Inputs,
     chunk_rows: int,
     token: str,
-) -> Iterator[ChunkOut[A]]:
+) -> Iterator[ChunkOut]:
     """Every chunk's output, in chunk order."""
     shared = client.scatter(work, broadcast=True, hash=False)
     pending: deque[Any] = deque()
@@ -455,60 +401,48 @@ def _as_given(exc: CecliError, spec: InputSpec, given: dict[str, str]) -> CecliE
     return exc
 
 
-def _drive(
-    work: _Work[A],
-    fold: Callable[[ChunkOut[A]], None],
-    finish: Callable[[], None],
-    preds: str,
-    targets: str | None,
-    read: ReadOptions,
-    inputs: Inputs,
-    chunk_rows: int,
-    *,
-    command: str,
-    output: str | None,
-    force: bool,
-    scheduler: str | None,
-    workers: int | None,
-) -> None:
-    """Plan (or stream), run every chunk on the cluster, fold the outputs in chunk order, then
-    ``finish`` (raise recorded data errors) and commit the ``-o`` dataset."""
-    token = uuid.uuid4().hex[:16]
-    spec = InputSpec.of(preds, targets, read, token=token)
-    given = {"preds": local_path(preds), "targets": local_path(targets) if targets else ""}
-    tasks = plan_chunks(spec, inputs, chunk_rows)
-    dataset = DatasetWriter(output, force) if output else None
-    if dataset is not None:
-        work.out = dataset.tmp
-        work.width = max(5, len(str(len(tasks) - 1))) if tasks else 5
-    count = 0
-    try:
-        with connect(scheduler, workers) as client:
-            for out in _results(client, work, tasks, inputs, chunk_rows, token):
-                if out.error is not None:
-                    raise _as_given(out.error, spec, given)
-                fold(out)
-                count += 1
-        finish()
+class DaskEngine(Engine):
+    """The engine seam on a Dask cluster: plan (or stream) the chunks, run the kernel as tasks,
+    fold their partials in chunk order, then commit the ``-o`` dataset."""
+
+    def __init__(self, run: RunSpec) -> None:
+        self.scheduler = run.scheduler
+        self.workers = run.workers
+
+    def run(self, plan: Plan, job: Job) -> None:
+        token = uuid.uuid4().hex[:16]
+        spec = InputSpec.of(plan.preds, plan.targets, plan.read, token=token)
+        given = {
+            "preds": local_path(plan.preds),
+            "targets": local_path(plan.targets) if plan.targets else "",
+        }
+        inputs = plan.inputs
+        tasks = plan_chunks(spec, inputs, plan.chunk_rows)
+        job.outputs.open_loss(())
+        dataset = job.outputs.dataset
+        work = DaskTask(job.kernel)
         if dataset is not None:
-            width = _widen(dataset, count, work.width)
-            dataset.commit(
-                count,
-                width,
-                {"command": command, "parts": count, "rows": inputs.rows, "version": __version__},
-            )
-    except (EngineError, UsageError):  # about the cluster or the options, not the inputs
-        if dataset is not None:
-            dataset.abort()
-        raise
-    except CecliError as exc:
-        if dataset is not None:
-            dataset.abort()
-        raise locate(exc, inputs) from None
-    except BaseException:
-        if dataset is not None:
-            dataset.abort()
-        raise
+            work.out = dataset.tmp
+            work.width = max(5, len(str(len(tasks) - 1))) if tasks else 5
+        count = 0
+        # errors about the cluster or the options are raised as they are, not as the inputs'
+        with located(inputs, keep=(EngineError, UsageError)):
+            with connect(self.scheduler, self.workers) as client:
+                for out in _results(client, work, tasks, inputs, plan.chunk_rows, token):
+                    if out.error is not None:
+                        raise _as_given(out.error, spec, given)
+                    job.fold(out)
+                    count += 1
+            job.finish()
+            if dataset is not None:
+                width = _widen(dataset, count, work.width)
+                marker = {
+                    "command": job.command,
+                    "parts": count,
+                    "rows": inputs.rows,
+                    "version": __version__,
+                }
+                job.parts = (count, width, marker)
 
 
 def _widen(dataset: DatasetWriter, count: int, width: int) -> int:
@@ -519,69 +453,3 @@ def _widen(dataset: DatasetWriter, count: int, width: int) -> int:
         for i in range(count):
             os.replace(dataset.part_path(i, width), dataset.part_path(i, need))
     return need
-
-
-def run_ce(
-    preds: str,
-    targets: str | None,
-    read: ReadOptions,
-    cfg: Any,
-    acc: CrossEntropyAccumulator,
-    inputs: Inputs,
-    chunk_rows: int,
-    per_row: int,
-) -> list[np.ndarray]:
-    """``evaluate`` on the Dask engine: merges every chunk into ``acc`` in order, writes the
-    ``-o`` dataset, returns the kept per-position losses (``--reduction none``)."""
-    kept: list[np.ndarray] = []
-    work = CEWork(
-        inputs.preds_info.path,
-        cfg.keep_losses,
-        template=acc.spawn(),
-        per_row=per_row,
-        with_probs=cfg.with_probs,
-    )
-
-    def fold(out: ChunkOut[CrossEntropyAccumulator]) -> None:
-        assert out.part is not None
-        acc.merge(out.part)
-        if out.losses is not None:
-            kept.append(out.losses)
-
-    _drive(
-        work, fold, acc.check, preds, targets, read, inputs, chunk_rows,
-        command=cfg.command, output=cfg.output, force=cfg.force,
-        scheduler=cfg.scheduler, workers=cfg.workers,
-    )
-    return kept
-
-
-def run_bce(
-    preds: str,
-    targets: str | None,
-    read: ReadOptions,
-    cfg: Any,
-    acc: BinaryAccumulator,
-    inputs: Inputs,
-    chunk_rows: int,
-    labels: int,
-    names: list[str],
-) -> list[np.ndarray]:
-    """``evaluate_bce`` on the Dask engine (see :func:`run_ce`)."""
-    kept: list[np.ndarray] = []
-    work = BCEWork(
-        inputs.preds_info.path, cfg.keep_losses, template=acc.spawn(), labels=labels, names=names
-    )
-
-    def fold(out: ChunkOut[BinaryAccumulator]) -> None:
-        assert out.part is not None
-        acc.merge(out.part)
-        if out.losses is not None:
-            kept.append(out.losses)
-
-    _drive(
-        work, fold, acc.check, preds, targets, read, inputs, chunk_rows,
-        command=cfg.command, output=cfg.output, force=cfg.force,
-        scheduler=cfg.scheduler, workers=cfg.workers,
-    )
-    return kept

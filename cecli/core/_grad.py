@@ -7,9 +7,9 @@ from typing import Any
 
 import numpy as np
 
-from ._api import prepare
 from ._blocks import buffer, rows_per_block, work_dtype
-from ._ce import CEOptions
+from ._oneshot import kernel_inputs, loss_spec
+from .spec import DEFAULT_IGNORE_INDEX, CEOptions
 
 
 def ce_denominator(t: np.ndarray, opts: CEOptions) -> float:
@@ -90,7 +90,7 @@ def cross_entropy_grad(
     input: Any,
     target: Any,
     weight: Any = None,
-    ignore_index: int = -100,
+    ignore_index: int = DEFAULT_IGNORE_INDEX,
     reduction: str = "mean",
     label_smoothing: float = 0.0,
     axis: int = 1,
@@ -109,10 +109,10 @@ def cross_entropy_grad(
     array([[ 0.5, -0.5]])
     """
     x = np.asarray(input)
-    x3, t3, _, opts, ax = prepare(
-        x, target, weight, ignore_index, reduction, label_smoothing, axis,
-        input_kind=input_kind, targets=targets,
+    spec = loss_spec(
+        input_kind, targets, weight, ignore_index, reduction, label_smoothing, "propagate", False
     )
+    x3, t3, _, opts, ax = kernel_inputs(x, target, spec, axis)
     scale = 1.0
     if reduction == "mean":
         denom = ce_denominator(t3, opts)
@@ -129,7 +129,7 @@ def nll_loss_grad(
     input: Any,
     target: Any,
     weight: Any = None,
-    ignore_index: int = -100,
+    ignore_index: int = DEFAULT_IGNORE_INDEX,
     reduction: str = "mean",
     axis: int = 1,
     *,
