@@ -252,6 +252,21 @@ def make_data(d: Path) -> None:
     write(d / "existing.csv", "precious\n")
     write(d / "afile", "I am a file, not a folder\n")
 
+    # -- hostile (issue 12) ---------------------------------------------------------------------
+    write(d / "w_huge.npy", npy_header({"descr": "<f8", "fortran_order": False,
+                                        "shape": (10**12,)}) + b"\0" * 24)
+    with zipfile.ZipFile(d / "bomb.npz", "w", zipfile.ZIP_DEFLATED) as zf:
+        # a header of 20 x 3 values, then 4 MiB more: the zip is small, the member is not
+        with zf.open("logits.npy", "w") as m:
+            m.write(npy_header({"descr": "<f4", "fortran_order": False, "shape": (N, C)}))
+            m.write(x.tobytes() + bytes(4 << 20))
+        zf.writestr("target.npy", npy_bytes(y))
+    with zipfile.ZipFile(d / "short.npz", "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("logits.npy", npy_bytes(x)[:-12])
+        zf.writestr("target.npy", npy_bytes(y))
+    write(d / "t.txt", "".join(f"{v}\n" for v in y))
+    write(d / "t_longline.txt", "0\n1\n" + "7" * (2 << 20) + "\n" + "2\n" * (N - 3))
+
     # -- bce ----------------------------------------------------------------------------------
     np.save(d / "b.npy", rng.normal(size=(10, 2)).astype(np.float32))
     np.save(d / "bt.npy", rng.integers(0, 2, (10, 2)).astype(np.float32))
@@ -509,6 +524,41 @@ CASES = [
          "column 'label'", "value 5", out=None),
     case("compare-truncated-b", "compare p.npy trunc.npy t.npy", 3, "trunc.npy", "truncated",
          out=None),
+    # -- hostile inputs (issue 12) ---------------------------------------------------------------
+    case("weight-empty-position", "ce p.npy t.npy --weight 1,,2,3", 2, "--weight",
+         "value 2 is empty"),
+    case("weight-trailing-comma", "ce p.npy t.npy --weight 1,2,3,", 2, "--weight",
+         "value 4 is empty"),
+    case("pos-weight-empty-position", "bce b.npy bt.npy --pos-weight 1,,2", 2, "--pos-weight",
+         "value 2 is empty"),
+    case("weight-npy-forged-huge", "ce p.npy t.npy --weight w_huge.npy", 3, "w_huge.npy",
+         "1000000000000", "truncated"),
+    case("pos-weight-npy-forged-huge", "bce b.npy bt.npy --pos-weight w_huge.npy", 3,
+         "w_huge.npy", "1000000000000"),
+    case("npz-member-inflates-past-header", "ce bomb.npz", 3, "bomb.npz", "'logits'",
+         "more data than the header"),
+    case("npz-member-shorter-than-header", "ce short.npz", 3, "short.npz", "'logits'",
+         "truncated"),
+    case("npz-member-inflates-past-header-stdin", "ce -", 3, "error: -:", "'logits'",
+         "more data than the header", stdin="bomb.npz"),
+    case("stdin-sniffed-pickle-npy", "ce - t.npy", 3, "error: -:", "pickle", stdin="pickle.npy"),
+    case("stdin-sniffed-truncated-npy", "ce - t.npy", 3, "error: -:", "truncated",
+         stdin="trunc.npy"),
+    case("stdin-sniffed-truncated-gzip", "ce -", 3, "error: -:", "gzip", stdin="trunc.csv.gz"),
+    case("stdin-sniffed-corrupt-gzip", "ce - t.txt", 3, "error: -:", "gzip",
+         stdin="corrupt.csv.gz"),
+    case("stdin-targets-sniffed-out-of-range", "ce p.npy -", 3, "error: -:", "row 5",
+         "value 7", stdin="t_oor.txt"),
+    case("stdin-targets-format-unknown", "ce p.npy - --targets-format xls", 2,
+         "--targets-format", "'xls'", stdin="t_oor.txt"),
+    case("inspect-stdin-truncated-npy", "inspect -", 3, "error: -:", "truncated", out=None,
+         stdin="trunc.npy"),
+    case("inspect-stdin-empty", "inspect -", 3, "error: -:", "empty", out=None,
+         stdin="empty.csv"),
+    case("targets-txt-huge-line", "ce p.npy t_longline.txt", 3, "t_longline.txt", "row 3",
+         "longer than 1 MiB"),
+    case("targets-txt-huge-line-stdin", "ce p.npy -", 3, "error: -:", "row 3",
+         "longer than 1 MiB", stdin="t_longline.txt"),
     # -- inspect ------------------------------------------------------------------------------
     case("inspect-truncated-npy", "inspect trunc.npy", 3, "trunc.npy", "truncated", out=None),
     case("inspect-pickle", "inspect pickle.npy", 3, "pickle.npy", "pickle", out=None),
