@@ -9,14 +9,39 @@ The seams: a chunk kernel (``_kernels``: one batch -> a partial accumulator and 
 rows) is mapped by an engine (``_engine.LocalEngine`` on threads, ``_dask.DaskEngine`` on a
 cluster: plan chunks -> map the kernel -> fold partials in chunk order); one ``_outputs.Outputs``
 commits or aborts every file of a run together.
+
+Names are loaded on first use (PEP 562): the command line imports the ``spec`` module at
+start-up without loading NumPy.
 """
 
-from ._compare import Comparison, compare
-from ._engine import ordered_map
-from ._evaluate import Evaluation, evaluate, signature
-from ._softmax import SoftmaxResult, SoftmaxSpec, write_softmax
-from ._vectors import parse_vector, parse_weight, weight_tag
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from .spec import Engine, OutputSpec, RunSpec, default_workers
+
+if TYPE_CHECKING:
+    from ._compare import Comparison, compare
+    from ._engine import ordered_map
+    from ._evaluate import Evaluation, evaluate, signature
+    from ._softmax import SoftmaxResult, SoftmaxSpec, write_softmax
+    from ._vectors import parse_vector, parse_weight, weight_tag
+
+_LAZY = {
+    "Comparison": "_compare",
+    "Evaluation": "_evaluate",
+    "SoftmaxResult": "_softmax",
+    "SoftmaxSpec": "_softmax",
+    "compare": "_compare",
+    "evaluate": "_evaluate",
+    "ordered_map": "_engine",
+    "parse_vector": "_vectors",
+    "parse_weight": "_vectors",
+    "signature": "_evaluate",
+    "weight_tag": "_vectors",
+    "write_softmax": "_softmax",
+}
 
 __all__ = [
     "Comparison",
@@ -36,3 +61,16 @@ __all__ = [
     "weight_tag",
     "write_softmax",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
