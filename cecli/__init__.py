@@ -10,9 +10,9 @@ lives in :mod:`cecli.cli`.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from ._lazy import lazy_exports
 from ._version import __version__
 from .errors import CecliError, DataError, InputError, OutputError, UsageError
 
@@ -69,15 +69,4 @@ __all__ = [
     "softmax",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    layer = _LAZY.get(name)
-    if layer is None:
-        raise AttributeError(f"module 'cecli' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{layer}", __name__), name)
-    globals()[name] = value  # later look-ups skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, __all__)
