@@ -283,7 +283,7 @@ class CsvSource(TableSource):
         pa = arrow()
         if not self.headerless:
             line = self._peek.split(b"\n", 1)[0].decode("utf-8", "replace").lstrip("\ufeff")
-            self._check_one_column(next(pycsv.reader([line.rstrip("\r")], delimiter=self.delimiter), []))
+            self._check_one_column(line.rstrip("\r").split(self.delimiter))  # one field or more
         try:
             reader = self._open(True)
             schema = reader.schema
