@@ -283,7 +283,11 @@ class CsvSource(TableSource):
         pa = arrow()
         if not self.headerless:
             line = self._peek.split(b"\n", 1)[0].decode("utf-8", "replace").lstrip("\ufeff")
-            self._check_one_column(line.rstrip("\r").split(self.delimiter))  # one field or more
+            try:
+                first_line = next(pycsv.reader([line.rstrip("\r")], delimiter=self.delimiter), [])
+            except pycsv.Error:  # a stray CR or NUL: pyarrow's sniff below names the problem
+                first_line = []
+            self._check_one_column(first_line)
         try:
             reader = self._open(True)
             schema = reader.schema
