@@ -589,3 +589,34 @@ def test_a_wrong_scheduler_is_one_error_line_and_exit_3(
     assert r.returncode == 3, r.stderr
     one_error(r.stderr.decode(), needle, address)
     assert r.stdout == b""
+
+
+# -- 7. s3:// with an endpoint that refuses or never answers ------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["refused", "silent"])
+@pytest.mark.parametrize("uri", ["s3://preds/p.parquet", "s3://preds/p.csv", "s3://preds/dir/"])
+def test_an_unreachable_s3_endpoint_is_one_error_line_and_exit_3(d: Path, kind: str,
+                                                                  uri: str) -> None:
+    """A refused endpoint escaped as an OSError (exit 4) after pyarrow's retries; a silent
+    one took 20-40 s. The endpoint is probed first (a connection and any reply, in 3 s)."""
+    import os
+    import time
+
+    server = _Server(None) if kind == "silent" else None
+    port = server.port if server is not None else _refused_port()
+    env = {**os.environ, "NO_COLOR": "1", "AWS_ACCESS_KEY_ID": "testing",
+           "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
+           "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}"}
+    env.pop("AWS_ENDPOINT_URL_S3", None)
+    try:
+        t = time.monotonic()
+        r = subprocess.run([*cecli_command(), "ce", uri, "-f", "value"], cwd=d, env=env,
+                           capture_output=True, timeout=120)
+        print(f"{kind} {uri}: exit {r.returncode} after {time.monotonic() - t:.1f} s")
+    finally:
+        if server is not None:
+            server.close()
+    assert r.returncode == 3, r.stderr
+    one_error(r.stderr.decode(), uri, "S3 endpoint",
+              "refused" if kind == "refused" else "does not answer")
