@@ -202,6 +202,14 @@ def make_data(d: Path) -> None:
     write(d / "emptycell.csv", rows(r4_c=""))
     write(d / "inf.csv", rows(r5_a="inf"))
     write(d / "nan.csv", rows(r6_b="nan"))
+    sw = ["1.0"] * N
+    sw[3] = "nan"  # data row 4
+    write(d / "sw_nan.csv", "a,b,c,label,w\n" + "".join(
+        ",".join([*(repr(float(v)) for v in r), str(t), w]) + "\n"
+        for r, t, w in zip(x, y, sw, strict=True)))
+    write(d / "onecol.csv", "score,label\n" + "".join(
+        f"{float(v)!r},{int(t) % 2}\n" for v, t in zip(x[:, 0], y, strict=True)))
+    np.save(d / "onecol.npy", x[:, :1])
     text = csv_text(x, y).splitlines()
     text[3] = ",".join(text[3].split(",")[:3])
     write(d / "ragged.csv", "\n".join(text) + "\n")
@@ -363,6 +371,11 @@ CASES = [
          "empty"),
     case("csv-inf-cell", "ce inf.csv", 3, "inf.csv", "row 5", "non-finite", ROW_CSV),
     case("csv-nan-cell", "ce nan.csv", 3, "nan.csv", "row 6", "non-finite", ROW_CSV),
+    case("csv-sample-weight-nan", "ce sw_nan.csv --sample-weight-col w", 3, "sw_nan.csv",
+         "row 4", ROW_CSV, "NaN or infinite", "(value nan)", "--sample-weight-col"),
+    case("csv-one-score-column-to-ce", "ce onecol.csv", 3, "onecol.csv", "`cecli bce`",
+         "--input probs"),
+    case("npy-one-score-column-to-ce", "ce onecol.npy t.npy", 3, "onecol.npy", "`cecli bce`"),
     case("csv-ragged-row", "ce ragged.csv", 3, "ragged.csv", "row 3", "ragged row", "3 fields"),
     case("csv-duplicate-columns", "ce dup.csv", 3, "dup.csv", "column 'a'", "duplicate"),
     case("csv-duplicate-text-columns", "ce dupstr.csv", 3, "dupstr.csv", "column 'note'",
@@ -569,6 +582,23 @@ CASES = [
     case("inspect-corrupt-npz", "inspect trunc.npz", 3, "trunc.npz", "not a valid NPZ",
          out=None),
     case("inspect-empty-parquet", "inspect empty.parquet", 3, "empty.parquet", out=None),
+    # -- column roles and labels (issue 12: each was a wrong number with exit 0) --------------
+    case("csv-fold-column-among-logits", "ce fold.csv", 3, "fold.csv", "column 'fold'",
+         "--logit-cols", "--id-col"),
+    case("parquet-timestamp-among-logits", "ce stamp.parquet", 3, "stamp.parquet",
+         "column 'when'", "--logit-cols"),
+    case("parquet-bool-among-logits", "ce flag.parquet", 3, "flag.parquet", "column 'flag'",
+         "--logit-cols"),
+    case("logit-cols-names-the-target", "ce p.csv --logit-cols a,b,c,label", 2, "'label'",
+         "--logit-cols"),
+    case("csv-headerless-savetxt", "ce savetxt.csv t.npy", 3, "savetxt.csv", "--no-header"),
+    case("classes-not-the-header-names", "ce p.csv --classes x,y,z", 3, "p.csv", "--classes",
+         "'x'"),
+    case("label-uint64-beyond-int64", "ce p.npy t_u64.npy", 3, "t_u64.npy", "row 5",
+         str(2**64 - 100)),
+    case("label-1e20-in-csv", "ce big_label.csv", 3, "big_label.csv", "row 2", "1e+20"),
+    case("label-names-no-integer-class", "ce named123.csv", 3, "named123.csv", "row 3",
+         "value 0", "known classes: 1, 2, 3"),
 ]
 
 
@@ -622,7 +652,35 @@ def digest(folder: Path) -> dict[str, str]:
 def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     d = tmp_path_factory.mktemp("bad")
     make_data(d)
+    make_roles_data(d)
     return d
+
+
+def make_roles_data(d: Path) -> None:
+    """Inputs of the column-roles cases: real files' layouts (issue 12)."""
+    rng = np.random.default_rng(12)
+    x = rng.normal(size=(N, C))
+    y = rng.integers(0, C, N)
+    body = ["".join(f",{float(v)!r}" for v in r) for r in x]
+    write(d / "fold.csv", "fold,a,b,c,label\n" + "".join(
+        f"{i % 5}{b},{t}\n" for i, (b, t) in enumerate(zip(body, y, strict=True))))
+    wide = {"a": x[:, 0], "b": x[:, 1], "c": x[:, 2], "label": y}
+    pq.write_table(pa.table({**wide, "when": pa.array(np.arange(N).astype("datetime64[s]"))}),
+                   d / "stamp.parquet")
+    pq.write_table(pa.table({**wide, "flag": pa.array([i % 2 == 0 for i in range(N)])}),
+                   d / "flag.parquet")
+    np.savetxt(d / "savetxt.csv", x, delimiter=",")
+    t = y.astype(np.uint64)
+    t[5] = np.uint64(2**64 - 100)  # a cast would make it -100: ignored, silently
+    np.save(d / "t_u64.npy", t)
+    labels = [str(v) for v in y]
+    labels[1] = "1e20"
+    write(d / "big_label.csv", "a,b,c,label\n" + "".join(
+        f"{b[1:]},{t}\n" for b, t in zip(body, labels, strict=True)))
+    named = [str(v + 1) for v in y]
+    named[2] = "0"  # no class is named 0
+    write(d / "named123.csv", "1,2,3,label\n" + "".join(
+        f"{b[1:]},{t}\n" for b, t in zip(body, named, strict=True)))
 
 
 @dataclass

@@ -23,8 +23,22 @@ from ._bce import (
     binary_cross_entropy_with_logits_grad,
 )
 from ._blocks import as_3d, class_axis_of, work_dtype
-from ._ce import ce_positions, index_targets
-from ._grad import ce_denominator, ce_grad_positions, cross_entropy_grad, nll_loss_grad
+from ._ce import TOP_K_TIES, ce_positions, index_targets
+from ._checks import (
+    DIST_TOL,
+    binary_probs,
+    looks_like_probs,
+    not_logprobs,
+    probs_clip,
+    sample_weight_findings,
+)
+from ._grad import (
+    binary_grad,
+    ce_denominator,
+    ce_grad_positions,
+    cross_entropy_grad,
+    nll_loss_grad,
+)
 from ._oneshot import (
     as_float,
     check_reduction,
@@ -52,6 +66,8 @@ from .spec import (
 
 __all__ = [
     "DEFAULT_IGNORE_INDEX",
+    "DIST_TOL",
+    "TOP_K_TIES",
     "BCEBlock",
     "CEOptions",
     "Choice",
@@ -75,6 +91,8 @@ __all__ = [
     "binary_cross_entropy_grad",
     "binary_cross_entropy_with_logits",
     "binary_cross_entropy_with_logits_grad",
+    "binary_grad",
+    "binary_probs",
     "ce_denominator",
     "ce_grad_positions",
     "ce_positions",
@@ -85,10 +103,14 @@ __all__ = [
     "index_targets",
     "is_soft",
     "log_softmax",
+    "looks_like_probs",
     "nll_loss",
     "nll_loss_grad",
+    "not_logprobs",
+    "probs_clip",
     "raise_nonfinite",
     "reduce",
+    "sample_weight_findings",
     "softmax",
     "softmax_into",
     "split_input",
