@@ -47,6 +47,7 @@ def bce(
     id_col: opt.IdCol = None,
     classes: str | None = typer.Option(None, "--classes", help="Label names of (N, C) arrays: a,b,c or a file, one per line."),
     format_in: opt.FormatIn = None,
+    targets_format: opt.TargetsFormat = None,
     preds_key: opt.PredsKey = None,
     target_key: opt.TargetKey = None,
     fmt: opt.Format = "auto",
@@ -92,6 +93,7 @@ def bce(
         out_fmt = resolve_format(fmt)
         read = ReadOptions(
             format_in=format_in,
+            targets_format=targets_format,
             preds_key=preds_key,
             target_key=target_key,
             target_col=target_col,

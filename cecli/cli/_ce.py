@@ -244,6 +244,7 @@ def make_ce(name: str, default_input: str, summary: str) -> None:
         classes: opt.Classes = None,
         class_axis: opt.ClassAxis = 1,
         format_in: opt.FormatIn = None,
+        targets_format: opt.TargetsFormat = None,
         preds_key: opt.PredsKey = None,
         target_key: opt.TargetKey = None,
         fmt: opt.Format = "auto",
@@ -286,6 +287,7 @@ def make_ce(name: str, default_input: str, summary: str) -> None:
             out_fmt = resolve_format(fmt)
             read = ReadOptions(
                 format_in=format_in,
+                targets_format=targets_format,
                 preds_key=preds_key,
                 target_key=target_key,
                 target_col=target_col,

@@ -48,6 +48,7 @@ def compare(
     classes: opt.Classes = None,
     class_axis: opt.ClassAxis = 1,
     format_in: opt.FormatIn = None,
+    targets_format: opt.TargetsFormat = None,
     preds_key: opt.PredsKey = None,
     target_key: opt.TargetKey = None,
     fmt: str = typer.Option("auto", "--format", "-f", help="auto (table on a terminal, else json), table, json, tsv or value (the delta)."),
@@ -92,6 +93,7 @@ def compare(
         out_fmt = resolve_format(fmt)
         read = ReadOptions(
             format_in=format_in,
+            targets_format=targets_format,
             preds_key=preds_key,
             target_key=target_key,
             target_col=target_col,

@@ -63,8 +63,16 @@ FormatIn = Annotated[
     str | None,
     typer.Option(
         "--format-in",
-        help="Input format when the extension does not tell (or for stdin): "
-        "npy, npz, csv, tsv, parquet.",
+        help="PREDS's format when the extension does not tell: npy, npz, csv, tsv, parquet "
+        "(stdin '-' is sniffed from its first bytes: NPY, Parquet, NPZ, gzip, else text).",
+    ),
+]
+TargetsFormat = Annotated[
+    str | None,
+    typer.Option(
+        "--targets-format",
+        help="TARGETS's format when the extension does not tell: npy, npz, csv, tsv, parquet, "
+        "txt (one label per line); stdin '-' is sniffed, e.g. cat labels.txt | cecli ce preds.csv -.",
     ),
 ]
 PredsKey = Annotated[
