@@ -1,17 +1,32 @@
-"""Per-sample outputs, chunk by chunk, to a temporary file renamed into place on success.
+"""Per-sample outputs, chunk by chunk, to a temporary file moved into place on success.
 
 A failed or interrupted run never leaves a partial file and never clobbers an existing one: the
-data goes to ``.NAME.cecli-XXXX.tmp`` in the output's folder and is renamed over ``NAME`` only by
-:meth:`TableWriter.commit`. pyarrow is imported only for Parquet.
+data goes to ``.NAME.cecli-XXXX.tmp`` in the output's folder and is moved to ``NAME`` only by
+:meth:`TableWriter.commit`. Without ``force`` that move never replaces a file: it is a
+``renameat2(RENAME_NOREPLACE)`` (or a hard link, or a name reserved with ``O_EXCL``), so an
+output someone else created while cecli ran is kept and the run fails with :class:`OutputError`;
+with ``force`` it is an atomic replace. A write that fails (disk full, file too large) is an
+:class:`OutputError` naming the file and the reason, and leaves no temporary file behind.
+
+Outputs and inputs are compared by identity (device and inode, symlinks followed, so hard links
+and other spellings of a path count), not by their text. CSV / TSV fields holding the delimiter,
+a double quote, a carriage return or a newline are quoted RFC 4180 style (in double quotes, a
+quote doubled), as Python's :mod:`csv` writer does in its default dialect (with
+``delimiter="\t"`` for TSV); lines end with ``\n``. pyarrow is imported only for Parquet.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import re
+import sys
 import tempfile
 from collections.abc import Sequence
+from pathlib import PurePath
 from typing import Any
+from urllib.parse import unquote
 
 import numpy as np
 
@@ -32,21 +47,91 @@ def output_format(path: str) -> str:
     )
 
 
-def check_output(path: str, inputs: Sequence[str], force: bool) -> None:
-    """Refuse an output that is one of the inputs, exists without ``force``, or has no folder."""
-    real = os.path.realpath(path)
+def _local_candidates(src: str) -> list[str]:
+    """The local paths an input argument may name: itself, or a ``file://`` URI's path (as the
+    readers take it, and %-decoded); nothing for stdin or a remote URI."""
+    if not src or src == "-":
+        return []
+    if src.startswith("file://"):
+        rest = src[len("file://") :]
+        if rest.startswith("localhost/"):
+            rest = rest[len("localhost") :]
+        return list(dict.fromkeys([rest, unquote(rest)]))
+    if "://" in src:
+        return []
+    return [src]
+
+
+def _identity(path: str) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return st.st_dev, st.st_ino
+
+
+def same_file(a: str, b: str) -> bool:
+    """Whether two paths name one file: the same device and inode when both exist (symlinks
+    followed, hard links included), else the same resolved path."""
+    ia, ib = _identity(a), _identity(b)
+    if ia is not None and ib is not None:
+        return ia == ib
+    return os.path.realpath(a) == os.path.realpath(b)
+
+
+def _is_glob(path: str) -> bool:
+    return any(ch in path for ch in "*?[")
+
+
+def _reads_into(cand: str, path: str) -> bool:
+    """Whether input ``cand`` (a local folder or glob) would read a file written at ``path``."""
+    if os.path.isdir(cand):
+        return os.path.realpath(path).startswith(os.path.realpath(cand).rstrip(os.sep) + os.sep)
+    if _is_glob(cand) and not os.path.exists(cand):
+        return PurePath(os.path.realpath(path)).match(os.path.realpath(cand)) or PurePath(
+            os.path.abspath(path)
+        ).match(os.path.abspath(cand))
+    return False
+
+
+def _input_holding(path: str, inputs: Sequence[str]) -> str | None:
+    """The input argument that is ``path`` (in any spelling), or whose folder or glob would read
+    a Parquet file written at ``path``; None if there is none."""
+    parquet = path.lower().endswith((".parquet", ".pq"))
     for src in inputs:
-        if src and src != "-" and "://" not in src and os.path.realpath(src) == real:
-            raise OutputError(
-                "the output is one of the inputs", file=path, fix="write to another file"
-            )
+        for cand in _local_candidates(src):
+            if same_file(cand, path) or (parquet and _reads_into(cand, path)):
+                return src
+    return None
+
+
+def check_output(path: str, inputs: Sequence[str], force: bool) -> None:
+    """Refuse an output that is one of the inputs (however spelled: another relative path, a
+    ``file://`` URI, a symlink, a hard link; or a Parquet file inside an input folder or glob),
+    exists without ``force``, or has no folder."""
+    if _input_holding(path, inputs) is not None:
+        raise OutputError(
+            "the output is one of the inputs", file=path, fix="write to another file"
+        )
     if os.path.isdir(path):
         raise OutputError("the output is a directory", file=path, fix="name a file")
-    if os.path.exists(path) and not force:
+    if os.path.lexists(path) and not force:
         raise OutputError("the output exists", file=path, fix="pass --force to replace it")
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise OutputError(f"the output's folder {folder} does not exist", file=path)
+
+
+def check_distinct(outputs: Sequence[tuple[str, str | None]]) -> None:
+    """Refuse two outputs of one run that name the same file (``-o x.npy --grad-output
+    ./x.npy``): one would silently replace the other. ``outputs`` are ``(option, path)``."""
+    given = [(opt, p) for opt, p in outputs if p]
+    for i, (opt_a, a) in enumerate(given):
+        for opt_b, b in given[i + 1 :]:
+            if same_file(a, b):
+                raise UsageError(
+                    f"{opt_b} and {opt_a} name the same file", value=b, fix="name two files"
+                )
 
 
 def _umask() -> int:
@@ -55,11 +140,111 @@ def _umask() -> int:
     return mask
 
 
-class AtomicFile:
-    """A temporary file beside ``path``; :meth:`commit` renames it into place."""
+def _reason(exc: BaseException) -> str:
+    """The OS's words for a failed write (``No space left on device``), pyarrow's otherwise."""
+    code = getattr(exc, "errno", None)
+    if isinstance(code, int) and code:
+        return os.strerror(code)
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
-    def __init__(self, path: str) -> None:
+
+# -- moving a finished temporary into place without replacing what is there --------------------
+
+_AT_FDCWD = -100
+_RENAME_NOREPLACE = 1
+_RENAME_EXCHANGE = 2
+_renameat2_fn: Any = None
+_renameat2_looked = False
+
+
+def _renameat2_func() -> Any:
+    global _renameat2_fn, _renameat2_looked
+    if not _renameat2_looked:
+        _renameat2_looked = True
+        if sys.platform.startswith("linux"):
+            import ctypes
+
+            try:
+                fn = ctypes.CDLL(None, use_errno=True).renameat2
+            except (AttributeError, OSError):  # glibc < 2.28, or another libc
+                fn = None
+            if fn is not None:
+                fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p,
+                               ctypes.c_uint]
+                fn.restype = ctypes.c_int
+            _renameat2_fn = fn
+    return _renameat2_fn
+
+
+_UNSUPPORTED = {errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP}
+
+
+def _renameat2(src: str, dst: str, flags: int) -> bool:
+    """``renameat2(src, dst, flags)``; False where the system or filesystem lacks it, an
+    ``OSError`` (``FileExistsError`` for an existing ``dst`` with NOREPLACE) if it fails."""
+    fn = _renameat2_func()
+    if fn is None:
+        return False
+    import ctypes
+
+    if fn(_AT_FDCWD, os.fsencode(src), _AT_FDCWD, os.fsencode(dst), flags) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in _UNSUPPORTED:
+        return False
+    raise OSError(code, os.strerror(code), dst)
+
+
+def move_noreplace(src: str, dst: str) -> None:
+    """Move ``src`` (a file or a folder) to ``dst`` atomically, never replacing an existing
+    ``dst``: raises ``FileExistsError`` if there is one (``src`` is then left where it is)."""
+    if _renameat2(src, dst, _RENAME_NOREPLACE):
+        return
+    if os.path.isdir(src) and not os.path.islink(src):
+        os.mkdir(dst)  # reserve the name (EEXIST if taken); a rename replaces an empty folder
+        try:
+            os.rename(src, dst)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.rmdir(dst)
+            raise
+        return
+    try:
+        os.link(src, dst, follow_symlinks=False)  # EEXIST if taken: a link never replaces
+    except FileExistsError:
+        raise
+    except OSError as exc:  # no hard links here (some network / FUSE / FAT filesystems)
+        if exc.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EXDEV,
+                             errno.EMLINK, errno.ENOSYS):
+            raise
+        fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # reserve the name
+        os.close(fd)
+        try:
+            os.replace(src, dst)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(dst)
+            raise
+        return
+    os.unlink(src)
+
+
+def _appeared(path: str) -> OutputError:
+    return OutputError(
+        "the output was created by someone else while cecli ran; it was left as it is",
+        file=path,
+        fix="pass --force to replace it, or write to another file",
+    )
+
+
+class AtomicFile:
+    """A temporary file beside ``path``; :meth:`commit` moves it into place (replacing an
+    existing ``path`` only with ``force``)."""
+
+    def __init__(self, path: str, force: bool = False) -> None:
         self.path = path
+        self.force = force
         folder = os.path.dirname(os.path.abspath(path)) or "."
         base = os.path.basename(path)
         try:
@@ -74,10 +259,15 @@ class AtomicFile:
 
     def commit(self) -> None:
         try:
-            os.replace(self.tmp, self.path)
+            if self.force:
+                os.replace(self.tmp, self.path)
+            else:
+                move_noreplace(self.tmp, self.path)
         except OSError as exc:
             self.abort()
-            raise OutputError(f"cannot write the output ({exc.strerror})", file=self.path) from None
+            if isinstance(exc, FileExistsError) and not self.force:
+                raise _appeared(self.path) from None
+            raise OutputError(f"cannot write the output ({_reason(exc)})", file=self.path) from None
         self.done = True
 
     def abort(self) -> None:
@@ -86,21 +276,43 @@ class AtomicFile:
                 os.unlink(self.tmp)
             self.done = True
 
+    def failed(self, exc: BaseException) -> OutputError:
+        """A write to the temporary failed (disk full, file too large): remove it, and the error
+        to raise, naming the output and the OS's reason."""
+        self.abort()
+        return OutputError(f"cannot write the output ({_reason(exc)})", file=self.path)
+
 
 class ArrayWriter:
     """An ``.npy`` array of rows ``(N, *row_shape)`` streamed without knowing N up front."""
 
-    def __init__(self, path: str, row_shape: tuple[int, ...], dtype: Any) -> None:
-        self.atomic = AtomicFile(path)
+    def __init__(
+        self, path: str, row_shape: tuple[int, ...], dtype: Any, force: bool = False
+    ) -> None:
+        self.atomic = AtomicFile(path, force)
         self.row_shape = row_shape
         self.dtype = np.dtype(dtype)
         self.rows = 0
-        self.fh = open(self.atomic.tmp, "r+b")  # noqa: SIM115 - closed in commit/abort
-        self.fh.write(b"\0" * _NPY_HEADER)
+        try:
+            self.fh = open(self.atomic.tmp, "r+b")  # noqa: SIM115 - closed in commit/abort
+        except OSError as exc:
+            raise self.atomic.failed(exc) from None
+        self._guarded(self.fh.write, b"\0" * _NPY_HEADER)
+
+    def _guarded(self, fn: Any, *args: Any) -> Any:
+        """``fn(*args)``; an OS error (disk full, file too large) aborts the output and becomes an
+        :class:`OutputError` naming it."""
+        try:
+            return fn(*args)
+        except OutputError:
+            raise
+        except OSError as exc:
+            self.abort()
+            raise self.atomic.failed(exc) from None
 
     def write(self, rows: np.ndarray) -> None:
         a = np.ascontiguousarray(rows, dtype=self.dtype)
-        self.fh.write(a.tobytes())  # tobytes is one copy of a chunk, not of the file
+        self._guarded(self.fh.write, a.tobytes())  # tobytes: one copy of a chunk, not the file
         self.rows += a.shape[0]
 
     def commit(self, shape: tuple[int, ...] | None = None) -> None:
@@ -110,16 +322,32 @@ class ArrayWriter:
         text = repr(header).encode("latin1")
         pad = _NPY_HEADER - 10 - len(text) - 1
         if pad < 0:  # pragma: no cover - only for absurd shapes
+            self.abort()
             raise OutputError("shape too long for the NPY header", file=self.atomic.path)
-        self.fh.seek(0)
-        self.fh.write(b"\x93NUMPY\x01\x00" + (_NPY_HEADER - 10).to_bytes(2, "little"))
-        self.fh.write(text + b" " * pad + b"\n")
-        self.fh.close()
+
+        def finish() -> None:
+            self.fh.seek(0)
+            self.fh.write(b"\x93NUMPY\x01\x00" + (_NPY_HEADER - 10).to_bytes(2, "little"))
+            self.fh.write(text + b" " * pad + b"\n")
+            self.fh.close()
+
+        self._guarded(finish)
         self.atomic.commit()
 
     def abort(self) -> None:
-        self.fh.close()
+        with contextlib.suppress(OSError):  # flushing the buffer may fail again (disk full)
+            self.fh.close()
         self.atomic.abort()
+
+
+_NEEDS_QUOTES = {",": re.compile('[,"\r\n]'), "\t": re.compile('[\t"\r\n]')}
+
+
+def _quoted(fields: list[str], sep: str) -> list[str]:
+    """RFC 4180: a field holding ``sep``, a double quote, CR or LF goes in double quotes, with
+    its quotes doubled (what Python's csv writer does in its default dialect)."""
+    needs = _NEEDS_QUOTES[sep].search
+    return ['"' + f.replace('"', '""') + '"' if needs(f) else f for f in fields]
 
 
 class TableWriter:
@@ -127,7 +355,11 @@ class TableWriter:
     the targets' shape)."""
 
     def __init__(
-        self, path: str, row_shape: tuple[int, ...] = (), dtype: Any = np.float64
+        self,
+        path: str,
+        row_shape: tuple[int, ...] = (),
+        dtype: Any = np.float64,
+        force: bool = False,
     ) -> None:
         self.path = path
         self.fmt = output_format(path)
@@ -138,9 +370,21 @@ class TableWriter:
         self._fh: Any = None
         self._header_done = False
         if self.fmt == "npy":
-            self.arrays = ArrayWriter(path, row_shape, dtype)
+            self.arrays = ArrayWriter(path, row_shape, dtype, force)
         else:
-            self.atomic = AtomicFile(path)
+            self.atomic = AtomicFile(path, force)
+
+    def _guarded(self, fn: Any, *args: Any) -> Any:
+        """``fn(*args)``; an OS error (disk full, file too large) aborts the output and becomes an
+        :class:`OutputError` naming it."""
+        assert self.atomic is not None
+        try:
+            return fn(*args)
+        except OutputError:
+            raise
+        except OSError as exc:
+            self.abort()
+            raise self.atomic.failed(exc) from None
 
     def write(self, columns: dict[str, np.ndarray]) -> None:
         """Append rows; ``columns`` maps names to equal-length 1-D arrays (``loss`` required)."""
@@ -153,19 +397,22 @@ class TableWriter:
     def write_columns(self, columns: dict[str, np.ndarray]) -> None:
         """Append rows of arbitrary named columns (CSV, TSV or Parquet only)."""
         if self.fmt == "parquet":
-            self._write_parquet(columns)
+            self._guarded(self._write_parquet, columns)
         else:
-            self._write_text(columns, "," if self.fmt == "csv" else "\t")
+            self._guarded(self._write_text, columns, "," if self.fmt == "csv" else "\t")
 
     def _write_text(self, columns: dict[str, np.ndarray], sep: str) -> None:
         assert self.atomic is not None
         if self._fh is None:
             self._fh = open(self.atomic.tmp, "w", encoding="utf-8", newline="")  # noqa: SIM115
         if not self._header_done:
-            self._fh.write(sep.join(columns) + "\n")
+            names = _quoted([str(k) for k in columns], sep)
+            self._fh.write((sep.join(names) if names != [""] else '""') + "\n")
             self._header_done = True
-        cols = [_text_column(v) for v in columns.values()]
+        cols = [_text_column(v, sep) for v in columns.values()]
         if cols and len(cols[0]):
+            if len(cols) == 1:  # a lone empty field is written "", so the row is not blank
+                cols[0] = [f or '""' for f in cols[0]]
             self._fh.write("\n".join(sep.join(row) for row in zip(*cols, strict=True)) + "\n")
 
     def _write_parquet(self, columns: dict[str, np.ndarray]) -> None:
@@ -183,10 +430,14 @@ class TableWriter:
             self.arrays.commit(shape)
             return
         assert self.atomic is not None
-        if self._pq is not None:
-            self._pq.close()
-        if self._fh is not None:
-            self._fh.close()
+
+        def close() -> None:
+            if self._pq is not None:
+                self._pq.close()
+            if self._fh is not None:
+                self._fh.close()
+
+        self._guarded(close)
         self.atomic.commit()
 
     def abort(self) -> None:
@@ -194,17 +445,20 @@ class TableWriter:
             self.arrays.abort()
             return
         assert self.atomic is not None
-        with contextlib.suppress(Exception):
-            if self._pq is not None:
-                self._pq.close()
-            if self._fh is not None:
-                self._fh.close()
+        for handle in (self._pq, self._fh):  # closing may fail again (disk full): no matter
+            if handle is not None:
+                with contextlib.suppress(Exception):
+                    handle.close()
         self.atomic.abort()
 
 
-def _text_column(v: np.ndarray) -> list[str]:
+def _text_column(v: np.ndarray, sep: str) -> list[str]:
     # repr() of a Python float is the shortest text that reads back exactly (nan, inf, -inf too).
-    return [repr(x) for x in v.tolist()] if v.dtype.kind == "f" else [str(x) for x in v.tolist()]
+    if v.dtype.kind == "f":
+        return [repr(x) for x in v.tolist()]
+    if v.dtype.kind in "biu":  # digits and a sign: never quoted
+        return [str(x) for x in v.tolist()]
+    return _quoted([str(x) for x in v.tolist()], sep)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -225,12 +479,12 @@ def write_part(path: str, columns: dict[str, np.ndarray]) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    atomic = AtomicFile(path)
+    atomic = AtomicFile(path, force=True)
     try:
         pq.write_table(pa.table({k: pa.array(v) for k, v in columns.items()}), atomic.tmp)
     except OSError as exc:
         atomic.abort()
-        raise OutputError(f"cannot write a part ({exc})", file=path) from None
+        raise OutputError(f"cannot write a part ({_reason(exc)})", file=path) from None
     except BaseException:
         atomic.abort()
         raise
@@ -248,11 +502,11 @@ def check_dataset_output(path: str, inputs: Sequence[str], force: bool) -> None:
         )
     real = os.path.realpath(path)
     for src in inputs:
-        if src and src != "-" and "://" not in src:
-            other = os.path.realpath(src)
-            if other == real or other.startswith(real + os.sep):
+        for cand in _local_candidates(src):
+            holds = os.path.realpath(cand).startswith(real.rstrip(os.sep) + os.sep)
+            if same_file(cand, path) or holds or _reads_into(cand, path):
                 raise OutputError(
-                    "the output is (or holds) one of the inputs",
+                    "the output is (or holds, or is inside) one of the inputs",
                     file=path,
                     fix="write to another folder",
                 )
@@ -306,26 +560,35 @@ class DatasetWriter:
                 fix="the workers write -o themselves: give them a folder they share with "
                 "this machine",
             )
-        with open(os.path.join(self.tmp, MARKER), "w", encoding="utf-8") as fh:
-            json.dump(marker, fh)
-            fh.write("\n")
+        try:
+            with open(os.path.join(self.tmp, MARKER), "w", encoding="utf-8") as fh:
+                json.dump(marker, fh)
+                fh.write("\n")
+        except OSError as exc:
+            self.abort()
+            raise OutputError(f"cannot write the output ({_reason(exc)})", file=self.path) from None
         old = None
         try:
-            if os.path.lexists(self.path):
-                if not self.force:
-                    raise OutputError(
-                        "the output exists", file=self.path, fix="pass --force to replace it"
-                    )
-                old = self.tmp[: -len(".tmp")] + ".old"
-                os.rename(self.path, old)
-            os.rename(self.tmp, self.path)
+            if not self.force:
+                move_noreplace(self.tmp, self.path)
+            elif os.path.lexists(self.path) and _renameat2(
+                self.tmp, self.path, _RENAME_EXCHANGE
+            ):
+                old = self.tmp  # the swap left the replaced output where the new one was
+            else:
+                if os.path.lexists(self.path):
+                    old = self.tmp[: -len(".tmp")] + ".old"
+                    os.rename(self.path, old)
+                os.rename(self.tmp, self.path)
         except OSError as exc:
             if old is not None and not os.path.lexists(self.path):
                 with contextlib.suppress(OSError):
                     os.rename(old, self.path)
                 old = None
             self.abort()
-            raise OutputError(f"cannot write the output ({exc.strerror})", file=self.path) from None
+            if isinstance(exc, FileExistsError) and not self.force:
+                raise _appeared(self.path) from None
+            raise OutputError(f"cannot write the output ({_reason(exc)})", file=self.path) from None
         except BaseException:
             self.abort()
             raise

@@ -22,7 +22,14 @@ from ..accumulate import BCEResult, BinaryAccumulator
 from ..core import work_dtype
 from ..errors import CecliError, DataError, InputError, UsageError
 from ..readers import Batch, Inputs, ReadOptions, SourceInfo, open_inputs
-from ..writers import ArrayWriter, TableWriter, check_dataset_output, check_output, output_format
+from ..writers import (
+    ArrayWriter,
+    TableWriter,
+    check_dataset_output,
+    check_distinct,
+    check_output,
+    output_format,
+)
 from ._ce import weight_tag
 from ._engine import check_engine, default_chunk_rows, default_workers, ordered_map
 from ._where import locate
@@ -90,14 +97,13 @@ def _validate(cfg: BCEConfig, paths: list[str]) -> None:
     if cfg.workers is not None and cfg.workers < 1:
         raise UsageError("--workers must be at least 1", value=cfg.workers)
     check_engine(cfg.engine, cfg.scheduler, cfg.grad_output)
+    check_distinct([("--output", cfg.output), ("--grad-output", cfg.grad_output)])
     if cfg.output and cfg.engine == "dask":
         check_dataset_output(cfg.output, paths, cfg.force)
     for out in (cfg.output if cfg.engine == "local" else None, cfg.grad_output):
         if out:
             output_format(out)
             check_output(out, paths, cfg.force)
-    if cfg.grad_output and cfg.grad_output == cfg.output:
-        raise UsageError("--grad-output and --output name the same file")
 
 
 def loss_columns(
@@ -126,8 +132,10 @@ class _Outputs:
         sample_shape: tuple[int, ...],
         grad_dtype: np.dtype,
         names: list[str],
+        force: bool = False,
     ) -> None:
         self.names = names
+        self.force = force
         self.labels = sample_shape[0] if sample_shape else 1
         self.loss: ArrayWriter | TableWriter | None = None
         self.grad: ArrayWriter | TableWriter | None = None
@@ -141,7 +149,10 @@ class _Outputs:
         self, path: str, shape: tuple[int, ...], dtype: np.dtype
     ) -> ArrayWriter | TableWriter:
         w: ArrayWriter | TableWriter
-        w = ArrayWriter(path, shape, dtype) if output_format(path) == "npy" else TableWriter(path)
+        if output_format(path) == "npy":
+            w = ArrayWriter(path, shape, dtype, self.force)
+        else:
+            w = TableWriter(path, force=self.force)
         self.opened.append(w)
         return w
 
@@ -280,7 +291,7 @@ def _local_pass(
 
     ``defer``: the outputs are returned uncommitted (the gradient takes a second pass; the
     caller commits them together with it)."""
-    out = _Outputs(cfg.output, grad_path, shape, wd, names)
+    out = _Outputs(cfg.output, grad_path, shape, wd, names, cfg.force)
     kept: list[np.ndarray] = []
 
     def work(
@@ -339,7 +350,7 @@ def _grad_pass(
         shape = _sample_shape(inputs.sample_shape, inputs.preds_info.path)
         wd = work_dtype(np.dtype(inputs.dtype), cfg.float64)
         names = _label_names(inputs.class_names, shape[0] if shape else 1)
-        out = _Outputs(None, cfg.grad_output, shape, wd, names)
+        out = _Outputs(None, cfg.grad_output, shape, wd, names, cfg.force)
         part = acc.spawn()
         try:
             for batch in inputs.batches(chunk_rows):

@@ -14,7 +14,7 @@ from ..accumulate import DEFAULT_SEED, CEResult, CrossEntropyAccumulator
 from ..core import Positions, class_axis_of
 from ..errors import CecliError, DataError, InputError, UsageError
 from ..readers import Batch, Inputs, ReadOptions, SourceInfo, open_inputs
-from ..writers import TableWriter, check_dataset_output, check_output
+from ..writers import TableWriter, check_dataset_output, check_distinct, check_output
 from ._engine import check_engine, default_chunk_rows, default_workers, ordered_map
 from ._where import locate, shown_row
 
@@ -148,14 +148,13 @@ def evaluate(
     per-position losses to ``cfg.output``."""
     _validate(cfg)
     paths = [p for p in (preds, targets) if p]
+    check_distinct([("--output", cfg.output), ("--grad-output", cfg.grad_output)])
     if cfg.output and cfg.engine == "dask":
         check_dataset_output(cfg.output, paths, cfg.force)
     elif cfg.output:
         check_output(cfg.output, paths, cfg.force)
     if cfg.grad_output:
         check_output(cfg.grad_output, paths, cfg.force)
-        if cfg.grad_output == cfg.output:
-            raise UsageError("--grad-output and --output name the same file")
     acc = make_accumulator(cfg, read, bootstrap=cfg.ci_level is not None)
     with open_inputs(preds, targets, read) as inputs:
         sample_shape = tuple(inputs.sample_shape)
@@ -251,7 +250,7 @@ def _local_pass(
     With ``--grad-output`` the ``-o`` writer is returned uncommitted (the caller commits it once
     the gradient is written too, so an interrupted second pass leaves neither file)."""
     workers = cfg.workers or default_workers()
-    writer = TableWriter(cfg.output, pos_tail) if cfg.output else None
+    writer = TableWriter(cfg.output, pos_tail, force=cfg.force) if cfg.output else None
     kept: list[np.ndarray] = []
     fname = inputs.preds_info.path
 

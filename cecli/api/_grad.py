@@ -30,7 +30,9 @@ def write_gradient(
     opts = acc.opts
     if opts is None:  # no rows: nothing to differentiate; an empty array of the right shape
         with open_inputs(preds, targets, read) as inputs:
-            empty = TableWriter(cfg.grad_output, tuple(inputs.sample_shape), inputs.dtype)
+            empty = TableWriter(
+                cfg.grad_output, tuple(inputs.sample_shape), inputs.dtype, force=cfg.force
+            )
             empty.commit()
         return
     scale = 1.0
@@ -40,7 +42,7 @@ def write_gradient(
     with open_inputs(preds, targets, read) as inputs:
         shape = tuple(inputs.sample_shape)
         wd = work_dtype(np.dtype(inputs.dtype), cfg.float64)
-        writer = TableWriter(cfg.grad_output, shape, wd)
+        writer = TableWriter(cfg.grad_output, shape, wd, force=cfg.force)
         names = inputs.class_names or [str(c) for c in range(opts.num_classes)]
         try:
             for batch in inputs.batches(chunk_rows):

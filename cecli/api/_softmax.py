@@ -88,8 +88,8 @@ def _validate(cfg: SoftmaxConfig, preds: str) -> str:
 class _ListWriter:
     """Parquet with a list column of each row's values (plus id / target columns)."""
 
-    def __init__(self, path: str, column: str) -> None:
-        self.table = TableWriter(path)
+    def __init__(self, path: str, column: str, force: bool) -> None:
+        self.table = TableWriter(path, force=force)
         self.column = column
 
     def write(self, cols: dict[str, np.ndarray], values: np.ndarray) -> None:
@@ -139,11 +139,11 @@ def write_softmax(preds: str, read: ReadOptions, cfg: SoftmaxConfig) -> SoftmaxR
             )
         writer: ArrayWriter | TableWriter | _ListWriter
         if layout == "array":
-            writer = ArrayWriter(cfg.output, shape, wd)
+            writer = ArrayWriter(cfg.output, shape, wd, cfg.force)
         elif layout == "list":
-            writer = _ListWriter(cfg.output, column)
+            writer = _ListWriter(cfg.output, column, cfg.force)
         else:
-            writer = TableWriter(cfg.output)
+            writer = TableWriter(cfg.output, force=cfg.force)
         itemsize = max(2, np.dtype(inputs.dtype).itemsize)
         chunk_rows = cfg.chunk_rows or default_chunk_rows(int(np.prod(shape)), itemsize)
         rows = 0
