@@ -33,6 +33,14 @@ LogitCols = Annotated[
     str | None,
     typer.Option("--logit-cols", help="Prediction columns: a comma list or a glob like 'logit_*'."),
 ]
+NoHeader = Annotated[
+    bool,
+    typer.Option(
+        "--no-header",
+        help="CSV/TSV without a header row (np.savetxt): columns are positions 0, 1, ...; every "
+        "column is a logit unless --target-col N (0-based) names the labels, or give TARGETS.",
+    ),
+]
 IdCol = Annotated[str | None, typer.Option("--id-col", help="An id column carried into -o output.")]
 SampleWeightCol = Annotated[
     str | None, typer.Option("--sample-weight-col", help="A per-sample weight column.")

@@ -6,6 +6,7 @@ from typing import Any
 
 import typer
 
+from . import _options as opt
 from . import app, emit_json, guard, resolve_format, stdout_console
 from ._ce import check_choice, parse_classes
 
@@ -25,6 +26,7 @@ def inspect(
     format_in: str | None = typer.Option(None, "--format-in", help="Input format when the extension does not tell."),
     target_col: str | None = typer.Option(None, "--target-col", help="Target column."),
     logit_cols: str | None = typer.Option(None, "--logit-cols", help="Logit columns: a comma list or a glob."),
+    no_header: opt.NoHeader = False,
     id_col: str | None = typer.Option(None, "--id-col", help="Id column."),
     sample_weight_col: str | None = typer.Option(None, "--sample-weight-col", help="A per-sample weight column."),
     classes: str | None = typer.Option(None, "--classes", help="Class names: a,b,c or a file."),
@@ -38,6 +40,7 @@ def inspect(
             format_in=format_in,
             target_col=target_col,
             logit_cols=logit_cols,
+            no_header=no_header,
             id_col=id_col,
             sample_weight_col=sample_weight_col,
             classes=parse_classes(classes),

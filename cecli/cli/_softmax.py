@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from . import _options as opt
 from . import app, emit_json, guard, resolve_format, stderr_console, stdout_console
 from ._ce import check_choice, parse_classes
 
@@ -32,6 +33,7 @@ def softmax(
     force: bool = typer.Option(False, "--force", help="Replace an existing output file."),
     class_axis: int = typer.Option(1, "--class-axis", help="The class axis of NPY/NPZ arrays: 1 (torch) or -1 (batch, seq, vocab)."),
     logit_cols: str | None = typer.Option(None, "--logit-cols", help="Logit columns: a comma list or a glob like 'logit_*'."),
+    no_header: opt.NoHeader = False,
     id_col: str | None = typer.Option(None, "--id-col", help="An id column carried into OUT."),
     target_col: str | None = typer.Option(None, "--target-col", help="A target column carried into OUT (default: target, label, ... when present)."),
     classes: str | None = typer.Option(None, "--classes", help="Class names (OUT's column names): a,b,c or a file, one per line."),
@@ -55,6 +57,7 @@ def softmax(
             preds_key=preds_key,
             target_col=target_col,
             logit_cols=logit_cols,
+            no_header=no_header,
             id_col=id_col,
             classes=parse_classes(classes),
             class_axis=class_axis,
