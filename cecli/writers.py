@@ -21,6 +21,7 @@ import contextlib
 import errno
 import os
 import re
+import stat
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -239,8 +240,11 @@ def _appeared(path: str) -> OutputError:
 
 
 class AtomicFile:
-    """A temporary file beside ``path``; :meth:`commit` moves it into place (replacing an
-    existing ``path`` only with ``force``)."""
+    """A temporary file beside ``path``, moved into place in two steps so that several outputs
+    of one run appear together or not at all: :meth:`publish` moves it to ``path`` (replacing
+    an existing file only with ``force``, and keeping the replaced one aside), :meth:`finalize`
+    drops what was kept; :meth:`abort` before :meth:`finalize` undoes a publish. :meth:`commit`
+    is both steps at once."""
 
     def __init__(self, path: str, force: bool = False) -> None:
         self.path = path
@@ -256,31 +260,118 @@ class AtomicFile:
         finally:
             os.close(fd)
         self.done = False
+        self.published = False
+        self._placed: tuple[int, ...] | None = None  # the published file's identity
+        self._kept: str | None = None  # the replaced output, until finalize
+        self._swapped = False  # _kept holds it by a RENAME_EXCHANGE (else a hard link)
 
-    def commit(self) -> None:
+    def publish(self) -> None:
+        """Move the temporary file to ``path``; an :class:`OutputError` (the temporary removed)
+        if ``path`` appeared meanwhile without ``force``, or the move fails."""
         try:
-            if self.force:
-                os.replace(self.tmp, self.path)
-            else:
+            if not self.force:
                 move_noreplace(self.tmp, self.path)
+            elif _is_file_or_link(self.path) and _renameat2(
+                self.tmp, self.path, _RENAME_EXCHANGE
+            ):  # never a folder: it would be swapped out, then have to be deleted
+                self._kept, self._swapped = self.tmp, True
+            else:
+                if os.path.lexists(self.path):
+                    keep = self.tmp[: -len(".tmp")] + ".old"
+                    try:
+                        os.link(self.path, keep, follow_symlinks=False)
+                        self._kept = keep
+                    except OSError:  # no hard links here: replaced without a way back
+                        self._kept = None
+                try:
+                    os.replace(self.tmp, self.path)
+                except BaseException:
+                    self._drop_kept()
+                    raise
         except OSError as exc:
             self.abort()
             if isinstance(exc, FileExistsError) and not self.force:
                 raise _appeared(self.path) from None
             raise OutputError(f"cannot write the output ({_reason(exc)})", file=self.path) from None
+        self.published = True
+        self._placed = _identity_nofollow(self.path)
+
+    def finalize(self) -> None:
+        """Forget the replaced output: the publish stands."""
+        self._drop_kept()
         self.done = True
 
+    def commit(self) -> None:
+        self.publish()
+        self.finalize()
+
     def abort(self) -> None:
-        if not self.done:
+        """Remove the temporary file; after :meth:`publish` (and before :meth:`finalize`), take
+        the published file back and put a replaced output back in place."""
+        if self.done:
+            return
+        self.done = True
+        if not self.published:
             with contextlib.suppress(OSError):
                 os.unlink(self.tmp)
-            self.done = True
+            return
+        with contextlib.suppress(OSError):
+            if self._kept is not None and self._swapped:
+                _renameat2(self._kept, self.path, _RENAME_EXCHANGE)
+                os.unlink(self._kept)
+            elif self._kept is not None:
+                os.replace(self._kept, self.path)
+            elif _identity_nofollow(self.path) == self._placed:  # still ours: take it back
+                os.unlink(self.path)
+        self._kept = None
+
+    def _drop_kept(self) -> None:
+        if self._kept is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(self._kept)
+            self._kept = None
 
     def failed(self, exc: BaseException) -> OutputError:
         """A write to the temporary failed (disk full, file too large): remove it, and the error
         to raise, naming the output and the OS's reason."""
         self.abort()
         return OutputError(f"cannot write the output ({_reason(exc)})", file=self.path)
+
+
+def _is_file_or_link(path: str) -> bool:
+    try:
+        return not stat.S_ISDIR(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
+def _identity_nofollow(path: str) -> tuple[int, ...] | None:
+    """What tells the published file from one put there since (an inode number can be reused
+    at once, so its size and times too)."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
+
+
+def commit_together(outputs: Sequence[ArrayWriter | TableWriter]) -> None:
+    """Commit the outputs of one run together: all of them appear, or none does. Each is
+    prepared (closed; a write error, e.g. a full disk, happens here), then each is published;
+    if one fails, those published before it are taken back (a file one replaced with ``force``
+    is put back) and the rest aborted. Prepare an ``.npy`` with its shape first if it needs
+    one."""
+    try:
+        for w in outputs:
+            w.prepare()
+        for w in outputs:
+            w.publish()
+    except BaseException:
+        for w in outputs:
+            w.abort()
+        raise
+    for w in outputs:
+        w.finalize()
 
 
 class ArrayWriter:
@@ -315,7 +406,11 @@ class ArrayWriter:
         self._guarded(self.fh.write, a.tobytes())  # tobytes: one copy of a chunk, not the file
         self.rows += a.shape[0]
 
-    def commit(self, shape: tuple[int, ...] | None = None) -> None:
+    def prepare(self, shape: tuple[int, ...] | None = None) -> None:
+        """Write the header (``shape``: the array's, default ``(rows, *row_shape)``) and close
+        the file: every write error happens here, before anything is published."""
+        if self.fh.closed:
+            return
         shape = shape if shape is not None else (self.rows, *self.row_shape)
         header = {"descr": np.lib.format.dtype_to_descr(self.dtype), "fortran_order": False,
                   "shape": shape}
@@ -332,7 +427,18 @@ class ArrayWriter:
             self.fh.close()
 
         self._guarded(finish)
-        self.atomic.commit()
+
+    def publish(self) -> None:
+        self.prepare()
+        self.atomic.publish()
+
+    def finalize(self) -> None:
+        self.atomic.finalize()
+
+    def commit(self, shape: tuple[int, ...] | None = None) -> None:
+        self.prepare(shape)
+        self.publish()
+        self.finalize()
 
     def abort(self) -> None:
         with contextlib.suppress(OSError):  # flushing the buffer may fail again (disk full)
@@ -425,11 +531,12 @@ class TableWriter:
             self._pq = pq.ParquetWriter(self.atomic.tmp, table.schema)
         self._pq.write_table(table)
 
-    def commit(self, shape: tuple[int, ...] | None = None) -> None:
+    def prepare(self, shape: tuple[int, ...] | None = None) -> None:
+        """Finish and close the file (``shape``: an ``.npy``'s final shape): every write error
+        happens here, before anything is published."""
         if self.arrays is not None:
-            self.arrays.commit(shape)
+            self.arrays.prepare(shape)
             return
-        assert self.atomic is not None
 
         def close() -> None:
             if self._pq is not None:
@@ -438,7 +545,25 @@ class TableWriter:
                 self._fh.close()
 
         self._guarded(close)
-        self.atomic.commit()
+
+    def publish(self) -> None:
+        """Move the prepared file into place (see :meth:`AtomicFile.publish`)."""
+        self.prepare()
+        self._atomic().publish()
+
+    def finalize(self) -> None:
+        self._atomic().finalize()
+
+    def commit(self, shape: tuple[int, ...] | None = None) -> None:
+        self.prepare(shape)
+        self.publish()
+        self.finalize()
+
+    def _atomic(self) -> AtomicFile:
+        if self.arrays is not None:
+            return self.arrays.atomic
+        assert self.atomic is not None
+        return self.atomic
 
     def abort(self) -> None:
         if self.arrays is not None:

@@ -44,6 +44,7 @@ from cecli.writers import (
     check_dataset_output,
     check_distinct,
     check_output,
+    commit_together,
     move_noreplace,
     same_file,
 )
@@ -235,6 +236,127 @@ def test_a_retried_part_replaces_its_first_attempt(tmp_path: Path) -> None:
     writers.write_part(ds.part_path(0), {"loss": np.array([3.0])})
     ds.commit(1, 5, {"parts": 1})
     assert pq.read_table(tmp_path / "losses.parquet").column("loss").to_pylist() == [3.0]
+
+
+# -- several outputs of one run: all or none ------------------------------------------------------
+
+
+def _pair(tmp_path: Path, force: bool) -> tuple[TableWriter, TableWriter]:
+    a = _write_some(tmp_path / "out.csv", force)
+    b = TableWriter(str(tmp_path / "g.npy"), (2,), np.float32, force=force)
+    b.write({"loss": np.ones(4, np.float32)})
+    return a, b
+
+
+def test_commit_together_takes_back_the_first_when_the_second_fails(
+    tmp_path: Path, mechanism: str
+) -> None:
+    a, b = _pair(tmp_path, force=False)
+    (tmp_path / "g.npy").write_bytes(THEIRS)  # the second output appears meanwhile
+    with pytest.raises(OutputError, match="created by someone else"):
+        commit_together([a, b])
+    assert not (tmp_path / "out.csv").exists()
+    assert (tmp_path / "g.npy").read_bytes() == THEIRS
+    assert leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("kind", ["exchange", "link"])
+def test_commit_together_with_force_puts_replaced_files_back(
+    tmp_path: Path, kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if kind == "exchange" and not HAVE_RENAMEAT2:
+        pytest.skip("no renameat2 on this system")
+    if kind == "link":
+        monkeypatch.setattr(writers, "_renameat2_func", lambda: None)
+    (tmp_path / "out.csv").write_bytes(b"older output\n")
+    a, b = _pair(tmp_path, force=True)
+    (tmp_path / "g.npy").mkdir()  # a folder where the second goes: its move fails
+    with pytest.raises(OutputError, match=r"g\.npy: cannot write the output \(Is a directory\)"):
+        commit_together([a, b])
+    assert (tmp_path / "out.csv").read_bytes() == b"older output\n"
+    assert (tmp_path / "g.npy").is_dir() and leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("kind", ["exchange", "link"])
+def test_commit_together_with_force_replaces_both(
+    tmp_path: Path, kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if kind == "exchange" and not HAVE_RENAMEAT2:
+        pytest.skip("no renameat2 on this system")
+    if kind == "link":
+        monkeypatch.setattr(writers, "_renameat2_func", lambda: None)
+    (tmp_path / "out.csv").write_bytes(b"older output\n")
+    (tmp_path / "g.npy").write_bytes(b"older gradient\n")
+    commit_together(list(_pair(tmp_path, force=True)))
+    assert (tmp_path / "out.csv").read_text() == "id,target,loss\na,0,0.5\nb,1,1.5\n"
+    assert np.load(tmp_path / "g.npy").shape == (2, 2)
+    assert leftovers(tmp_path) == []
+
+
+def test_commit_together_publishes_nothing_when_a_write_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, b = _pair(tmp_path, force=False)
+
+    def full(*args: Any) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    assert b.arrays is not None
+    b.arrays.fh.close()  # the disk fills up as the header is written: a stand-in file
+    monkeypatch.setattr(b.arrays, "fh", type("F", (), {"closed": False, "seek": full,
+                                                       "close": lambda self: None})())
+    with pytest.raises(OutputError, match="No space left on device"):
+        commit_together([a, b])
+    assert sorted(os.listdir(tmp_path)) == []
+
+
+def test_taking_back_spares_a_file_that_is_no_longer_ours(tmp_path: Path) -> None:
+    a = AtomicFile(str(tmp_path / "x.csv"))
+    a.publish()
+    (tmp_path / "x.csv").unlink()
+    (tmp_path / "x.csv").write_bytes(THEIRS)  # replaced by someone else since
+    a.abort()
+    assert (tmp_path / "x.csv").read_bytes() == THEIRS
+
+
+@pytest.mark.parametrize("theirs", ["out.csv", "g.npy"])
+def test_an_output_appearing_during_the_gradient_pass_keeps_neither(
+    tmp_path: Path, theirs: str
+) -> None:
+    """``ce -o out.csv --grad-output g.npy``: one of them appears while the gradient is written
+    (the run is paused with SIGSTOP meanwhile, so the order is certain): exit 3 naming it, and
+    the other (out.csv is complete since the first pass) is not left behind."""
+    rows, classes = 300_000, 100
+    arr = np.lib.format.open_memmap(tmp_path / "p.npy", mode="w+", dtype="float32",
+                                    shape=(rows, classes))
+    del arr  # a sparse file: its pages stay holes
+    np.save(tmp_path / "t.npy", np.arange(rows, dtype=np.int64) % classes)
+    proc = subprocess.Popen(
+        [*cecli_command(), "ce", "p.npy", "t.npy", "-o", "out.csv", "--grad-output", "g.npy",
+         "--chunk-rows", "1000", "--workers", "1", "-f", "value"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env={**os.environ, "NO_COLOR": "1"},
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not any(tmp_path.glob(".g.npy.cecli-*.tmp")):
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "the gradient never started"
+            time.sleep(0.002)
+        proc.send_signal(signal.SIGSTOP)
+        (tmp_path / theirs).write_bytes(THEIRS)
+        proc.send_signal(signal.SIGCONT)
+        stdout, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 3, stderr.decode()
+    lines = stderr.decode().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {theirs}: "), lines
+    assert "created by someone else" in lines[0] and stdout == b""
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["p.npy", "t.npy", theirs])
+    assert (tmp_path / theirs).read_bytes() == THEIRS
 
 
 # -- the whole command: an output created while cecli reads a slow stdin -------------------------

@@ -28,6 +28,7 @@ from ..writers import (
     check_dataset_output,
     check_distinct,
     check_output,
+    commit_together,
     output_format,
 )
 from ._ce import weight_tag
@@ -175,9 +176,9 @@ class _Outputs:
                 cols.update({f"grad_{nm}": g[:, i] for i, nm in enumerate(self.names)})
             self.grad.write_columns(cols)
 
-    def commit(self) -> None:
-        for w in self.opened:
-            w.commit()
+    def commit(self, *others: _Outputs) -> None:
+        """Commit these outputs (and ``others``') together: all appear, or none."""
+        commit_together([w for o in (self, *others) for w in o.opened])
 
     def abort(self) -> None:
         for w in self.opened:
@@ -230,16 +231,19 @@ def evaluate_bce(
         infos = inputs.sources
         label_names = names if shape else None
 
+    grad = None
     if second_pass:
         assert cfg.grad_output is not None
         try:
-            _grad_pass(preds, targets, read, cfg, acc, chunk_rows)
+            grad = _grad_pass(preds, targets, read, cfg, acc, chunk_rows)
         except BaseException:
             if pending is not None:  # -o and --grad-output are written together, or neither
                 pending.abort()
             raise
     if pending is not None:
-        pending.commit()
+        pending.commit(*([grad] if grad is not None else []))
+    elif grad is not None:
+        grad.commit()
     result = acc.result()
     losses = None
     if cfg.keep_losses:
@@ -338,8 +342,9 @@ def _grad_pass(
     cfg: BCEConfig,
     acc: BinaryAccumulator,
     chunk_rows: int,
-) -> None:
-    """The ``mean`` gradient when the element count was unknown until the first pass ended."""
+) -> _Outputs:
+    """The ``mean`` gradient when the element count was unknown until the first pass ended,
+    written but uncommitted (the caller commits it together with ``-o``)."""
     if preds == "-" or targets == "-":
         raise UsageError(
             "--grad-output with --reduction mean reads a CSV input twice, so it needs a file, "
@@ -357,13 +362,13 @@ def _grad_pass(
                 target = _target_of(batch, inputs.preds_info.path)
                 x, t, w, pw = part.arrays(batch.preds, target, batch.start)
                 out.write_grad(_divide(part.grad_of(x, t, w, pw), float(acc.elements)), batch)
-            out.commit()
         except CecliError as exc:
             out.abort()
             raise exc.with_file(inputs.preds_info.path) from None
         except BaseException:
             out.abort()
             raise
+    return out
 
 
 def _divide(g: np.ndarray, denom: float | None) -> np.ndarray:

@@ -14,7 +14,13 @@ from ..accumulate import DEFAULT_SEED, CEResult, CrossEntropyAccumulator
 from ..core import Positions, class_axis_of
 from ..errors import CecliError, DataError, InputError, UsageError
 from ..readers import Batch, Inputs, ReadOptions, SourceInfo, open_inputs
-from ..writers import TableWriter, check_dataset_output, check_distinct, check_output
+from ..writers import (
+    TableWriter,
+    check_dataset_output,
+    check_distinct,
+    check_output,
+    commit_together,
+)
 from ._engine import check_engine, default_chunk_rows, default_workers, ordered_map
 from ._where import locate, shown_row
 
@@ -175,17 +181,20 @@ def evaluate(
         class_names = inputs.class_names
         unbatched = inputs.unbatched
 
+    grad = None
     if cfg.grad_output:
         from ._grad import write_gradient
 
         try:
-            write_gradient(preds, targets, read, cfg, acc, chunk_rows)
+            grad = write_gradient(preds, targets, read, cfg, acc, chunk_rows)
+            if pending is not None:
+                pending.prepare(() if unbatched else None)
         except BaseException:
-            if pending is not None:  # -o and --grad-output are written together, or neither
-                pending.abort()
+            for w in (pending, grad):  # -o and --grad-output are written together, or neither
+                if w is not None:
+                    w.abort()
             raise
-    if pending is not None:
-        pending.commit(() if unbatched else None)
+    commit_together([w for w in (pending, grad) if w is not None])
     result = acc.result()
     soft = bool(acc.opts and acc.opts.soft)
     target_kind = "probs" if soft else "index"

@@ -23,7 +23,9 @@ def write_gradient(
     cfg: CEConfig,
     acc: CrossEntropyAccumulator,
     chunk_rows: int,
-) -> None:
+) -> TableWriter:
+    """Write the gradient to a prepared (complete, closed) but unpublished writer: the caller
+    commits it together with ``-o`` (:func:`~cecli.writers.commit_together`)."""
     assert cfg.grad_output is not None
     if preds == "-" or targets == "-":
         raise UsageError("--grad-output reads the input twice, so it needs a file, not stdin")
@@ -33,8 +35,12 @@ def write_gradient(
             empty = TableWriter(
                 cfg.grad_output, tuple(inputs.sample_shape), inputs.dtype, force=cfg.force
             )
-            empty.commit()
-        return
+            try:
+                empty.prepare()
+            except BaseException:
+                empty.abort()
+                raise
+        return empty
     scale = 1.0
     if cfg.reduction == "mean":
         denom = acc.denom_sum.scalar()
@@ -65,10 +71,11 @@ def write_gradient(
                     else:
                         cols.update({f"grad_{i}": flat[:, i] for i in range(flat.shape[1])})
                     writer.write_columns(cols)
-            writer.commit(shape if inputs.unbatched else None)
+            writer.prepare(shape if inputs.unbatched else None)
         except CecliError as exc:
             writer.abort()
             raise exc.with_file(inputs.preds_info.path) from None
         except BaseException:
             writer.abort()
             raise
+    return writer
