@@ -41,6 +41,7 @@ from cecli.writers import (
     AtomicFile,
     DatasetWriter,
     TableWriter,
+    _place,
     check_dataset_output,
     check_distinct,
     check_output,
@@ -58,7 +59,7 @@ def leftovers(folder: Path) -> list[str]:
 
 # -- the move into place, by each mechanism ------------------------------------------------------
 
-HAVE_RENAMEAT2 = writers._renameat2_func() is not None
+HAVE_RENAMEAT2 = _place.renameat2_func() is not None
 
 
 @pytest.fixture(params=["renameat2", "link", "reserve"])
@@ -69,7 +70,7 @@ def mechanism(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -
     if kind == "renameat2" and not HAVE_RENAMEAT2:
         pytest.skip("no renameat2 on this system")
     if kind != "renameat2":
-        monkeypatch.setattr(writers, "_renameat2_func", lambda: None)
+        monkeypatch.setattr(_place, "renameat2_func", lambda: None)
     if kind == "reserve":
         def no_links(*args: Any, **kw: Any) -> None:
             raise OSError(errno.EPERM, "Operation not permitted")
@@ -110,7 +111,7 @@ def test_move_noreplace_folders(tmp_path: Path, kind: str, monkeypatch: pytest.M
     if kind == "renameat2" and not HAVE_RENAMEAT2:
         pytest.skip("no renameat2 on this system")
     if kind == "mkdir":
-        monkeypatch.setattr(writers, "_renameat2_func", lambda: None)
+        monkeypatch.setattr(_place, "renameat2_func", lambda: None)
     src, dst = tmp_path / "src", tmp_path / "dst"
     src.mkdir()
     (src / "part").write_bytes(b"ours")
@@ -191,7 +192,7 @@ def test_dataset_commit_keeps_an_output_created_meanwhile(
     if kind == "renameat2" and not HAVE_RENAMEAT2:
         pytest.skip("no renameat2 on this system")
     if kind == "mkdir":
-        monkeypatch.setattr(writers, "_renameat2_func", lambda: None)
+        monkeypatch.setattr(_place, "renameat2_func", lambda: None)
     ds = _dataset(tmp_path, force=False)
     out = tmp_path / "losses.parquet"
     if theirs == "file":
@@ -217,7 +218,7 @@ def test_dataset_commit_with_force_replaces(
     if kind == "exchange" and not HAVE_RENAMEAT2:
         pytest.skip("no renameat2 on this system")
     if kind == "rename":
-        monkeypatch.setattr(writers, "_renameat2_func", lambda: None)
+        monkeypatch.setattr(_place, "renameat2_func", lambda: None)
     ds = _dataset(tmp_path, force=True)
     out = tmp_path / "losses.parquet"
     if theirs == "file":
@@ -267,7 +268,7 @@ def test_commit_together_with_force_puts_replaced_files_back(
     if kind == "exchange" and not HAVE_RENAMEAT2:
         pytest.skip("no renameat2 on this system")
     if kind == "link":
-        monkeypatch.setattr(writers, "_renameat2_func", lambda: None)
+        monkeypatch.setattr(_place, "renameat2_func", lambda: None)
     (tmp_path / "out.csv").write_bytes(b"older output\n")
     a, b = _pair(tmp_path, force=True)
     (tmp_path / "g.npy").mkdir()  # a folder where the second goes: its move fails
@@ -284,7 +285,7 @@ def test_commit_together_with_force_replaces_both(
     if kind == "exchange" and not HAVE_RENAMEAT2:
         pytest.skip("no renameat2 on this system")
     if kind == "link":
-        monkeypatch.setattr(writers, "_renameat2_func", lambda: None)
+        monkeypatch.setattr(_place, "renameat2_func", lambda: None)
     (tmp_path / "out.csv").write_bytes(b"older output\n")
     (tmp_path / "g.npy").write_bytes(b"older gradient\n")
     commit_together(list(_pair(tmp_path, force=True)))
