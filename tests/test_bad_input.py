@@ -497,6 +497,8 @@ CASES = [
     case("grad-output-is-targets-as-file-uri",
          "ce p.npy file://{d}/t.npy --grad-output t.npy --force", 3, "t.npy",
          "one of the inputs"),
+    case("output-matches-preds-glob", "ce p.cs? -o p.csv --force", 3, "p.csv",
+         "one of the inputs", out=None),
     case("output-parquet-inside-preds-folder", "ce dsok -o dsok/losses.parquet", 3,
          "dsok/losses.parquet", "one of the inputs", out=None),
     case("grad-output-same-as-output-other-spelling",

@@ -645,6 +645,18 @@ def test_check_output_refuses_a_parquet_output_an_input_would_read(tmp_path: Pat
         check_dataset_output(str(tmp_path / "preds" / "losses"), [folder], False)
 
 
+@pytest.mark.parametrize("force", [False, True])
+def test_check_output_refuses_a_file_an_input_glob_matches(tmp_path: Path, force: bool) -> None:
+    (tmp_path / "preds" / "b").mkdir(parents=True)
+    (tmp_path / "preds" / "a.csv").write_text("x,label\n1,0\n")
+    (tmp_path / "preds" / "b" / "c.csv").write_text("x,label\n1,0\n")
+    flat, deep = str(tmp_path / "preds" / "*.csv"), str(tmp_path / "preds" / "**" / "*.csv")
+    for out, given in [("a.csv", flat), ("new.csv", flat), ("b/c.csv", deep)]:
+        with pytest.raises(OutputError, match="one of the inputs"):
+            check_output(str(tmp_path / "preds" / out), [given], force)
+    check_output(str(tmp_path / "preds" / "a.tsv"), [flat], force=True)
+
+
 def test_check_distinct_outputs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     with pytest.raises(UsageError, match="--grad-output and --output name the same file"):

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import glob as _glob
 import os
 from collections.abc import Sequence
 from pathlib import PurePath
@@ -60,32 +61,45 @@ def is_glob(path: str) -> bool:
     return any(ch in path for ch in "*?[")
 
 
+def _glob_takes(cand: str, path: str) -> bool:
+    """Whether glob ``cand`` matches ``path`` (an existing file among its matches, or a new one
+    that the next run would read)."""
+    if not is_glob(cand) or os.path.exists(cand):
+        return False
+    if os.path.lexists(path) and any(
+        same_file(m, path) for m in _glob.glob(cand, recursive=True)
+    ):
+        return True
+    return PurePath(os.path.realpath(path)).match(os.path.realpath(cand)) or PurePath(
+        os.path.abspath(path)
+    ).match(os.path.abspath(cand))
+
+
 def reads_into(cand: str, path: str) -> bool:
-    """Whether input ``cand`` (a local folder or glob) would read a file written at ``path``."""
+    """Whether input ``cand`` (a local folder, which is read for its Parquet files, or a glob)
+    would read a file written at ``path``."""
     if os.path.isdir(cand):
         return os.path.realpath(path).startswith(os.path.realpath(cand).rstrip(os.sep) + os.sep)
-    if is_glob(cand) and not os.path.exists(cand):
-        return PurePath(os.path.realpath(path)).match(os.path.realpath(cand)) or PurePath(
-            os.path.abspath(path)
-        ).match(os.path.abspath(cand))
-    return False
+    return _glob_takes(cand, path)
 
 
 def _input_holding(path: str, inputs: Sequence[str]) -> str | None:
-    """The input argument that is ``path`` (in any spelling), or whose folder or glob would read
-    a Parquet file written at ``path``; None if there is none."""
+    """The input argument that is ``path`` (in any spelling), a glob that matches it, or a
+    folder that would read a Parquet file written at ``path``; None if there is none."""
     parquet = path.lower().endswith((".parquet", ".pq"))
     for src in inputs:
         for cand in local_candidates(src):
-            if same_file(cand, path) or (parquet and reads_into(cand, path)):
+            if same_file(cand, path) or _glob_takes(cand, path):
+                return src
+            if parquet and reads_into(cand, path):
                 return src
     return None
 
 
 def check_output(path: str, inputs: Sequence[str], force: bool) -> None:
     """Refuse an output that is one of the inputs (however spelled: another relative path, a
-    ``file://`` URI, a symlink, a hard link; or a Parquet file inside an input folder or glob),
-    exists without ``force``, or has no folder."""
+    ``file://`` URI, a symlink, a hard link; a file an input glob matches; a Parquet file inside
+    an input folder), exists without ``force``, or has no folder."""
     if _input_holding(path, inputs) is not None:
         raise OutputError(
             "the output is one of the inputs", file=path, fix="write to another file"
