@@ -48,7 +48,7 @@ sys.path.insert(0, str(HERE.parent))
 import cecli  # noqa: E402
 from cecli.accumulate import CrossEntropyAccumulator  # noqa: E402
 from cecli.api import default_chunk_rows, ordered_map  # noqa: E402
-from cecli.core import ce_options, ce_positions  # noqa: E402
+from cecli.core import LossSpec, ce_positions  # noqa: E402
 from cecli.core._blocks import BLOCK_ELEMENTS  # noqa: E402
 
 try:
@@ -187,7 +187,7 @@ def workers_one(data: Path, N: int, C: int, reps: int) -> dict[str, Any]:
     x = np.array(xm)
     chunk = default_chunk_rows(C, x.dtype.itemsize)
     starts = range(0, N, chunk)
-    opts = ce_options(C)
+    opts = LossSpec().bind(C, False)
 
     def streamed(workers: int) -> float:
         acc = CrossEntropyAccumulator()
@@ -235,7 +235,7 @@ def bench_layout(reps: int, quick: bool) -> dict[str, Any]:
 
     def timed(x: np.ndarray, y: np.ndarray, wide_min: int, block: int) -> None:
         ce.WIDE_MIN_CLASSES, blocks.BLOCK_ELEMENTS = wide_min, block
-        ce_positions(x.reshape(*x.shape, 1), y.reshape(-1, 1), ce_options(x.shape[1]))
+        ce_positions(x.reshape(*x.shape, 1), y.reshape(-1, 1), LossSpec().bind(x.shape[1], False))
 
     out: dict[str, Any] = {"layout": [], "block": []}
     try:

@@ -117,7 +117,7 @@ def test_library_accumulator_matches_torch_for_any_chunking() -> None:
     w, pw = np.array([1.0, 2.0, 0.5, 0.0]), np.array([3.0, 0.5, 1.0, 10.0])
     totals = set()
     for step in (1, 3, 10):
-        acc = BinaryAccumulator(w, pw, reduction="sum")
+        acc = BinaryAccumulator(weight=w, pos_weight=pw, reduction="sum")
         parts = []
         for a in range(0, len(x), step):
             part = acc.spawn()

@@ -75,11 +75,13 @@ def test_docstring_examples_run() -> None:
     failures = 0
     tried = 0
     for name in (
-        "cecli.core._api",
+        "cecli.core._oneshot",
         "cecli.core._bce",
+        "cecli.core.spec",
         "cecli.core._grad",
         "cecli.accumulate._ce",
         "cecli.accumulate._binary",
+        "cecli.accumulate.spec",
     ):
         res = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
         failures += res.failed

@@ -31,7 +31,9 @@ from conftest import invoke
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cecli.api import CEConfig, evaluate
+from cecli.accumulate import Measures
+from cecli.api import OutputSpec, RunSpec, evaluate
+from cecli.core import LossSpec
 from cecli.errors import CecliError
 from cecli.readers import ReadOptions, inspect_file
 
@@ -197,8 +199,9 @@ def check_library(work: Path, name: str, data: bytes) -> None:
     else:
         preds, tgt = str(path), (str(work / targets) if targets else None)
     before = sorted(os.listdir(work))
-    cfg = CEConfig(workers=1, chunk_rows=5, output=str(out))
-    exc = with_timeout(lambda: evaluate(preds, tgt, ReadOptions(), cfg))
+    loss = LossSpec(nonfinite="error")  # type: ignore[arg-type]  # the command line's default
+    run, output = RunSpec(workers=1, chunk_rows=5), OutputSpec(path=str(out))
+    exc = with_timeout(lambda: evaluate(preds, tgt, ReadOptions(), loss, Measures(), run, output))
     if exc is not None and not isinstance(exc, CecliError):
         raise AssertionError(f"{type(exc).__name__} escaped for {name}: {exc}") from exc
     if exc is not None:  # a failed run: no output, no temporary file

@@ -1,4 +1,10 @@
-"""Sufficient statistics of cross-entropy chunks, merged exactly, finished once.
+"""Sufficient statistics of loss chunks, merged exactly, finished once.
+
+One protocol (``_protocol.Accumulator``): ``update`` a chunk, ``merge`` partials in chunk order,
+``compute`` / ``result`` once; each accumulator declares its state once (``STATE``: field ->
+merge rule) and is merged generically. :class:`CrossEntropyAccumulator` (ce, nll) and
+:class:`BinaryAccumulator` (bce) implement it, configured by a :class:`~cecli.core.LossSpec`
+and :class:`Measures` (``spec``).
 
 Each chunk contributes sums (loss, weight, counts, correct predictions, per-class sums, ECE bins,
 a loss histogram, bootstrap replicate sums); :meth:`CrossEntropyAccumulator.compute` turns them
@@ -19,11 +25,6 @@ label), so the interval is a property of the data and the seed alone.
 
 from ._binary import BCEResult, BinaryAccumulator
 from ._ce import (
-    CI_METHOD,
-    DEFAULT_SEED,
-    MAX_ECE_BINS,
-    MAX_REPLICATES,
-    QUANTILES,
     CEResult,
     CrossEntropyAccumulator,
     bootstrap_keys,
@@ -32,6 +33,7 @@ from ._ce import (
     percentile_interval,
     replicate_values,
 )
+from ._protocol import Accumulator, FirstRow
 from ._sums import (
     HIST_RESOLUTION,
     BootstrapSums,
@@ -41,21 +43,36 @@ from ._sums import (
     group_keys,
     poisson_weights,
 )
+from .spec import (
+    CI_METHOD,
+    DEFAULT_BOOTSTRAP,
+    DEFAULT_ECE_BINS,
+    DEFAULT_SEED,
+    MAX_ECE_BINS,
+    MAX_REPLICATES,
+    QUANTILES,
+    Measures,
+)
 
 __all__ = [
     "CI_METHOD",
+    "DEFAULT_BOOTSTRAP",
+    "DEFAULT_ECE_BINS",
     "DEFAULT_SEED",
     "HIST_RESOLUTION",
     "MAX_ECE_BINS",
     "MAX_REPLICATES",
     "QUANTILES",
+    "Accumulator",
     "BCEResult",
     "BinaryAccumulator",
     "BootstrapSums",
     "CEResult",
     "CrossEntropyAccumulator",
     "DDSum",
+    "FirstRow",
     "LossHistogram",
+    "Measures",
     "TreeSum",
     "bootstrap_keys",
     "ece_boundaries",

@@ -5,38 +5,29 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from ..core import (
+    TOP_K_TIES,
     CEOptions,
+    LossSpec,
     Positions,
     as_float,
-    ce_options,
+    binary_probs,
     ce_positions,
-    check_reduction,
     class_axis_of,
     index_targets,
     is_soft,
-    raise_nonfinite,
     reduce,
+    sample_weight_findings,
 )
 from ..core import as_3d as _as_3d
 from ..errors import DataError, UsageError
-from ._sums import (
-    BootstrapSums,
-    DDSum,
-    LossHistogram,
-    TreeSum,
-    group_keys,
-)
-
-DEFAULT_SEED = 12345
-MAX_REPLICATES = 100_000
-MAX_ECE_BINS = 100_000
-QUANTILES = (0.5, 0.9, 0.99)
-CI_METHOD = "poisson-bootstrap"
+from ._protocol import Accumulator, FirstRow, MergeRule
+from ._sums import BootstrapSums, DDSum, LossHistogram, TreeSum, group_keys
+from .spec import CI_METHOD, QUANTILES, Measures, loss_keywords, measures_keywords
 
 
 def ece_boundaries(bins: int) -> np.ndarray:
@@ -95,13 +86,25 @@ class CEResult:
     replicate_means: np.ndarray | None = None
     unnormalised_rows: int = 0
     first_unnormalised: int = -1
+    probs_like: bool = False  # logits that all look like probabilities (counted rows only)
+    not_logprob_rows: int = 0  # log-probabilities input whose values cannot be log-probabilities
+    first_not_logprob: int = -1
+    negative_weight_rows: int = 0  # rows with a negative sample weight
+    first_negative_weight: int = -1
+    binary_form: bool = False  # one column of probabilities read as sklearn's [1 - p, p]
+    top_k_ties: str | None = None  # the tie rule (core.TOP_K_TIES) when top_k is asked
 
 
-class CrossEntropyAccumulator:
+class CrossEntropyAccumulator(Accumulator):
     """Streaming cross-entropy: ``update`` chunk by chunk, ``merge`` partials, ``compute`` once.
 
-    The result equals :func:`cecli.cross_entropy` on the concatenated chunks (to float64
-    rounding of the per-chunk sums).
+    Give a :class:`~cecli.core.LossSpec` and :class:`~cecli.accumulate.Measures`, or torch's
+    keyword names (``weight``, ``ignore_index``, ``reduction``, ``label_smoothing``,
+    ``input_kind``, ``targets``, ``nonfinite``, ``float64``) and the measures' (``top_k``,
+    ``per_class``, ``ece_bins``, ``bootstrap`` replicates of an interval at ``ci_level``,
+    ``seed``). ``axis`` is the class axis of the chunks. The result equals
+    :func:`cecli.cross_entropy` on the concatenated chunks (to float64 rounding of the
+    per-chunk sums).
 
     Examples
     --------
@@ -113,66 +116,49 @@ class CrossEntropyAccumulator:
     True
     """
 
+    STATE: ClassVar[dict[str, MergeRule]] = {
+        "loss_sum": "merge",  # TreeSums: identical to the last bit for any chunking
+        "denom_sum": "merge",
+        "samples": "add",
+        "counted": "add",
+        "correct": "add",
+        "topk_correct": "add",
+        "hist": "merge",
+        "nonfinite": "merge",
+        "unnormalised": "merge",
+        "not_probs_like": "add",  # chunks whose logits are not all probabilities
+        "not_logprob": "merge",
+        "negative_weight": "merge",
+        "binary_form": "max",
+        "class_stats": "merge",  # DDSums: equal across chunkings to float64 rounding
+        "ece_stats": "merge",
+        "boot": "merge",
+        "next_row": "max",
+    }
+
     def __init__(
         self,
-        weight: Any = None,
-        ignore_index: int = -100,
-        reduction: str = "mean",
-        label_smoothing: float = 0.0,
-        axis: int = 1,
-        input_kind: str = "logits",
+        loss: LossSpec | None = None,
+        measures: Measures | None = None,
         *,
-        targets: str = "auto",
-        nonfinite: str = "propagate",
-        float64: bool = False,
-        top_k: int = 0,
-        per_class: bool = False,
-        ece_bins: int = 0,
-        bootstrap: int = 0,
-        seed: int = DEFAULT_SEED,
-        ci_level: float = 0.95,
+        axis: int = 1,
+        **torch_options: Any,
     ) -> None:
-        check_reduction(reduction)
-        if ece_bins < 0 or bootstrap < 0:
-            raise UsageError("bins and replicates must be positive")
-        # Memory is O(replicates) per accumulator plus a block of weights per chunk, and
-        # O(bins) for ECE: refuse sizes that could only exhaust memory.
-        if bootstrap > MAX_REPLICATES:
-            raise UsageError(
-                f"--bootstrap {bootstrap} is more replicates than cecli allows ({MAX_REPLICATES})",
-                fix="1000 to 10000 replicates give a stable 95% interval",
-            )
-        if ece_bins > MAX_ECE_BINS:
-            raise UsageError(
-                f"--ece-bins {ece_bins} is more bins than cecli allows ({MAX_ECE_BINS})",
-                fix="15 bins is the usual choice",
-            )
-        self.config = dict(
-            weight=weight,
-            ignore_index=ignore_index,
-            reduction=reduction,
-            label_smoothing=label_smoothing,
-            axis=axis,
-            input_kind=input_kind,
-            targets=targets,
-            nonfinite=nonfinite,
-            float64=float64,
-            top_k=top_k,
-            per_class=per_class,
-            ece_bins=ece_bins,
-            bootstrap=bootstrap,
-            seed=seed,
-            ci_level=ci_level,
-        )
-        self.reduction = reduction
+        if loss is None:
+            options, asked = measures_keywords(torch_options)
+            loss = LossSpec(**loss_keywords(options))
+            if measures is None:
+                measures = asked
+            elif asked != Measures():
+                raise TypeError("give Measures or the measures' keyword options, not both")
+        elif torch_options:
+            raise TypeError("give a LossSpec or torch's keyword options, not both")
+        if loss.binary:
+            raise UsageError("CrossEntropyAccumulator needs a ce or nll spec, not bce")
+        self.loss = loss
+        self.measures = measures if measures is not None else Measures()
         self.axis = axis
-        self.targets = targets
-        self.opts: CEOptions | None = None
-        self.per_class = per_class
-        self.ece_bins = ece_bins
-        self.bootstrap = bootstrap
-        self.seed = seed
-        self.ci_level = ci_level
+        self.opts: CEOptions | None = None  # the spec bound to the data by the first chunk
         self.next_row = 0  # global row index of the next sequential update
         # statistics
         self.loss_sum = TreeSum(compensated=True)
@@ -182,38 +168,38 @@ class CrossEntropyAccumulator:
         self.correct = 0
         self.topk_correct = 0
         self.hist = LossHistogram()
-        self.nonfinite_first = -1
-        self.nonfinite_count = 0
-        self.unnormalised_rows = 0
-        self.first_unnormalised = -1
+        self.nonfinite = FirstRow()
+        self.unnormalised = FirstRow()
+        self.not_probs_like = 0  # probabilities given as logits: every chunk must look so
+        self.not_logprob = FirstRow()  # log-probabilities input: rows that cannot be
+        self.negative_weight = FirstRow()  # sample weights below 0
+        self.binary_form = False  # one column of probabilities read as [1 - p, p]
         self.class_stats: dict[str, DDSum] | None = None
         self.ece_stats: dict[str, DDSum] | None = None
-        self.ece_edges = ece_boundaries(ece_bins) if ece_bins else None
+        bins = self.measures.ece_bins
+        self.ece_edges = ece_boundaries(bins) if bins else None
         self.boot: BootstrapSums | None = None
 
     def spawn(self) -> CrossEntropyAccumulator:
         """An empty accumulator with the same configuration (for a worker's partial)."""
-        other = CrossEntropyAccumulator(**self.config)
+        other = CrossEntropyAccumulator(self.loss, self.measures, axis=self.axis)
         other.opts = self.opts
         if self.opts is not None:
             other._alloc(self.opts.num_classes)
         return other
 
+    @property
+    def started(self) -> bool:
+        return self.opts is not None
+
+    def _bind_like(self, other: CrossEntropyAccumulator) -> None:
+        assert other.opts is not None
+        self._setup(other.opts.num_classes, other.opts.soft)
+
     # -- setup ---------------------------------------------------------------------------------
     def _setup(self, num_classes: int, soft: bool) -> CEOptions:
         if self.opts is None:
-            c = self.config
-            self.opts = ce_options(
-                num_classes,
-                weight=c["weight"],
-                ignore_index=c["ignore_index"],
-                label_smoothing=c["label_smoothing"],
-                input_kind=c["input_kind"],
-                soft=soft,
-                nonfinite=c["nonfinite"],
-                float64=c["float64"],
-                top_k=c["top_k"],
-            )
+            self.opts = self.loss.bind(num_classes, soft, self.measures.top_k)
             self._alloc(num_classes)
         elif self.opts.num_classes != num_classes:
             raise DataError(
@@ -224,16 +210,17 @@ class CrossEntropyAccumulator:
         return self.opts
 
     def _alloc(self, C: int) -> None:
-        if self.per_class and self.class_stats is None:
+        m = self.measures
+        if m.per_class and self.class_stats is None:
             self.class_stats = {k: DDSum(C) for k in ("count", "weight", "loss", "correct")}
-        if self.ece_bins and self.ece_stats is None:
+        if m.ece_bins and self.ece_stats is None:
             # bins + 1 buckets, as torchmetrics: the last holds confidences of exactly 1
-            self.ece_stats = {k: DDSum(self.ece_bins + 1) for k in ("count", "conf", "acc")}
-        if self.bootstrap and self.boot is None:
-            self.boot = BootstrapSums(2, self.bootstrap, self.seed)  # series: loss, denom
+            self.ece_stats = {k: DDSum(m.ece_bins + 1) for k in ("count", "conf", "acc")}
+        if m.replicates and self.boot is None:
+            self.boot = BootstrapSums(2, m.replicates, m.seed)  # series: loss, denom
 
     # -- update ----------------------------------------------------------------------------------
-    def prepare(
+    def kernel_views(
         self, preds: Any, target: Any, start: int
     ) -> tuple[np.ndarray, np.ndarray, int, int, int]:
         """Kernel views of a chunk: ``(x3, t3, rows, positions per row, kernel rows per row)``,
@@ -244,9 +231,12 @@ class CrossEntropyAccumulator:
             raise DataError(f"a chunk of predictions must be (rows, classes, ...), not {x.shape}")
         n = x.shape[0]
         ax = class_axis_of(x.ndim, self.axis)
-        soft = is_soft(t, x.shape, self.targets)
+        soft = is_soft(t, x.shape, self.loss.targets)
         x3, pos_shape = _as_3d(x, ax)
         C = x3.shape[1]
+        if C == 1 and not soft and self.loss.input == "probs":
+            x3, C = binary_probs(x3), 2  # sklearn's binary form: P(class 1) per row
+            self.binary_form = True
         opts = self._setup(C, soft)
         per_pos = x3.shape[0] * x3.shape[2] // n if n else 1
         per_r = x3.shape[0] // n if n else 1
@@ -294,15 +284,17 @@ class CrossEntropyAccumulator:
         """
         if start is None:
             start = self.next_row
-        x3, t3, n, per_pos, per_r = self.prepare(preds, target, start)
+        x3, t3, n, per_pos, per_r = self.kernel_views(preds, target, start)
         self.next_row = start + n
         opts = self.opts
         assert opts is not None
         pos = ce_positions(x3, t3, opts)
         sw = None
         if sample_weight is not None:
+            neg, first_neg = sample_weight_findings(sample_weight, start)
+            self.negative_weight.add(first_neg, neg)
             sw = np.repeat(np.asarray(sample_weight, dtype=np.float64).reshape(-1), per_pos)
-        keys = bootstrap_keys(start, n, per_pos, group) if self.bootstrap else None
+        keys = bootstrap_keys(start, n, per_pos, group) if self.boot is not None else None
         self._add(pos, sw, keys, start, per_r, start * per_pos)
         return pos
 
@@ -334,13 +326,12 @@ class CrossEntropyAccumulator:
             self.topk_correct += int(np.count_nonzero(pos.topk & counted))
         self.hist.add(pos.loss[counted])
         if pos.nonfinite_count:
-            if self.nonfinite_first < 0:
-                self.nonfinite_first = start + pos.nonfinite_rows[0] // per_row
-            self.nonfinite_count += pos.nonfinite_count
+            self.nonfinite.add(start + pos.nonfinite_rows[0] // per_row, pos.nonfinite_count)
         if pos.unnormalised_rows:
-            if self.first_unnormalised < 0:
-                self.first_unnormalised = start + pos.first_unnormalised // per_row
-            self.unnormalised_rows += pos.unnormalised_rows
+            self.unnormalised.add(start + pos.first_unnormalised // per_row, pos.unnormalised_rows)
+        self.not_probs_like += not pos.probs_like
+        if pos.not_logprob_rows:
+            self.not_logprob.add(start + pos.first_not_logprob // per_row, pos.not_logprob_rows)
         C = opts.num_classes
         if self.class_stats is not None:
             y = pos.target[counted]
@@ -360,47 +351,14 @@ class CrossEntropyAccumulator:
         if self.boot is not None and keys is not None:
             self.boot.add(first_pos, keys, [loss, denom])
 
-    def merge(self, other: CrossEntropyAccumulator) -> CrossEntropyAccumulator:
-        """Add another accumulator's statistics (chunks it saw come after this one's)."""
-        if other.opts is None:
-            return self
-        self._setup(other.opts.num_classes, other.opts.soft)
-        self.loss_sum.merge(other.loss_sum)
-        self.denom_sum.merge(other.denom_sum)
-        self.samples += other.samples
-        self.counted += other.counted
-        self.correct += other.correct
-        self.topk_correct += other.topk_correct
-        self.hist.merge(other.hist)
-        if other.nonfinite_count:
-            if self.nonfinite_first < 0 or 0 <= other.nonfinite_first < self.nonfinite_first:
-                self.nonfinite_first = other.nonfinite_first
-            self.nonfinite_count += other.nonfinite_count
-        if other.unnormalised_rows:
-            if self.first_unnormalised < 0:
-                self.first_unnormalised = other.first_unnormalised
-            self.unnormalised_rows += other.unnormalised_rows
-        for mine, theirs in ((self.class_stats, other.class_stats), (self.ece_stats, other.ece_stats)):
-            if mine is not None and theirs is not None:
-                for k in mine:
-                    mine[k].merge(theirs[k])
-        if self.boot is not None and other.boot is not None:
-            self.boot.merge(other.boot)
-        self.next_row = max(self.next_row, other.next_row)
-        return self
-
     # -- finish ----------------------------------------------------------------------------------
-    def check(self, file: str | None = None) -> None:
-        """Raise the data errors recorded while streaming (non-finite predictions)."""
-        if self.nonfinite_count:
-            raise_nonfinite(self.nonfinite_first, self.nonfinite_count, file)
-
     def compute(self) -> float:
         """The reduced loss (``mean`` or ``sum``) of everything seen so far."""
         self.check()
-        if self.reduction == "none":
+        reduction = self.loss.reduction
+        if reduction == "none":
             raise UsageError("compute() gives a reduced loss; use update()'s positions for none")
-        return reduce(self.loss_sum.scalar(), self.denom_sum.scalar(), self.reduction)
+        return reduce(self.loss_sum.scalar(), self.denom_sum.scalar(), reduction)
 
     def result(self) -> CEResult:
         """All reported figures (the loss as ``mean``/``sum``; ``none`` reports the mean)."""
@@ -408,12 +366,13 @@ class CrossEntropyAccumulator:
         C = self.opts.num_classes if self.opts else 0
         total = self.loss_sum.scalar()
         denom = self.denom_sum.scalar()
-        red = self.reduction if self.reduction != "none" else "mean"
+        reduction = self.loss.reduction
+        red = reduction if reduction != "none" else "mean"
         loss = reduce(total, denom, red)
         counted = self.counted
         res = CEResult(
             loss=loss,
-            reduction=self.reduction,
+            reduction=str(reduction),
             loss_sum=total,
             weight_sum=denom,
             samples=self.samples,
@@ -422,18 +381,25 @@ class CrossEntropyAccumulator:
             classes=C,
             accuracy=self.correct / counted if counted else math.nan,
             perplexity=_exp(loss) if red == "mean" else None,
-            unnormalised_rows=self.unnormalised_rows,
-            first_unnormalised=self.first_unnormalised,
+            unnormalised_rows=self.unnormalised.count,
+            first_unnormalised=self.unnormalised.first,
+            probs_like=self.not_probs_like == 0 and counted > 0,
+            not_logprob_rows=self.not_logprob.count,
+            first_not_logprob=self.not_logprob.first,
+            negative_weight_rows=self.negative_weight.count,
+            first_negative_weight=self.negative_weight.first,
+            binary_form=self.binary_form,
         )
         if self.opts is not None and self.opts.top_k:
             res.top_k = self.opts.top_k
             res.top_k_accuracy = self.topk_correct / counted if counted else math.nan
+            res.top_k_ties = TOP_K_TIES
         if self.ece_stats is not None:
             # sum_b prop_b * |acc_b - conf_b| = sum_b |correct_b - conf_sum_b| / n
             es = {k: v.value() for k, v in self.ece_stats.items()}
             n = es["count"].sum()
             res.ece = float(np.sum(np.abs(es["conf"] - es["acc"])) / n) if n else math.nan
-            res.ece_bins = self.ece_bins
+            res.ece_bins = self.measures.ece_bins
         if self.class_stats is not None:
             res.per_class = self._per_class(total)
         res.quantiles = {f"p{round(q * 100)}": self.hist.quantile(q) for q in QUANTILES}
@@ -442,14 +408,15 @@ class CrossEntropyAccumulator:
         if self.boot is not None:
             reps = replicate_values(self.boot.value(), red)
             res.replicate_means = reps
-            lo, hi = percentile_interval(reps, self.ci_level)
+            level = self.measures.level
+            lo, hi = percentile_interval(reps, level)
             res.ci = {
-                "level": self.ci_level,
+                "level": level,
                 "low": lo,
                 "high": hi,
                 "method": CI_METHOD,
-                "replicates": self.bootstrap,
-                "seed": self.seed,
+                "replicates": self.measures.replicates,
+                "seed": self.measures.seed,
                 "group": None,
             }
         return res

@@ -28,19 +28,21 @@ from typing import Any
 import numpy as np
 
 from ..accumulate import (
-    MAX_REPLICATES,
     BootstrapSums,
     CEResult,
     CrossEntropyAccumulator,
+    Measures,
     bootstrap_keys,
     percentile_interval,
 )
-from ..core import Positions
+from ..core import LossSpec, Positions, class_axis_of
 from ..errors import CecliError, DataError, InputError, UsageError
 from ..readers import Batch, ReadOptions, SourceInfo, open_inputs
-from ._ce import CEConfig, make_accumulator, signature
-from ._engine import default_chunk_rows, default_workers, ordered_map
+from ..readers.labels import strip_common_prefix
+from ._engine import ordered_map
+from ._evaluate import check_one_column, likely_mistakes, signature
 from ._where import locate, shown_row
+from .spec import RunSpec
 
 __all__ = ["Comparison", "compare", "paired_p_values"]
 
@@ -49,7 +51,8 @@ __all__ = ["Comparison", "compare", "paired_p_values"]
 class Comparison:
     """The outcome of ``cecli compare``, ready for a report."""
 
-    config: CEConfig
+    loss: LossSpec
+    measures: Measures
     a: CEResult
     b: CEResult
     a_info: SourceInfo
@@ -140,40 +143,79 @@ def _check_same(
         )
 
 
-def _validate(cfg: CEConfig, preds_a: str, preds_b: str, targets: str | None) -> None:
-    if cfg.reduction not in ("mean", "sum"):
-        raise UsageError("compare reduces each file's losses: --reduction must be mean or sum")
-    if cfg.ci_level is None or not 0.0 < cfg.ci_level < 1.0:
-        raise UsageError("--ci must be a level between 0 and 1, e.g. 0.95", value=cfg.ci_level)
-    if cfg.bootstrap < 2:
-        raise UsageError("--bootstrap needs at least 2 replicates", value=cfg.bootstrap)
-    if cfg.bootstrap > MAX_REPLICATES:
-        raise UsageError(
-            f"--bootstrap {cfg.bootstrap} is more replicates than cecli allows ({MAX_REPLICATES})",
-            fix="1000 to 10000 replicates give a stable interval",
+def class_order(
+    names_a: list[str] | None, names_b: list[str] | None, files: tuple[str, str]
+) -> np.ndarray | None:
+    """The column indices that put PREDS_B's classes in PREDS_A's order (None: already so).
+
+    Classes are lined up by name (a prefix both spell differently, ``logit_``, aside); two
+    files without names line up by position. Anything else cannot be lined up without a guess:
+    a file with names and one without, or different names, is a :class:`DataError`.
+    """
+    if names_a is None and names_b is None:
+        return None
+    if names_a is None or names_b is None:
+        named, unnamed = (files[0], files[1]) if names_b is None else (files[1], files[0])
+        raise DataError(
+            f"{named} names its classes but {unnamed} does not, so they cannot be lined up "
+            "by name",
+            file=unnamed,
+            fix=f"pass --classes with the class names in {unnamed}'s column order",
         )
-    if cfg.chunk_rows is not None and cfg.chunk_rows < 1:
-        raise UsageError("--chunk-rows must be at least 1", value=cfg.chunk_rows)
-    if cfg.workers is not None and cfg.workers < 1:
-        raise UsageError("--workers must be at least 1", value=cfg.workers)
+    if list(names_a) == list(names_b):
+        return None
+    spell_a = [list(names_a), strip_common_prefix(names_a)]
+    spell_b = [list(names_b), strip_common_prefix(names_b)]
+    for a in spell_a:
+        for b in spell_b:
+            if a is None or b is None or len(set(b)) != len(b) or set(a) != set(b):
+                continue
+            where = {name: i for i, name in enumerate(b)}
+            order = np.array([where[name] for name in a], dtype=np.intp)
+            return None if np.array_equal(order, np.arange(order.size)) else order
+    only_a = [n for n in names_a if n not in set(names_b)]
+    only_b = [n for n in names_b if n not in set(names_a)]
+    raise DataError(
+        f"PREDS_A and PREDS_B name different classes ({', '.join(only_a[:5]) or '-'} only in "
+        f"PREDS_A; {', '.join(only_b[:5]) or '-'} only in PREDS_B)",
+        file=files[1],
+        fix="compare predictions over the same classes (columns are matched by name)",
+    )
+
+
+def _validate(
+    loss: LossSpec, measures: Measures, preds_a: str, preds_b: str, targets: str | None
+) -> float:
+    """compare's own rules (the specs checked the rest); returns the interval's level."""
+    if loss.binary or loss.reduction not in ("mean", "sum"):
+        raise UsageError("compare reduces each file's losses: --reduction must be mean or sum")
+    if measures.ci is None:
+        raise UsageError("--ci must be a level between 0 and 1, e.g. 0.95", value=None)
     if targets == "-" or (preds_a == "-" and preds_b == "-"):
         raise UsageError(
             "compare reads at most one of PREDS_A / PREDS_B from stdin, and TARGETS from a file",
             fix="save the others to files",
         )
+    return measures.ci
 
 
 def compare(
-    preds_a: str, preds_b: str, targets: str | None, read: ReadOptions, cfg: CEConfig
+    preds_a: str,
+    preds_b: str,
+    targets: str | None,
+    read: ReadOptions,
+    loss: LossSpec,
+    measures: Measures,
+    run: RunSpec = RunSpec(),  # noqa: B008 - frozen, validated once
 ) -> Comparison:
     """Evaluate PREDS_A and PREDS_B on the same targets, row for row, and bootstrap the
-    difference of their losses (paired: the same weights for both)."""
-    _validate(cfg, preds_a, preds_b, targets)
-    assert cfg.ci_level is not None
-
-    acc_a = make_accumulator(cfg, read, bootstrap=False)
-    acc_b = make_accumulator(cfg, read, bootstrap=False)
-    boot = BootstrapSums(3, cfg.bootstrap, cfg.seed)  # series: loss A, loss B, denominator
+    difference of their losses (paired: the same weights for both). ``measures.ci`` is the
+    interval's level (required)."""
+    level = _validate(loss, measures, preds_a, preds_b, targets)
+    own = dataclasses.replace(measures, ci=None)  # the paired replicates are kept here
+    acc_a = CrossEntropyAccumulator(loss, own, axis=read.class_axis)
+    acc_b = CrossEntropyAccumulator(loss, own, axis=read.class_axis)
+    boot = BootstrapSums(3, measures.bootstrap, measures.seed)  # loss A, loss B, denominator
     names = ("PREDS_A", "PREDS_B")
     with open_inputs(preds_a, targets, read) as in_a, open_inputs(
         preds_b, None, read, need_target=False
@@ -191,10 +233,14 @@ def compare(
                 file=preds_b,
                 fix="both files need the same classes (and positions) per row",
             )
+        order = class_order(in_a.class_names, in_b.class_names, (preds_a, preds_b))
         sample_shape = tuple(in_a.sample_shape)
+        if sample_shape and not in_a.unbatched:
+            C = sample_shape[class_axis_of(len(sample_shape) + 1, read.class_axis) - 1]
+            check_one_column(C, str(loss.input), preds_a)
         itemsize = max(2, np.dtype(in_a.dtype).itemsize, np.dtype(in_b.dtype).itemsize)
-        chunk_rows = cfg.chunk_rows or default_chunk_rows(int(np.prod(sample_shape)), itemsize)
-        workers = cfg.workers or default_workers()
+        chunk_rows = run.rows_per_chunk(int(np.prod(sample_shape)), itemsize)
+        workers = run.threads()
         check_ids = read.id_col is not None
 
         def work(
@@ -222,8 +268,9 @@ def compare(
                 pa = part_a.update(ba.preds, ba.target, sample_weight=ba.sample_weight, start=start)
             except CecliError as exc:
                 raise locate(exc, in_a) from None
+            b_preds = bb.preds if order is None else np.take(bb.preds, order, axis=1)
             try:
-                pb = part_b.update(bb.preds, ba.target, sample_weight=ba.sample_weight, start=start)
+                pb = part_b.update(b_preds, ba.target, sample_weight=ba.sample_weight, start=start)
             except CecliError as exc:
                 raise locate(exc, in_b) from None
             part_boot = boot.spawn()
@@ -250,17 +297,17 @@ def compare(
 
     ra, rb = acc_a.result(), acc_b.result()
     sums = boot.value()
-    if cfg.reduction == "mean":
+    if loss.reduction == "mean":
         with np.errstate(divide="ignore", invalid="ignore"):
             deltas = sums[1] / sums[2] - sums[0] / sums[2]
     else:
         deltas = sums[1] - sums[0]
-    lo, hi = percentile_interval(deltas, cfg.ci_level)
+    lo, hi = percentile_interval(deltas, level)
     soft = bool(acc_a.opts and acc_a.opts.soft)
     target_kind = "probs" if soft else "index"
-    cmp_cfg = dataclasses.replace(cfg, command="compare")
     cmp = Comparison(
-        config=cmp_cfg,
+        loss=loss,
+        measures=measures,
         a=ra,
         b=rb,
         a_info=a_info,
@@ -268,18 +315,18 @@ def compare(
         target_info=t_info,
         delta=rb.loss - ra.loss,
         ci={
-            "level": cfg.ci_level,
+            "level": level,
             "low": lo,
             "high": hi,
             "method": "paired-poisson-bootstrap",
-            "replicates": cfg.bootstrap,
-            "seed": cfg.seed,
+            "replicates": measures.bootstrap,
+            "seed": measures.seed,
             "group": read.group_col,
         },
         p_value=paired_p_values(deltas),
         replicate_deltas=deltas,
         target_kind=target_kind,
-        signature=signature(cmp_cfg, target_kind, read),
+        signature=signature(loss, measures, read, target_kind, command="compare"),
         group_col=read.group_col,
     )
     infos = [a_info, b_info, *([t_info] if t_info is not None else [])]
@@ -314,6 +361,8 @@ def _warnings(cmp: Comparison) -> list[str]:
                 f"{name}: {r.unnormalised_rows} row(s) of probabilities do not sum to 1 within "
                 f"1e-4 (first: row {row}; {note}); they were not renormalised"
             )
+        info = cmp.a_info if name == "PREDS_A" else cmp.b_info
+        out += likely_mistakes(r, str(cmp.loss.input), info, name)
     d = cmp.replicate_deltas
     bad = int(np.count_nonzero(~np.isfinite(d)))
     if bad and cmp.a.counted:

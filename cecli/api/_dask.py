@@ -4,8 +4,8 @@ The driver (this process) opens the inputs only for their metadata, plans the ca
 grid (:func:`cecli.readers.plan.plan_chunks`: each PREDS file cut into ranges of ``chunk_rows``
 rows, exactly the local engine's chunks) and maps a task over it with ``client.map`` (explicit
 keys, retries). Each task reads its own slice from the files -- the data never travels from the
-driver -- runs the same kernel as the local engine (:func:`~cecli.api._ce.ce_chunk`,
-:func:`~cecli.api._bce.bce_chunk`) and returns the chunk's partial accumulator. The driver
+driver -- runs the same chunk kernel as the local engine (:mod:`._kernels`) and returns the chunk's
+partial accumulator. The driver
 merges the partials strictly in chunk order, as the local engine does, so the loss, every
 measure, the per-class table and the bootstrap interval are the local engine's, bit for bit.
 
@@ -28,46 +28,35 @@ import logging
 import os
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import CancelledError
-from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
-
-import numpy as np
+from dataclasses import dataclass
+from typing import Any
 
 from .._version import __version__
-from ..accumulate import BinaryAccumulator, CrossEntropyAccumulator
 from ..errors import CecliError, EngineError, InputError, OutputError, UsageError
-from ..readers import Batch, Inputs, ReadOptions
+from ..readers import Batch, Inputs
 from ..readers.base import local_path
 from ..readers.plan import ChunkTask, InputSpec, group_chunks, plan_chunks, read_chunks
 from ..writers import DatasetWriter, part_name, write_part
-from ._where import locate
+from ._engine import Engine, Job, Plan
+from ._kernels import ChunkKernel, ChunkOut
+from ._where import located
+from .spec import RunSpec, require_dask
 
-__all__ = ["LOCAL_WORKERS", "RETRIES", "connect", "run_bce", "run_ce", "worker_versions"]
+__all__ = ["LOCAL_WORKERS", "RETRIES", "DaskEngine", "DaskTask", "connect", "worker_versions"]
 
 #: Worker processes of the LocalCluster started when no scheduler is given (1 thread each).
 LOCAL_WORKERS = 2
 #: How often a task is retried on another worker when its worker dies.
 RETRIES = 2
-#: Seconds to reach a scheduler, and to wait for its first worker.
-CONNECT_TIMEOUT = 10
+#: Seconds to reach a scheduler's port, to complete Dask's handshake there, and to wait for a
+#: first worker (of a remote scheduler; of the LocalCluster cecli starts itself).
+PROBE_TIMEOUT = 1.5
+CONNECT_TIMEOUT = 3
+REMOTE_WORKERS_TIMEOUT = 2
 WORKERS_TIMEOUT = 30
 SCHEDULER_ENV = "DASK_SCHEDULER_ADDRESS"
-
-A = TypeVar("A", CrossEntropyAccumulator, BinaryAccumulator)
-
-
-def require_dask() -> None:
-    """UsageError (exit 2) when the optional extra is not installed."""
-    try:
-        import distributed  # noqa: F401
-    except ImportError:
-        raise UsageError(
-            "--engine dask needs Dask, which is not installed",
-            fix="pip install 'cecli[dask]'",
-        ) from None
-
 
 def _version_here() -> str:
     """Run on each worker: the cecli version it imports."""
@@ -105,28 +94,22 @@ def connect(address: str | None, workers: int | None = None) -> Iterator[Any]:
     """A Dask client: to ``address`` (else ``DASK_SCHEDULER_ADDRESS``), or to a LocalCluster
     of ``workers`` processes (default :data:`LOCAL_WORKERS`, one thread each) started for the
     run and closed after it. The workers' cecli version is checked first."""
-    require_dask()
-    dist: Any = importlib.import_module("distributed")  # untyped: kept as Any
-
+    option = "--scheduler" if address else SCHEDULER_ENV
     address = address or os.environ.get(SCHEDULER_ENV) or None
     if address and workers is not None:
         raise UsageError(
             "--workers sizes the local Dask cluster; with a scheduler, start its workers "
             "yourself (dask worker ADDRESS)"
         )
+    if address:
+        address = check_address(address, option)
+    require_dask()
+    dist: Any = importlib.import_module("distributed")  # untyped: kept as Any
     cluster: Any = None
     client: Any = None
     try:
         if address:
-            try:
-                client = dist.Client(address, timeout=CONNECT_TIMEOUT, set_as_default=False)
-            except (OSError, TimeoutError) as exc:
-                raise EngineError(
-                    f"cannot reach the Dask scheduler ({exc})",
-                    value=address,
-                    fix="start one with `dask scheduler`, or leave out --scheduler and "
-                    f"{SCHEDULER_ENV} for a local cluster",
-                ) from None
+            client = _client(dist, address)
         else:
             cluster = dist.LocalCluster(
                 n_workers=workers or LOCAL_WORKERS,
@@ -137,11 +120,13 @@ def connect(address: str | None, workers: int | None = None) -> Iterator[Any]:
                 silence_logs=logging.ERROR,
             )
             client = dist.Client(cluster, set_as_default=False)
+        wait = REMOTE_WORKERS_TIMEOUT if address else WORKERS_TIMEOUT
         try:
-            client.wait_for_workers(1, timeout=WORKERS_TIMEOUT)
-        except TimeoutError:
+            with _quiet_dask():
+                client.wait_for_workers(1, timeout=wait)
+        except (TimeoutError, OSError):
             raise EngineError(
-                f"the Dask scheduler has had no worker for {WORKERS_TIMEOUT} s",
+                f"the Dask scheduler has had no worker for {wait} s",
                 value=address,
                 fix="start workers with `dask worker ADDRESS`",
             ) from None
@@ -156,74 +141,159 @@ def connect(address: str | None, workers: int | None = None) -> Iterator[Any]:
                 cluster.close()
 
 
+_SCHEMES = ("tcp", "tls", "ws", "wss")
+
+
+def check_address(address: str, option: str) -> str:
+    """A scheduler address as Dask takes it (``[tcp://]HOST:PORT``), or a UsageError naming
+    ``option`` (``--scheduler`` / ``DASK_SCHEDULER_ADDRESS``) -- before anything connects: a
+    dashboard URL or an address without a port made Dask retry for 20 s, then a traceback."""
+    text = address.strip()
+    scheme, sep, rest = text.partition("://")
+    if not sep:
+        scheme, rest = "tcp", text
+    scheme = scheme.lower()
+    example = "e.g. tcp://10.0.0.5:8786, the address `dask scheduler` prints"
+    if scheme in ("http", "https"):
+        raise UsageError(
+            f"{option} is a web address (the dashboard's?), not a Dask scheduler's",
+            value=address,
+            fix=f"give the scheduler's address, {example}",
+        )
+    if scheme not in _SCHEMES:
+        raise UsageError(
+            f"{option} has the protocol {scheme!r}; Dask schedulers speak "
+            + ", ".join(_SCHEMES),
+            value=address,
+            fix=example,
+        )
+    rest = rest.rstrip("/")
+    if rest.startswith("["):  # [IPv6]:port
+        host, _, port = rest[1:].partition("]")
+        port = port[1:] if port.startswith(":") else ""
+    else:
+        host, _, port = rest.rpartition(":")
+    if ":" not in rest.rsplit("]", 1)[-1]:
+        raise UsageError(f"{option} has no port", value=address, fix=example)
+    if not host or "/" in rest:
+        raise UsageError(f"{option} is not HOST:PORT", value=address, fix=example)
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise UsageError(
+            f"{option} has no port" if not port else f"{option} has a bad port",
+            value=address,
+            fix=example,
+        )
+    return f"{scheme}://{rest}"
+
+
+@contextlib.contextmanager
+def _quiet_dask() -> Iterator[None]:
+    """Dask logs connection failures (and their tracebacks) on stderr; cecli says it once."""
+    logger = logging.getLogger("distributed")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL + 1)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def _client(dist: Any, address: str) -> Any:
+    """A client of the scheduler at ``address``, or an EngineError within a few seconds: the
+    port is probed first (a refused or unanswered port fails at once), then the Dask
+    handshake has :data:`CONNECT_TIMEOUT` seconds (a port that is not a Dask scheduler)."""
+    import socket
+
+    fix = (
+        f"start one with `dask scheduler`, or leave out --scheduler and {SCHEDULER_ENV} "
+        "for a local cluster"
+    )
+    rest = address.split("://", 1)[1]
+    host, _, port = rest.rpartition(":")
+    not_dask = "check the port: the scheduler's (8786 by default), not the dashboard's"
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=PROBE_TIMEOUT) as s:
+            greeting = _greeting(s) if address.startswith("tcp://") else b"-" * 8
+    except ConnectionRefusedError:
+        raise EngineError(
+            "cannot reach the Dask scheduler: the connection was refused (nothing listens "
+            "on that port)",
+            value=address,
+            fix=fix,
+        ) from None
+    except socket.gaierror as exc:
+        raise EngineError(
+            f"cannot reach the Dask scheduler: unknown host {host!r} ({exc.strerror})",
+            value=address,
+            fix=fix,
+        ) from None
+    except OSError as exc:  # timeouts, unreachable networks
+        raise EngineError(
+            f"cannot reach the Dask scheduler ({exc.strerror or exc or 'no answer'})",
+            value=address,
+            fix=fix,
+        ) from None
+    if len(greeting) < 8 or not 0 < int.from_bytes(greeting[:8], "little") < 1 << 26:
+        # a Dask scheduler greets first with a small frame (an 8-byte length, then msgpack);
+        # read as Dask would, an HTTP server's reply is a length of exabytes (a MemoryError)
+        what = "nothing within {PROBE_TIMEOUT} s" if not greeting else repr(greeting[:16])
+        raise EngineError(
+            f"no Dask scheduler answers there (it said {what.format(PROBE_TIMEOUT=PROBE_TIMEOUT)})",
+            value=address,
+            fix=not_dask,
+        )
+    try:
+        with _quiet_dask():
+            return dist.Client(address, timeout=CONNECT_TIMEOUT, set_as_default=False)
+    except (OSError, TimeoutError, MemoryError, ValueError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise EngineError(
+            f"no Dask scheduler answers there ({first})", value=address, fix=not_dask
+        ) from None
+
+
+def _greeting(sock: Any) -> bytes:
+    """The first 8 bytes a server sends on connect (fewer: it closed, or said nothing)."""
+    got = b""
+    try:
+        while len(got) < 8:
+            chunk = sock.recv(8 - len(got))
+            if not chunk:
+                break
+            got += chunk
+    except OSError:  # a timeout too
+        pass
+    return got
+
+
 # -- the tasks -----------------------------------------------------------------------------
 
 
 @dataclass
-class ChunkOut(Generic[A]):
-    """What a task sends back for one chunk: its partial statistics (or the error it hit)."""
+class DaskTask:
+    """A chunk kernel as a Dask task runs it: the ``-o`` rows go to the chunk's part file in
+    the dataset's temporary folder, not back to the driver."""
 
-    index: int
-    part: A | None = None
-    losses: np.ndarray | None = None
-    error: CecliError | None = None
-
-
-@dataclass
-class _Work(Generic[A]):
-    """The kernel a task runs on one batch, with what it needs to write ``-o`` parts."""
-
-    fname: str
-    keep_losses: bool
-    out: str | None = field(default=None, init=False)  # the dataset's temporary folder
-    width: int = field(default=5, init=False)
+    kernel: ChunkKernel
+    out: str | None = None  # the dataset's temporary folder
+    width: int = 5
 
     def part_path(self, index: int) -> str:
         assert self.out is not None
         return os.path.join(self.out, part_name(index, self.width))
 
-    def __call__(self, batch: Batch, index: int) -> ChunkOut[A]:
-        raise NotImplementedError
+    def __call__(self, batch: Batch, index: int) -> ChunkOut:
+        out = self.kernel(batch, index)
+        if self.out is not None and out.loss_rows is not None:
+            write_part(self.part_path(index), out.loss_rows)
+        out.loss_rows = None
+        return out
 
 
-@dataclass
-class CEWork(_Work[CrossEntropyAccumulator]):
-    template: CrossEntropyAccumulator | None = None
-    per_row: int = 1
-    with_probs: bool = False
-
-    def __call__(self, batch: Batch, index: int) -> ChunkOut[CrossEntropyAccumulator]:
-        from ._ce import _columns, ce_chunk
-
-        assert self.template is not None
-        part, pos = ce_chunk(self.template, batch, self.fname)
-        if self.out is not None:
-            write_part(self.part_path(index), _columns(pos, batch, self.per_row, self.with_probs))
-        return ChunkOut(index, part, pos.loss if self.keep_losses else None)
-
-
-@dataclass
-class BCEWork(_Work[BinaryAccumulator]):
-    template: BinaryAccumulator | None = None
-    labels: int = 1
-    names: list[str] = field(default_factory=list)
-
-    def __call__(self, batch: Batch, index: int) -> ChunkOut[BinaryAccumulator]:
-        from ._bce import bce_chunk, loss_columns
-
-        assert self.template is not None
-        keep = self.keep_losses or self.out is not None
-        part, loss, (_, t, _, _) = bce_chunk(self.template, batch, self.fname, keep)
-        if self.out is not None:
-            assert loss is not None
-            write_part(self.part_path(index), loss_columns(loss, t, batch, self.labels, self.names))
-        return ChunkOut(index, part, loss if self.keep_losses else None)
-
-
-def _run_planned(tasks: list[ChunkTask], work: _Work[A]) -> list[ChunkOut[A]]:
+def _run_planned(tasks: list[ChunkTask], work: DaskTask) -> list[ChunkOut]:
     """A task: read a run of planned chunks from the files and run the kernel on each. A
     data error ends the run and travels back as a value (retrying cannot help)."""
-    out: list[ChunkOut[A]] = []
+    out: list[ChunkOut] = []
     try:
         for task, batch in zip(tasks, read_chunks(tasks), strict=True):
             out.append(work(batch, task.index))
@@ -232,7 +302,7 @@ def _run_planned(tasks: list[ChunkTask], work: _Work[A]) -> list[ChunkOut[A]]:
     return out
 
 
-def _run_shipped(batch: Batch, index: int, work: _Work[A]) -> list[ChunkOut[A]]:
+def _run_shipped(batch: Batch, index: int, work: DaskTask) -> list[ChunkOut]:
     """A task: the kernel on a batch the driver read and shipped (unplannable inputs)."""
     try:
         return [work(batch, index)]
@@ -268,12 +338,12 @@ def _gather(future: Any) -> list[Any]:
 
 def _results(
     client: Any,
-    work: _Work[A],
+    work: DaskTask,
     tasks: list[ChunkTask] | None,
     inputs: Inputs,
     chunk_rows: int,
     token: str,
-) -> Iterator[ChunkOut[A]]:
+) -> Iterator[ChunkOut]:
     """Every chunk's output, in chunk order."""
     shared = client.scatter(work, broadcast=True, hash=False)
     pending: deque[Any] = deque()
@@ -331,60 +401,48 @@ def _as_given(exc: CecliError, spec: InputSpec, given: dict[str, str]) -> CecliE
     return exc
 
 
-def _drive(
-    work: _Work[A],
-    fold: Callable[[ChunkOut[A]], None],
-    finish: Callable[[], None],
-    preds: str,
-    targets: str | None,
-    read: ReadOptions,
-    inputs: Inputs,
-    chunk_rows: int,
-    *,
-    command: str,
-    output: str | None,
-    force: bool,
-    scheduler: str | None,
-    workers: int | None,
-) -> None:
-    """Plan (or stream), run every chunk on the cluster, fold the outputs in chunk order, then
-    ``finish`` (raise recorded data errors) and commit the ``-o`` dataset."""
-    token = uuid.uuid4().hex[:16]
-    spec = InputSpec.of(preds, targets, read, token=token)
-    given = {"preds": local_path(preds), "targets": local_path(targets) if targets else ""}
-    tasks = plan_chunks(spec, inputs, chunk_rows)
-    dataset = DatasetWriter(output, force) if output else None
-    if dataset is not None:
-        work.out = dataset.tmp
-        work.width = max(5, len(str(len(tasks) - 1))) if tasks else 5
-    count = 0
-    try:
-        with connect(scheduler, workers) as client:
-            for out in _results(client, work, tasks, inputs, chunk_rows, token):
-                if out.error is not None:
-                    raise _as_given(out.error, spec, given)
-                fold(out)
-                count += 1
-        finish()
+class DaskEngine(Engine):
+    """The engine seam on a Dask cluster: plan (or stream) the chunks, run the kernel as tasks,
+    fold their partials in chunk order, then commit the ``-o`` dataset."""
+
+    def __init__(self, run: RunSpec) -> None:
+        self.scheduler = run.scheduler
+        self.workers = run.workers
+
+    def run(self, plan: Plan, job: Job) -> None:
+        token = uuid.uuid4().hex[:16]
+        spec = InputSpec.of(plan.preds, plan.targets, plan.read, token=token)
+        given = {
+            "preds": local_path(plan.preds),
+            "targets": local_path(plan.targets) if plan.targets else "",
+        }
+        inputs = plan.inputs
+        tasks = plan_chunks(spec, inputs, plan.chunk_rows)
+        job.outputs.open_loss(())
+        dataset = job.outputs.dataset
+        work = DaskTask(job.kernel)
         if dataset is not None:
-            width = _widen(dataset, count, work.width)
-            dataset.commit(
-                count,
-                width,
-                {"command": command, "parts": count, "rows": inputs.rows, "version": __version__},
-            )
-    except (EngineError, UsageError):  # about the cluster or the options, not the inputs
-        if dataset is not None:
-            dataset.abort()
-        raise
-    except CecliError as exc:
-        if dataset is not None:
-            dataset.abort()
-        raise locate(exc, inputs) from None
-    except BaseException:
-        if dataset is not None:
-            dataset.abort()
-        raise
+            work.out = dataset.tmp
+            work.width = max(5, len(str(len(tasks) - 1))) if tasks else 5
+        count = 0
+        # errors about the cluster or the options are raised as they are, not as the inputs'
+        with located(inputs, keep=(EngineError, UsageError)):
+            with connect(self.scheduler, self.workers) as client:
+                for out in _results(client, work, tasks, inputs, plan.chunk_rows, token):
+                    if out.error is not None:
+                        raise _as_given(out.error, spec, given)
+                    job.fold(out)
+                    count += 1
+            job.finish()
+            if dataset is not None:
+                width = _widen(dataset, count, work.width)
+                marker = {
+                    "command": job.command,
+                    "parts": count,
+                    "rows": inputs.rows,
+                    "version": __version__,
+                }
+                job.parts = (count, width, marker)
 
 
 def _widen(dataset: DatasetWriter, count: int, width: int) -> int:
@@ -395,69 +453,3 @@ def _widen(dataset: DatasetWriter, count: int, width: int) -> int:
         for i in range(count):
             os.replace(dataset.part_path(i, width), dataset.part_path(i, need))
     return need
-
-
-def run_ce(
-    preds: str,
-    targets: str | None,
-    read: ReadOptions,
-    cfg: Any,
-    acc: CrossEntropyAccumulator,
-    inputs: Inputs,
-    chunk_rows: int,
-    per_row: int,
-) -> list[np.ndarray]:
-    """``evaluate`` on the Dask engine: merges every chunk into ``acc`` in order, writes the
-    ``-o`` dataset, returns the kept per-position losses (``--reduction none``)."""
-    kept: list[np.ndarray] = []
-    work = CEWork(
-        inputs.preds_info.path,
-        cfg.keep_losses,
-        template=acc.spawn(),
-        per_row=per_row,
-        with_probs=cfg.with_probs,
-    )
-
-    def fold(out: ChunkOut[CrossEntropyAccumulator]) -> None:
-        assert out.part is not None
-        acc.merge(out.part)
-        if out.losses is not None:
-            kept.append(out.losses)
-
-    _drive(
-        work, fold, acc.check, preds, targets, read, inputs, chunk_rows,
-        command=cfg.command, output=cfg.output, force=cfg.force,
-        scheduler=cfg.scheduler, workers=cfg.workers,
-    )
-    return kept
-
-
-def run_bce(
-    preds: str,
-    targets: str | None,
-    read: ReadOptions,
-    cfg: Any,
-    acc: BinaryAccumulator,
-    inputs: Inputs,
-    chunk_rows: int,
-    labels: int,
-    names: list[str],
-) -> list[np.ndarray]:
-    """``evaluate_bce`` on the Dask engine (see :func:`run_ce`)."""
-    kept: list[np.ndarray] = []
-    work = BCEWork(
-        inputs.preds_info.path, cfg.keep_losses, template=acc.spawn(), labels=labels, names=names
-    )
-
-    def fold(out: ChunkOut[BinaryAccumulator]) -> None:
-        assert out.part is not None
-        acc.merge(out.part)
-        if out.losses is not None:
-            kept.append(out.losses)
-
-    _drive(
-        work, fold, acc.check, preds, targets, read, inputs, chunk_rows,
-        command=cfg.command, output=cfg.output, force=cfg.force,
-        scheduler=cfg.scheduler, workers=cfg.workers,
-    )
-    return kept

@@ -17,23 +17,26 @@ from ..core import as_3d, as_float, class_axis_of, softmax_into, work_dtype
 from ..errors import CecliError, DataError, UsageError
 from ..readers import Batch, ReadOptions, SourceInfo, open_inputs
 from ..writers import ArrayWriter, TableWriter, check_output, output_format
-from ._engine import default_chunk_rows, default_workers, ordered_map
+from ._engine import ordered_map
+from .spec import OutputSpec, RunSpec
 
-__all__ = ["SoftmaxConfig", "SoftmaxResult", "softmax_chunk", "write_softmax"]
+__all__ = ["SoftmaxResult", "SoftmaxSpec", "softmax_chunk", "write_softmax"]
 
 
-@dataclass
-class SoftmaxConfig:
-    """The options of ``cecli softmax``."""
+@dataclass(frozen=True)
+class SoftmaxSpec:
+    """What ``cecli softmax`` computes: (log-)softmax of ``x / temperature``, in float64 or
+    the working precision, written wide (a column per class) or not."""
 
-    output: str
     log: bool = False
     temperature: float = 1.0
-    force: bool = False
     wide: bool = False
     float64: bool = False
-    chunk_rows: int | None = None
-    workers: int | None = None
+
+    def __post_init__(self) -> None:
+        t = self.temperature
+        if not (isinstance(t, (int, float)) and math.isfinite(t) and t > 0):
+            raise UsageError("--temperature must be a positive number", value=t)
 
 
 @dataclass
@@ -71,18 +74,14 @@ def softmax_chunk(
     return out.reshape(a.shape)
 
 
-def _validate(cfg: SoftmaxConfig, preds: str) -> str:
-    if not (math.isfinite(cfg.temperature) and cfg.temperature > 0):
-        raise UsageError("--temperature must be a positive number", value=cfg.temperature)
-    if cfg.chunk_rows is not None and cfg.chunk_rows < 1:
-        raise UsageError("--chunk-rows must be at least 1", value=cfg.chunk_rows)
-    if cfg.workers is not None and cfg.workers < 1:
-        raise UsageError("--workers must be at least 1", value=cfg.workers)
-    fmt = output_format(cfg.output)
+def _validate(cfg: SoftmaxSpec, out: OutputSpec, preds: str) -> tuple[str, str]:
+    if out.path is None:
+        raise UsageError("softmax needs an output file", fix="pass -o OUT")
+    fmt = output_format(out.path)
     if cfg.wide and fmt == "npy":
         raise UsageError("--wide is for Parquet output (CSV / TSV are always wide)")
-    check_output(cfg.output, [preds], cfg.force)
-    return fmt
+    check_output(out.path, [preds], out.force)
+    return out.path, fmt
 
 
 class _ListWriter:
@@ -107,9 +106,15 @@ class _ListWriter:
         self.table.abort()
 
 
-def write_softmax(preds: str, read: ReadOptions, cfg: SoftmaxConfig) -> SoftmaxResult:
-    """Stream PREDS through (log-)softmax into ``cfg.output``."""
-    fmt = _validate(cfg, preds)
+def write_softmax(
+    preds: str,
+    read: ReadOptions,
+    cfg: SoftmaxSpec,
+    out: OutputSpec,
+    run: RunSpec = RunSpec(),  # noqa: B008 - frozen, validated once
+) -> SoftmaxResult:
+    """Stream PREDS through (log-)softmax into ``out.path``."""
+    output, fmt = _validate(cfg, out, preds)
     column = "logprobs" if cfg.log else "probs"
     with open_inputs(preds, None, read, need_target=False) as inputs:
         path = inputs.preds_info.path
@@ -139,13 +144,13 @@ def write_softmax(preds: str, read: ReadOptions, cfg: SoftmaxConfig) -> SoftmaxR
             )
         writer: ArrayWriter | TableWriter | _ListWriter
         if layout == "array":
-            writer = ArrayWriter(cfg.output, shape, wd, cfg.force)
+            writer = ArrayWriter(output, shape, wd, out.force)
         elif layout == "list":
-            writer = _ListWriter(cfg.output, column, cfg.force)
+            writer = _ListWriter(output, column, out.force)
         else:
-            writer = TableWriter(cfg.output, force=cfg.force)
+            writer = TableWriter(output, force=out.force)
         itemsize = max(2, np.dtype(inputs.dtype).itemsize)
-        chunk_rows = cfg.chunk_rows or default_chunk_rows(int(np.prod(shape)), itemsize)
+        chunk_rows = run.rows_per_chunk(int(np.prod(shape)), itemsize)
         rows = 0
         columns: list[str] = []
 
@@ -156,12 +161,10 @@ def write_softmax(preds: str, read: ReadOptions, cfg: SoftmaxConfig) -> SoftmaxR
             ), batch
 
         try:
-            for out, batch in ordered_map(
-                work, inputs.batches(chunk_rows), cfg.workers or default_workers()
-            ):
-                rows += out.shape[0]
+            for probs, batch in ordered_map(work, inputs.batches(chunk_rows), run.threads()):
+                rows += probs.shape[0]
                 if isinstance(writer, ArrayWriter):
-                    writer.write(out)
+                    writer.write(probs)
                     continue
                 cols: dict[str, np.ndarray] = {}
                 if batch.ids is not None:
@@ -169,10 +172,10 @@ def write_softmax(preds: str, read: ReadOptions, cfg: SoftmaxConfig) -> SoftmaxR
                 if batch.target is not None:
                     cols["target"] = np.asarray(batch.target)
                 if isinstance(writer, _ListWriter):
-                    writer.write(cols, out)
+                    writer.write(cols, probs)
                     columns = [*cols, column]
                 else:
-                    cols.update({nm: out[:, i] for i, nm in enumerate(names)})
+                    cols.update({nm: probs[:, i] for i, nm in enumerate(names)})
                     writer.write_columns(cols)
                     columns = list(cols)
             if isinstance(writer, ArrayWriter):
@@ -189,7 +192,7 @@ def write_softmax(preds: str, read: ReadOptions, cfg: SoftmaxConfig) -> SoftmaxR
             raise
         infos = inputs.sources
     return SoftmaxResult(
-        output=cfg.output,
+        output=output,
         format=fmt,
         layout=layout,
         rows=1 if inputs.unbatched else rows,

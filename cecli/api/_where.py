@@ -9,12 +9,14 @@ numbers it -- so one file's errors never count rows two ways.
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 
 from ..errors import CecliError
 from ..readers import Inputs, SourceInfo
 
-__all__ = ["locate", "shown_row"]
+__all__ = ["locate", "located", "shown_row"]
 
 _TABLE_NOTE = "rows are 1-based data rows, the header not counted"
 _NOTES = {
@@ -61,3 +63,17 @@ def locate(exc: CecliError, inputs: Inputs) -> CecliError:
         what, file=info.path, row=row, column=column, value=exc.value, fix=exc.fix,
         about=exc.about,
     )
+
+
+@contextlib.contextmanager
+def located(
+    inputs: Inputs, keep: tuple[type[CecliError], ...] = ()
+) -> Iterator[None]:
+    """Raise the errors of the block as :func:`locate` names them (``keep``: error types that
+    are about the run, not the inputs, raised as they are)."""
+    try:
+        yield
+    except keep:
+        raise
+    except CecliError as exc:
+        raise locate(exc, inputs) from None

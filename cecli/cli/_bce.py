@@ -47,6 +47,7 @@ def bce(
     id_col: opt.IdCol = None,
     classes: str | None = typer.Option(None, "--classes", help="Label names of (N, C) arrays: a,b,c or a file, one per line."),
     format_in: opt.FormatIn = None,
+    targets_format: opt.TargetsFormat = None,
     preds_key: opt.PredsKey = None,
     target_key: opt.TargetKey = None,
     fmt: opt.Format = "auto",
@@ -65,8 +66,11 @@ def bce(
     nonfinite: str = typer.Option("error", "--nonfinite", help="error (default) or propagate (NaN / inf logits flow through, as torch)."),
     quiet: opt.Quiet = False,
 ) -> None:
-    from ..api import BCEConfig, evaluate_bce, parse_vector
-    from ..api._bce import bce_signature
+    import dataclasses
+
+    from ..accumulate import Measures
+    from ..api import OutputSpec, RunSpec, evaluate, parse_vector, signature
+    from ..core import LossSpec
     from ..readers import ReadOptions
     from ..report import bce_summary_table, bce_to_dict, bce_tsv_lines, bce_value_lines
 
@@ -89,6 +93,7 @@ def bce(
         out_fmt = resolve_format(fmt)
         read = ReadOptions(
             format_in=format_in,
+            targets_format=targets_format,
             preds_key=preds_key,
             target_key=target_key,
             target_col=target_col,
@@ -99,29 +104,35 @@ def bce(
             classes=parse_classes(classes),
             binary=True,
         )
-        cfg = BCEConfig(
-            input_kind=input_kind,
+        loss = LossSpec(
+            kind="bce",
+            input=input_kind,  # type: ignore[arg-type]  # parsed by the spec
             weight=parse_vector(weight, "--weight"),
             pos_weight=parse_vector(pos_weight, "--pos-weight"),
-            reduction=reduction,
+            reduction=reduction,  # type: ignore[arg-type]
             float64=float64,
-            nonfinite=nonfinite,
+            nonfinite=nonfinite,  # type: ignore[arg-type]
+        )
+        run = RunSpec(
             chunk_rows=chunk_rows,
             workers=workers,
-            output=output,
+            engine=engine,  # type: ignore[arg-type]
+            scheduler=scheduler,
+        )
+        out = OutputSpec(
+            path=output,
+            grad_path=grad_output,
             force=force,
             keep_losses=reduction == "none" and output is None,
-            grad_output=grad_output,
-            engine=engine,
-            scheduler=scheduler,
         )
         check_gates(fail_above, baseline, max_increase, relative)
         if baseline is not None:  # before the data is read: a mismatch writes no output
-            precheck_baseline(baseline, bce_signature(cfg))
+            precheck_baseline(baseline, signature(loss, Measures(), read))
         bar = opt.progress_bar(quiet)
-        cfg.progress = bar
         try:
-            ev = evaluate_bce(preds, targets, read, cfg)
+            ev = evaluate(
+                preds, targets, read, loss, Measures(), dataclasses.replace(run, progress=bar), out
+            )
         finally:
             if bar is not None:
                 bar.close()

@@ -244,6 +244,7 @@ def make_ce(name: str, default_input: str, summary: str) -> None:
         classes: opt.Classes = None,
         class_axis: opt.ClassAxis = 1,
         format_in: opt.FormatIn = None,
+        targets_format: opt.TargetsFormat = None,
         preds_key: opt.PredsKey = None,
         target_key: opt.TargetKey = None,
         fmt: opt.Format = "auto",
@@ -270,7 +271,11 @@ def make_ce(name: str, default_input: str, summary: str) -> None:
         nonfinite: opt.Nonfinite = "error",
         quiet: opt.Quiet = False,
     ) -> None:
-        from ..api import CEConfig, evaluate, parse_weight, signature
+        import dataclasses
+
+        from ..accumulate import DEFAULT_ECE_BINS, Measures
+        from ..api import OutputSpec, RunSpec, evaluate, parse_weight, signature
+        from ..core import LossSpec
         from ..readers import ReadOptions
         from ..report import summary_table, to_dict, tsv_lines, value_lines
 
@@ -282,6 +287,7 @@ def make_ce(name: str, default_input: str, summary: str) -> None:
             out_fmt = resolve_format(fmt)
             read = ReadOptions(
                 format_in=format_in,
+                targets_format=targets_format,
                 preds_key=preds_key,
                 target_key=target_key,
                 target_col=target_col,
@@ -295,39 +301,48 @@ def make_ce(name: str, default_input: str, summary: str) -> None:
             )
             if group_col and ci is None:
                 raise UsageError("--group-col is for --ci (resampling whole groups)")
-            cfg = CEConfig(
-                command=name,
-                input_kind=input_kind,
-                targets=target_kind,
+            loss = LossSpec(
+                kind=name,  # type: ignore[arg-type]  # "ce" or "nll"
+                input=input_kind,  # type: ignore[arg-type]  # parsed by the spec
+                targets=target_kind,  # type: ignore[arg-type]
                 weight=parse_weight(weight),
                 ignore_index=ignore_index,
-                reduction=reduction,
+                reduction=reduction,  # type: ignore[arg-type]
                 label_smoothing=label_smoothing,
                 float64=float64,
-                nonfinite=nonfinite,
+                nonfinite=nonfinite,  # type: ignore[arg-type]
+            )
+            measures = Measures(
                 top_k=top_k,
                 per_class=per_class,
-                ece_bins=ece_bins or (15 if ece else 0),
-                ci_level=ci,
+                ece_bins=ece_bins or (DEFAULT_ECE_BINS if ece else 0),
+                ci=ci,
                 bootstrap=bootstrap,
                 seed=seed,
+            )
+            run = RunSpec(
                 chunk_rows=chunk_rows,
                 workers=workers,
-                output=output,
+                engine=engine,  # type: ignore[arg-type]
+                scheduler=scheduler,
+            )
+            out = OutputSpec(
+                path=output,
+                grad_path=grad_output,
                 force=force,
                 with_probs=with_probs,
                 keep_losses=reduction == "none" and output is None,
-                grad_output=grad_output,
-                engine=engine,
-                scheduler=scheduler,
             )
             check_gates(fail_above, baseline, max_increase, relative)
             if baseline is not None:  # the target kind (tgt:) is known once the data is read
-                precheck_baseline(baseline, signature(cfg, "index", read), unknown=("tgt",))
+                precheck_baseline(
+                    baseline, signature(loss, measures, read, "index"), unknown=("tgt",)
+                )
             bar = opt.progress_bar(quiet)
-            cfg.progress = bar
             try:
-                ev = evaluate(preds, targets, read, cfg)
+                ev = evaluate(
+                    preds, targets, read, loss, measures, dataclasses.replace(run, progress=bar), out
+                )
             finally:
                 if bar is not None:
                     bar.close()

@@ -48,6 +48,7 @@ def compare(
     classes: opt.Classes = None,
     class_axis: opt.ClassAxis = 1,
     format_in: opt.FormatIn = None,
+    targets_format: opt.TargetsFormat = None,
     preds_key: opt.PredsKey = None,
     target_key: opt.TargetKey = None,
     fmt: str = typer.Option("auto", "--format", "-f", help="auto (table on a terminal, else json), table, json, tsv or value (the delta)."),
@@ -66,8 +67,10 @@ def compare(
     nonfinite: str = typer.Option("error", "--nonfinite", help="error (default) or propagate."),
     quiet: opt.Quiet = False,
 ) -> None:
-    from ..api import CEConfig, parse_weight
+    from ..accumulate import DEFAULT_ECE_BINS, Measures
+    from ..api import RunSpec, parse_weight
     from ..api import compare as run_compare
+    from ..core import LossSpec
     from ..readers import ReadOptions
     from ..report import (
         compare_table,
@@ -90,6 +93,7 @@ def compare(
         out_fmt = resolve_format(fmt)
         read = ReadOptions(
             format_in=format_in,
+            targets_format=targets_format,
             preds_key=preds_key,
             target_key=target_key,
             target_col=target_col,
@@ -101,25 +105,25 @@ def compare(
             classes=parse_classes(classes),
             class_axis=class_axis,
         )
-        cfg = CEConfig(
-            command="compare",
-            input_kind=input_kind,
-            targets=target_kind,
+        loss = LossSpec(
+            input=input_kind,  # type: ignore[arg-type]  # parsed by the spec
+            targets=target_kind,  # type: ignore[arg-type]
             weight=parse_weight(weight),
             ignore_index=ignore_index,
-            reduction=reduction,
+            reduction=reduction,  # type: ignore[arg-type]
             label_smoothing=label_smoothing,
             float64=float64,
-            nonfinite=nonfinite,
+            nonfinite=nonfinite,  # type: ignore[arg-type]
+        )
+        measures = Measures(
             top_k=top_k,
-            ece_bins=ece_bins or (15 if ece else 0),
-            ci_level=ci,
+            ece_bins=ece_bins or (DEFAULT_ECE_BINS if ece else 0),
+            ci=ci,
             bootstrap=bootstrap,
             seed=seed,
-            chunk_rows=chunk_rows,
-            workers=workers,
         )
-        cmp = run_compare(preds_a, preds_b, targets, read, cfg)
+        run = RunSpec(chunk_rows=chunk_rows, workers=workers)
+        cmp = run_compare(preds_a, preds_b, targets, read, loss, measures, run)
         checks: list[dict[str, Any]] = []
         if fail_if_worse:
             p_worse = cmp.p_worse(margin)

@@ -63,8 +63,16 @@ FormatIn = Annotated[
     str | None,
     typer.Option(
         "--format-in",
-        help="Input format when the extension does not tell (or for stdin): "
-        "npy, npz, csv, tsv, parquet.",
+        help="PREDS's format when the extension does not tell: npy, npz, csv, tsv, parquet "
+        "(stdin '-' is sniffed from its first bytes: NPY, Parquet, NPZ, gzip, else text).",
+    ),
+]
+TargetsFormat = Annotated[
+    str | None,
+    typer.Option(
+        "--targets-format",
+        help="TARGETS's format when the extension does not tell: npy, npz, csv, tsv, parquet, "
+        "txt (one label per line); stdin '-' is sniffed, e.g. cat labels.txt | cecli ce preds.csv -.",
     ),
 ]
 PredsKey = Annotated[
@@ -86,7 +94,10 @@ LabelSmoothing = Annotated[
     float, typer.Option("--label-smoothing", help="Label smoothing in [0, 1].")
 ]
 InputKind = Annotated[
-    str, typer.Option("--input", help="What PREDS hold: logits, probs or logprobs.")
+    str,
+    typer.Option(
+        "--input", help="What PREDS hold: logits, probs (as sklearn's log_loss) or logprobs."
+    ),
 ]
 TargetKind = Annotated[
     str,
@@ -101,7 +112,14 @@ Nonfinite = Annotated[
 ]
 
 # -- measures -----------------------------------------------------------------------------------
-TopK = Annotated[int, typer.Option("--top-k", help="Also report top-k accuracy.")]
+TopK = Annotated[
+    int,
+    typer.Option(
+        "--top-k",
+        help="Also report top-k accuracy (ties favour the target: it counts when fewer than K "
+        "classes score strictly higher).",
+    ),
+]
 Ece = Annotated[bool, typer.Option("--ece", help="Expected calibration error (15 bins).")]
 EceBins = Annotated[int, typer.Option("--ece-bins", help="Expected calibration error with N bins.")]
 Bootstrap = Annotated[int, typer.Option("--bootstrap", help="Bootstrap replicates for --ci.")]
@@ -117,7 +135,11 @@ Format = Annotated[
 Force = Annotated[bool, typer.Option("--force", help="Replace existing output files.")]
 GradOutput = Annotated[
     str | None,
-    typer.Option("--grad-output", help="Write d(loss)/d(predictions), as loss.backward() gives it."),
+    typer.Option(
+        "--grad-output",
+        help="Write d(loss)/d(predictions), as loss.backward() gives it (except: an ignored "
+        "row whose logits hold NaN/inf gets 0 here, NaN in torch).",
+    ),
 ]
 FailAbove = Annotated[
     float | None, typer.Option("--fail-above", help="Exit 1 when the loss is above this (or NaN).")

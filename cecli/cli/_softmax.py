@@ -45,7 +45,7 @@ def softmax(
     fmt: str = typer.Option("auto", "--format", "-f", help="What to print about OUT: auto (table on a terminal, else json), table or json."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Nothing on stderr."),
 ) -> None:
-    from ..api import SoftmaxConfig, write_softmax
+    from ..api import OutputSpec, RunSpec, SoftmaxSpec, write_softmax
     from ..readers import ReadOptions
     from ..report import softmax_to_dict
 
@@ -62,17 +62,9 @@ def softmax(
             classes=parse_classes(classes),
             class_axis=class_axis,
         )
-        cfg = SoftmaxConfig(
-            output=output,
-            log=log,
-            temperature=temperature,
-            force=force,
-            wide=wide,
-            float64=float64,
-            chunk_rows=chunk_rows,
-            workers=workers,
-        )
-        res = write_softmax(preds, read, cfg)
+        spec = SoftmaxSpec(log=log, temperature=temperature, wide=wide, float64=float64)
+        run = RunSpec(chunk_rows=chunk_rows, workers=workers)
+        res = write_softmax(preds, read, spec, OutputSpec(path=output, force=force), run)
         info = softmax_to_dict(res, log, temperature)
         if out_fmt == "json":
             emit_json(info)

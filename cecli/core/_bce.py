@@ -1,14 +1,21 @@
-"""Binary and multi-label cross-entropy (torch's ``BCEWithLogitsLoss`` and ``BCELoss``)."""
+"""Binary and multi-label cross-entropy (torch's ``BCEWithLogitsLoss`` and ``BCELoss``).
+
+The one-shot functions work on the whole array; the streaming accumulator walks a chunk in row
+blocks (:func:`bce_blocks`: losses, correct predictions and the non-finite scan, block by
+block), as the cross-entropy kernel of :mod:`._ce` does.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from ..errors import DataError, UsageError
-from ._api import as_float, check_reduction, reduce
 from ._blocks import work_dtype
+from ._oneshot import as_float, check_reduction, reduce
 
 
 def bce_arrays(
@@ -188,3 +195,78 @@ def binary_cross_entropy_grad(
     x, t, w, _, _ = bce_arrays(input, target, weight, None, logits=False)
     g = np.broadcast_to(bce_grad_elements(x, t, w), x.shape)
     return g / x.size if reduction == "mean" and x.size else np.array(g)
+
+
+#: Elements per row block inside a chunk (a float32 block is 1 MiB): the elementwise formulas
+#: make several temporaries of their input's size, which stay small (and in cache) this way.
+BCE_BLOCK_ELEMENTS = 1 << 18
+
+
+def row_blocks(x: np.ndarray) -> Iterator[slice]:
+    """Row blocks of ``x`` ``(n,)`` or ``(n, labels)`` of about :data:`BCE_BLOCK_ELEMENTS`."""
+    n = x.shape[0]
+    labels = x.shape[1] if x.ndim == 2 else 1
+    rb = max(1, BCE_BLOCK_ELEMENTS // max(1, labels))
+    for a in range(0, n, rb):
+        yield slice(a, min(n, a + rb))
+
+
+def bce_losses(
+    x: np.ndarray, t: np.ndarray, w: np.ndarray | None, pw: np.ndarray | None, logits: bool
+) -> np.ndarray:
+    """Per-element losses of validated arrays (:func:`bce_arrays`), in the working precision."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        if logits:
+            return bce_with_logits_elements(x, t, w, pw)
+        return bce_elements(x, t, w)
+
+
+def bce_grad(
+    x: np.ndarray, t: np.ndarray, w: np.ndarray | None, pw: np.ndarray | None, logits: bool
+) -> np.ndarray:
+    """Per-element gradient of the unreduced loss (an upstream gradient of ones), block by
+    block, in the working precision; divide by the element count for ``mean``."""
+    g = np.empty(x.shape, dtype=x.dtype)
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        for b in row_blocks(x):
+            if logits:
+                g[b] = bce_with_logits_grad_elements(x[b], t[b], w, pw)
+            else:
+                g[b] = bce_grad_elements(x[b], t[b], w)
+    return g
+
+
+@dataclass
+class BCEBlock:
+    """One row block of a chunk: its rows, per-element losses (working precision), how many
+    elements the prediction gets right, and the block-local rows holding a non-finite logit
+    (scanned only when asked)."""
+
+    rows: slice
+    loss: np.ndarray
+    correct: int
+    bad_rows: np.ndarray | None = None
+
+
+def bce_blocks(
+    x: np.ndarray,
+    t: np.ndarray,
+    w: np.ndarray | None,
+    pw: np.ndarray | None,
+    *,
+    logits: bool,
+    scan_nonfinite: bool,
+) -> Iterator[BCEBlock]:
+    """Walk validated arrays in row blocks. Accuracy thresholds logits at 0 and probabilities
+    at 0.5 (targets at 0.5)."""
+    threshold = x.dtype.type(0.0 if logits else 0.5)
+    for b in row_blocks(x):
+        xb, tb = x[b], t[b]
+        bad_rows = None
+        if scan_nonfinite:
+            bad = ~np.isfinite(xb)
+            if bad.any():
+                bad_rows = np.flatnonzero(bad.reshape(xb.shape[0], -1).any(axis=1))
+        lb = bce_losses(xb, tb, w, pw, logits)
+        correct = int(np.count_nonzero((xb > threshold) == (tb > 0.5)))
+        yield BCEBlock(b, lb, correct, bad_rows)

@@ -1,6 +1,6 @@
 """The cross-entropy kernel: a block of rows in, per-position statistics out.
 
-The kernel is shared by the one-shot functions (:mod:`cecli.core._api`) and the streaming
+The kernel is shared by the one-shot functions (:mod:`cecli.core._oneshot`) and the streaming
 accumulator (:mod:`cecli.accumulate`), so chunked and one-shot results are computed by the same
 arithmetic. For each position it shifts by the maximum, exponentiates in a reused, cache-sized
 buffer and sums (the log-sum-exp in the input's precision, float16 upcast to float32); nothing of
@@ -10,14 +10,14 @@ size N x C is ever allocated. Per-position losses are float64. The tile arithmet
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 
-from ..errors import DataError, UsageError
+from ..errors import DataError
 from . import _blocks as blocks
 from ._blocks import parallel_map, resolve_threads, split_even, tiles, work_dtype
 from ._kernel import TileKernel
+from ._positions import Positions
+from .spec import CEOptions
 
 #: From this many classes on, the kernel works on tiles of positions x classes ("rows": reduce
 #: along contiguous rows); below it, on tiles transposed to classes x positions ("columns": every
@@ -26,132 +26,10 @@ from ._kernel import TileKernel
 #: 1.11 at 96, 0.92 at 128, 0.5 at 1024 (the rows layout pays NumPy's per-row loop overhead).
 WIDE_MIN_CLASSES = 112
 
-INPUT_KINDS = ("logits", "probs", "logprobs")
-
-
-@dataclass(frozen=True)
-class CEOptions:
-    """Options of one cross-entropy evaluation, validated once (see :func:`ce_options`)."""
-
-    num_classes: int
-    weight: np.ndarray | None = None  # float64 (C,)
-    ignore_index: int = -100
-    label_smoothing: float = 0.0
-    input_kind: str = "logits"
-    soft: bool = False  # probability targets
-    nonfinite: str = "propagate"  # "error" records offending rows; "propagate" lets NaN through
-    float64: bool = False
-    top_k: int = 0
-
-    @property
-    def weight_total(self) -> float:
-        return float(self.num_classes) if self.weight is None else float(np.sum(self.weight))
-
-
-def ce_options(
-    num_classes: int,
-    *,
-    weight: object = None,
-    ignore_index: int = -100,
-    label_smoothing: float = 0.0,
-    input_kind: str = "logits",
-    soft: bool = False,
-    nonfinite: str = "propagate",
-    float64: bool = False,
-    top_k: int = 0,
-) -> CEOptions:
-    """Validate options against torch's rules and return them frozen."""
-    if input_kind not in INPUT_KINDS:
-        raise UsageError(f"unknown input kind {input_kind!r}", fix="use logits, probs or logprobs")
-    if not 0.0 <= float(label_smoothing) <= 1.0:
-        raise UsageError(
-            "label smoothing must be in [0, 1]", value=label_smoothing, fix="pass a value in [0, 1]"
-        )
-    if soft and ignore_index >= 0:
-        raise UsageError(
-            "ignore_index >= 0 is not supported with probability targets (as in torch)",
-            value=ignore_index,
-            fix="drop --ignore-index or give class-index targets",
-        )
-    if nonfinite not in ("error", "propagate"):
-        raise UsageError(f"unknown nonfinite policy {nonfinite!r}", fix="use error or propagate")
-    if top_k < 0:
-        raise UsageError("top-k must be positive", value=top_k)
-    w = None
-    if weight is not None:
-        w = np.asarray(weight, dtype=np.float64).reshape(-1)
-        if w.shape != (num_classes,):
-            raise UsageError(
-                f"class weights have {w.size} values but the predictions have {num_classes} classes",
-                fix=f"give exactly {num_classes} weights",
-            )
-        if not np.all(np.isfinite(w)):
-            raise UsageError("class weights must be finite numbers", value=w.tolist())
-    return CEOptions(
-        num_classes=num_classes,
-        weight=w,
-        ignore_index=int(ignore_index),
-        label_smoothing=float(label_smoothing),
-        input_kind=input_kind,
-        soft=soft,
-        nonfinite=nonfinite,
-        float64=float64,
-        top_k=int(top_k),
-    )
-
-
-@dataclass
-class Positions:
-    """Per-position results of a block, flattened to ``R * D`` entries (row-major).
-
-    ``conf`` and ``target_prob`` are computed on first use (from the row sums the kernel keeps),
-    so a run that reports neither pays nothing for them. ``target`` may share memory with the
-    targets given to :func:`ce_positions`.
-    """
-
-    loss: np.ndarray  # float64, 0 where ignored
-    denom: np.ndarray  # float64: w[y] for counted index targets, 1 for probability targets
-    counted: np.ndarray  # bool
-    target: np.ndarray  # int64 class index (argmax for probability targets)
-    pred: np.ndarray  # int64 argmax of the predictions
-    topk: np.ndarray | None = None  # bool, when top_k > 0
-    nonfinite_rows: list[int] = field(default_factory=list)  # block-local rows (error mode)
-    nonfinite_count: int = 0
-    unnormalised_rows: int = 0  # probability rows whose sum is not 1 within 1e-4
-    first_unnormalised: int = -1
-    # conf = exp(top) / norm and target_prob = exp(tgt) / norm, per position, in the working
-    # precision: for logits norm = sum_c exp(x_c - shift), top = max - shift, tgt = x_y - shift
-    # (the shift is the maximum, or 0); for log-probabilities norm = 1 (None).
-    _norm: np.ndarray | None = field(default=None, repr=False)
-    _top: np.ndarray | None = field(default=None, repr=False)
-    _tgt: np.ndarray | None = field(default=None, repr=False)
-    _conf: np.ndarray | None = field(default=None, repr=False)
-    _target_prob: np.ndarray | None = field(default=None, repr=False)
-
-    @property
-    def conf(self) -> np.ndarray:
-        """float64 top-1 probability."""
-        if self._conf is None:
-            self._conf = self._prob(self._top)
-        return self._conf
-
-    @property
-    def target_prob(self) -> np.ndarray:
-        """float64 probability of the target class."""
-        if self._target_prob is None:
-            self._target_prob = self._prob(self._tgt)
-        return self._target_prob
-
-    def _prob(self, log_num: np.ndarray | None) -> np.ndarray:
-        if self._tgt is None:
-            raise ValueError("conf and target_prob are not computed by ce_positions(light=True)")
-        n = self.loss.size
-        with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
-            p = np.ones(n) if log_num is None else np.exp(log_num, dtype=np.float64)
-            if self._norm is not None:
-                p /= self._norm
-        return p
-
+#: How top-k accuracy treats ties (JSON ``top_k_ties``): a target counts when fewer than k
+#: classes score strictly higher than it, so classes tied with the target never push it out.
+#: ``torch.topk`` breaks ties arbitrarily, so on ties the two can differ.
+TOP_K_TIES = "favour-target"
 
 def index_targets(
     target: np.ndarray, num_classes: int, ignore_index: int, *, row_div: int = 1, first_row: int = 0
@@ -270,4 +148,7 @@ def ce_positions(
         out.nonfinite_count = flags.bad_count
     out.unnormalised_rows = flags.unnorm_count
     out.first_unnormalised = flags.unnorm_first
+    out.probs_like = flags.probs_like
+    out.not_logprob_rows = flags.notlp_count
+    out.first_not_logprob = flags.notlp_first
     return out

@@ -7,14 +7,15 @@ from typing import Any
 import numpy as np
 
 from .._version import __version__
+from ..accumulate import CEResult
 from ..api import Evaluation
 from ._common import BAR_WIDTH, DASH, _cell, _fmt, _num, clean, share_bar, sparkline
 
 
-def to_dict(ev: Evaluation, checks: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def to_dict(ev: Evaluation[CEResult], checks: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """The JSON object of the contract (floats at full precision, NaN/inf as null)."""
     r = ev.result
-    cfg = ev.config
+    cfg = ev.loss
     out: dict[str, Any] = {
         "command": ev.command,
         "loss": r.loss,
@@ -27,7 +28,7 @@ def to_dict(ev: Evaluation, checks: list[dict[str, Any]] | None = None) -> dict[
         "accuracy": r.accuracy,
         "perplexity": r.perplexity,
         "options": {
-            "input": cfg.input_kind,
+            "input": str(cfg.input),
             "targets": ev.target_kind,
             "weight": None if cfg.weight is None else cfg.weight.tolist(),
             "ignore_index": cfg.ignore_index,
@@ -42,6 +43,7 @@ def to_dict(ev: Evaluation, checks: list[dict[str, Any]] | None = None) -> dict[
     if r.top_k:
         out["top_k"] = r.top_k
         out["top_k_accuracy"] = r.top_k_accuracy
+        out["top_k_ties"] = r.top_k_ties
     if r.ece is not None:
         out["ece"] = r.ece
         out["ece_bins"] = r.ece_bins
@@ -64,14 +66,14 @@ def to_dict(ev: Evaluation, checks: list[dict[str, Any]] | None = None) -> dict[
     return cleaned
 
 
-def value_lines(ev: Evaluation) -> list[str]:
+def value_lines(ev: Evaluation[CEResult]) -> list[str]:
     """``-f value``: the bare loss, or one loss per line for ``--reduction none``."""
     if ev.losses is not None:
         return [_num(v) for v in np.asarray(ev.losses).reshape(-1).tolist()]
     return [_num(ev.result.loss)]
 
 
-def tsv_lines(ev: Evaluation) -> list[str]:
+def tsv_lines(ev: Evaluation[CEResult]) -> list[str]:
     """``-f tsv``: a header line and a value line (or one loss per line for ``none``)."""
     if ev.losses is not None:
         return value_lines(ev)
@@ -80,7 +82,7 @@ def tsv_lines(ev: Evaluation) -> list[str]:
     return ["\t".join(keys), "\t".join(_cell(d[k]) for k in keys)]
 
 
-def summary_table(ev: Evaluation, checks: list[dict[str, Any]] | None = None) -> Any:
+def summary_table(ev: Evaluation[CEResult], checks: list[dict[str, Any]] | None = None) -> Any:
     """A rich renderable: the headline figures, the loss distribution and the per-class table."""
     from rich.console import Group
     from rich.table import Table

@@ -21,6 +21,7 @@ def _side(r: Any, path: str) -> dict[str, Any]:
     if r.top_k:
         out["top_k"] = r.top_k
         out["top_k_accuracy"] = r.top_k_accuracy
+        out["top_k_ties"] = r.top_k_ties
     if r.ece is not None:
         out["ece"] = r.ece
         out["ece_bins"] = r.ece_bins
@@ -30,7 +31,7 @@ def _side(r: Any, path: str) -> dict[str, Any]:
 
 def compare_to_dict(cmp: Comparison, checks: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """The JSON object of ``cecli compare`` (floats at full precision, NaN/inf as null)."""
-    cfg = cmp.config
+    cfg = cmp.loss
     a, b = cmp.a, cmp.b
     inputs = [cmp.a_info, cmp.b_info] + ([cmp.target_info] if cmp.target_info else [])
     out: dict[str, Any] = {
@@ -48,7 +49,7 @@ def compare_to_dict(cmp: Comparison, checks: list[dict[str, Any]] | None = None)
         "weight_sum": a.weight_sum,
         "classes": a.classes,
         "options": {
-            "input": cfg.input_kind,
+            "input": str(cfg.input),
             "targets": cmp.target_kind,
             "weight": None if cfg.weight is None else cfg.weight.tolist(),
             "ignore_index": cfg.ignore_index,

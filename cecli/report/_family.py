@@ -7,15 +7,16 @@ from typing import Any
 import numpy as np
 
 from .._version import __version__
-from ..api import BCEEvaluation, SoftmaxResult
+from ..accumulate import BCEResult
+from ..api import Evaluation, SoftmaxResult
 from ._common import _cell, _fmt, _num, clean
 
 
-def bce_to_dict(ev: BCEEvaluation, checks: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def bce_to_dict(ev: Evaluation[BCEResult], checks: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """The JSON object of ``cecli bce``: like ``ce``'s, where ``samples`` counts elements
     (rows x labels, the ``mean`` denominator)."""
     r = ev.result
-    cfg = ev.config
+    cfg = ev.loss
     out: dict[str, Any] = {
         "command": ev.command,
         "loss": r.loss,
@@ -27,7 +28,7 @@ def bce_to_dict(ev: BCEEvaluation, checks: list[dict[str, Any]] | None = None) -
         "accuracy": r.accuracy,
         "positives": r.positives,
         "options": {
-            "input": cfg.input_kind,
+            "input": str(cfg.input),
             "weight": None if cfg.weight is None else cfg.weight.tolist(),
             "pos_weight": None if cfg.pos_weight is None else cfg.pos_weight.tolist(),
         },
@@ -35,8 +36,8 @@ def bce_to_dict(ev: BCEEvaluation, checks: list[dict[str, Any]] | None = None) -
         "signature": ev.signature,
         "warnings": list(ev.warnings),
     }
-    if ev.label_names is not None:
-        out["label_names"] = list(ev.label_names)
+    if ev.class_names is not None:
+        out["label_names"] = list(ev.class_names)
     if checks:
         out["checks"] = checks
     if ev.losses is not None:
@@ -50,14 +51,14 @@ def bce_to_dict(ev: BCEEvaluation, checks: list[dict[str, Any]] | None = None) -
     return result
 
 
-def bce_value_lines(ev: BCEEvaluation) -> list[str]:
+def bce_value_lines(ev: Evaluation[BCEResult]) -> list[str]:
     """``-f value``: the bare loss, or one loss per element (row-major) for ``none``."""
     if ev.losses is not None:
         return [_num(v) for v in np.asarray(ev.losses).reshape(-1).tolist()]
     return [_num(ev.result.loss)]
 
 
-def bce_tsv_lines(ev: BCEEvaluation) -> list[str]:
+def bce_tsv_lines(ev: Evaluation[BCEResult]) -> list[str]:
     """``-f tsv``: a header line and a value line (or one loss per line for ``none``)."""
     if ev.losses is not None:
         return bce_value_lines(ev)
@@ -66,23 +67,23 @@ def bce_tsv_lines(ev: BCEEvaluation) -> list[str]:
     return ["\t".join(keys), "\t".join(_cell(d[k]) for k in keys)]
 
 
-def bce_summary_table(ev: BCEEvaluation, checks: list[dict[str, Any]] | None = None) -> Any:
+def bce_summary_table(ev: Evaluation[BCEResult], checks: list[dict[str, Any]] | None = None) -> Any:
     """A rich renderable of the headline figures."""
     from rich.console import Group
     from rich.table import Table
     from rich.text import Text
 
     r = ev.result
-    cfg = ev.config
+    cfg = ev.loss
     names = ", ".join(i.path for i in ev.inputs)
     t = Table(title=f"cecli {ev.command} · {names}", show_header=False, title_justify="left")
     t.add_column("measure", style="bold")
     t.add_column("value", justify="right")
     t.add_column("", style="dim")
     label = {"mean": "loss (mean)", "sum": "loss (sum)", "none": "loss (mean of none)"}
-    kind = "BCELoss" if cfg.input_kind == "probs" else "BCEWithLogitsLoss"
+    kind = "BCELoss" if cfg.input == "probs" else "BCEWithLogitsLoss"
     t.add_row(label.get(r.reduction, "loss"), Text(_fmt(r.loss, 8), style="bold cyan"), kind)
-    threshold = "p > 0.5" if cfg.input_kind == "probs" else "logit > 0"
+    threshold = "p > 0.5" if cfg.input == "probs" else "logit > 0"
     t.add_row("accuracy", _fmt(r.accuracy), f"({threshold}) == (target > 0.5)")
     t.add_row("samples", f"{r.elements:,}", f"elements: {r.rows:,} rows x {r.labels} label(s)")
     t.add_row("positives", _fmt(r.positives), "sum of the targets")

@@ -1,4 +1,9 @@
-"""One-shot functions with torch's names and semantics, built on the block kernel."""
+"""One-shot functions with torch's names and semantics, built on the block kernel.
+
+Each call builds a :class:`~cecli.core.spec.LossSpec` from torch's keyword arguments (so the
+one-shot functions and the accumulators validate options the same way) and runs the kernel of
+:mod:`._ce` on the whole array.
+"""
 
 from __future__ import annotations
 
@@ -9,15 +14,14 @@ import numpy as np
 
 from ..errors import DataError, UsageError
 from ._blocks import as_3d, buffer, class_axis_of, rows_per_block, work_dtype
-from ._ce import CEOptions, Positions, ce_options, ce_positions, index_targets
+from ._ce import ce_positions, index_targets
+from ._checks import binary_probs
+from .spec import DEFAULT_IGNORE_INDEX, CEOptions, LossSpec, Reduction, TargetKind
 
-REDUCTIONS = ("mean", "sum", "none")
-TARGET_KINDS = ("auto", "index", "probs")
 
-
-def check_reduction(reduction: str) -> None:
-    if reduction not in REDUCTIONS:
-        raise UsageError(f"unknown reduction {reduction!r}", fix="use mean, sum or none")
+def check_reduction(reduction: str) -> Reduction:
+    """``reduction`` as a :class:`Reduction` (a UsageError for anything else)."""
+    return Reduction.parse(reduction, "--reduction")
 
 
 def as_float(x: Any) -> np.ndarray:
@@ -30,17 +34,15 @@ def as_float(x: Any) -> np.ndarray:
     return a
 
 
-def is_soft(target: np.ndarray, pred_shape: tuple[int, ...], targets: str) -> bool:
+def is_soft(target: np.ndarray, pred_shape: tuple[int, ...], targets: TargetKind) -> bool:
     """torch's rule: targets of the predictions' shape are class probabilities."""
-    if targets not in TARGET_KINDS:
-        raise UsageError(f"unknown target kind {targets!r}", fix="use auto, index or probs")
-    if targets == "auto":
+    if targets is TargetKind.AUTO:
         return target.shape == pred_shape and target.dtype.kind == "f"
-    return targets == "probs"
+    return targets is TargetKind.PROBS
 
 
 def split_input(
-    input: Any, target: Any, axis: int, targets: str = "auto"
+    input: Any, target: Any, axis: int, targets: TargetKind = TargetKind.AUTO
 ) -> tuple[np.ndarray, np.ndarray, tuple[int, ...], int, bool, int]:
     """Predictions and targets as kernel views.
 
@@ -108,68 +110,50 @@ def raise_nonfinite(first_row: int, count: int, file: str | None = None) -> None
     )
 
 
-def prepare(
-    input: Any,
-    target: Any,
-    weight: Any,
-    ignore_index: int,
-    reduction: str,
-    label_smoothing: float,
-    axis: int,
-    *,
-    input_kind: str = "logits",
-    targets: str = "auto",
-    nonfinite: str = "propagate",
-    float64: bool = False,
+def kernel_inputs(
+    input: Any, target: Any, spec: LossSpec, axis: int
 ) -> tuple[np.ndarray, np.ndarray, tuple[int, ...], CEOptions, int]:
     """Validated kernel inputs of a one-shot call: ``(x3, t3, positions shape, options, class
-    axis)``, with class-index targets checked against ``[0, C)``."""
-    check_reduction(reduction)
-    x3, t3, pos_shape, C, soft, ax = split_input(input, target, axis, targets)
-    opts = ce_options(
-        C,
-        weight=weight,
-        ignore_index=ignore_index,
-        label_smoothing=label_smoothing,
-        input_kind=input_kind,
-        soft=soft,
-        nonfinite=nonfinite,
-        float64=float64,
-    )
+    axis)``, with class-index targets checked against ``[0, C)``. Probabilities of one class
+    with class-index targets are sklearn's binary form, read as ``[1 - p, p]`` (two classes)."""
+    x3, t3, pos_shape, C, soft, ax = split_input(input, target, axis, spec.targets)
+    if spec.input == "probs" and C == 1 and not soft:
+        x3, C = binary_probs(x3), 2  # sklearn's binary form: the positive class's probability
+    opts = spec.bind(C, soft)
     if not soft:
-        t3 = index_targets(t3, C, ignore_index)
+        t3 = index_targets(t3, C, spec.ignore_index)
     return x3, t3, pos_shape, opts, ax
 
 
-def _positions(
-    input: Any,
-    target: Any,
+def loss_spec(
+    input_kind: str,
+    targets: str,
     weight: Any,
     ignore_index: int,
     reduction: str,
     label_smoothing: float,
-    axis: int,
-    input_kind: str,
-    targets: str,
     nonfinite: str,
     float64: bool,
-    threads: int | None = None,
-) -> tuple[Positions, tuple[int, ...], CEOptions]:
-    x3, t3, pos_shape, opts, _ = prepare(
-        input, target, weight, ignore_index, reduction, label_smoothing, axis,
-        input_kind=input_kind, targets=targets, nonfinite=nonfinite, float64=float64,
+) -> LossSpec:
+    """The spec of a one-shot call from torch's keyword arguments."""
+    return LossSpec(
+        kind="ce",
+        input=input_kind,  # type: ignore[arg-type]  # parsed by the spec
+        targets=targets,  # type: ignore[arg-type]
+        weight=weight,
+        ignore_index=ignore_index,
+        reduction=reduction,  # type: ignore[arg-type]
+        label_smoothing=label_smoothing,
+        float64=float64,
+        nonfinite=nonfinite,  # type: ignore[arg-type]
     )
-    pos = ce_positions(x3, t3, opts, threads=threads, light=True)
-    if pos.nonfinite_count:
-        raise_nonfinite(pos.nonfinite_rows[0], pos.nonfinite_count)
-    return pos, pos_shape, opts
 
 
 def cross_entropy(
     input: Any,
     target: Any,
     weight: Any = None,
-    ignore_index: int = -100,
+    ignore_index: int = DEFAULT_IGNORE_INDEX,
     reduction: str = "mean",
     label_smoothing: float = 0.0,
     axis: int = 1,
@@ -226,20 +210,13 @@ def cross_entropy(
     >>> round(cecli.cross_entropy(np.array([[2.0, 0.5, -1.0]]), np.array([0])), 6)
     0.241311
     """
-    pos, pos_shape, _ = _positions(
-        input,
-        target,
-        weight,
-        ignore_index,
-        reduction,
-        label_smoothing,
-        axis,
-        input_kind,
-        targets,
-        nonfinite,
-        float64,
-        threads,
+    spec = loss_spec(
+        input_kind, targets, weight, ignore_index, reduction, label_smoothing, nonfinite, float64
     )
+    x3, t3, pos_shape, opts, _ = kernel_inputs(input, target, spec, axis)
+    pos = ce_positions(x3, t3, opts, threads=threads, light=True)
+    if pos.nonfinite_count:
+        raise_nonfinite(pos.nonfinite_rows[0], pos.nonfinite_count)
     if reduction == "none":
         return pos.loss.reshape(pos_shape)
     return reduce(float(np.sum(pos.loss)), float(np.sum(pos.denom)), reduction)
@@ -249,7 +226,7 @@ def nll_loss(
     input: Any,
     target: Any,
     weight: Any = None,
-    ignore_index: int = -100,
+    ignore_index: int = DEFAULT_IGNORE_INDEX,
     reduction: str = "mean",
     axis: int = 1,
     *,

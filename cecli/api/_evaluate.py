@@ -1,0 +1,379 @@
+"""``evaluate``: files in, an :class:`Evaluation` out, for ce, nll and bce.
+
+One pipeline: the loss spec's ``kind`` chooses the accumulator and the chunk kernel; the run
+spec chooses the engine; :class:`~._outputs.Outputs` commits ``-o`` and ``--grad-output``
+together. readers -> engine (kernel -> accumulate) -> writers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+import numpy as np
+
+from .._version import __version__
+from ..accumulate import BCEResult, BinaryAccumulator, CEResult, CrossEntropyAccumulator, Measures
+from ..core import LossSpec, class_axis_of, work_dtype
+from ..errors import DataError
+from ..readers import Inputs, ReadOptions, SourceInfo, open_inputs
+from ._engine import Engine, Job, LocalEngine, Plan
+from ._grad import gradient_pass
+from ._kernels import BCEKernel, CEKernel
+from ._outputs import Outputs
+from ._vectors import weight_tag
+from ._where import shown_row
+from .spec import OutputSpec, RunSpec
+
+__all__ = ["Evaluation", "evaluate", "signature"]
+
+R = TypeVar("R", CEResult, BCEResult)
+
+
+@dataclass
+class Evaluation(Generic[R]):
+    """The outcome of one evaluation, ready for a report (``result`` is a
+    :class:`~cecli.accumulate.CEResult` for ce / nll, a :class:`~cecli.accumulate.BCEResult`
+    for bce)."""
+
+    command: str
+    loss: LossSpec
+    measures: Measures
+    result: R
+    inputs: list[SourceInfo]
+    class_names: list[str] | None  # bce: the label names of (N, C) predictions
+    target_kind: str
+    signature: str
+    warnings: list[str] = field(default_factory=list)
+    losses: np.ndarray | None = None
+    output: str | None = None
+    grad_output: str | None = None
+    group_col: str | None = None
+    sample_weight_col: str | None = None
+
+
+def signature(
+    loss: LossSpec,
+    measures: Measures,
+    read: ReadOptions,
+    target_kind: str = "index",
+    command: str | None = None,
+) -> str:
+    """A reproducibility signature: every setting that changes the number, then the version."""
+    parts = [command or loss.kind, f"in:{loss.input}"]
+    if loss.binary:
+        parts += [
+            f"red:{loss.reduction}",
+            f"w:{weight_tag(loss.weight)}",
+            f"pw:{weight_tag(loss.pos_weight)}",
+        ]
+    else:
+        parts += [
+            f"tgt:{target_kind}",
+            f"red:{loss.reduction}",
+            f"w:{weight_tag(loss.weight)}",
+            f"ii:{loss.ignore_index}",
+            f"ls:{loss.label_smoothing:g}",
+        ]
+        if read.sample_weight_col:
+            parts.append(f"sw:{read.sample_weight_col}")
+    if loss.float64:
+        parts.append("f64")
+    if measures.ci is not None and not loss.binary:
+        parts.append(
+            f"ci:{measures.ci:g},poisson-bootstrap,B:{measures.bootstrap},seed:{measures.seed},"
+            f"grp:{read.group_col or 'none'}"
+        )
+    parts.append(f"v:{__version__}")
+    return "|".join(parts)
+
+
+def evaluate(
+    preds: str,
+    targets: str | None,
+    read: ReadOptions,
+    loss: LossSpec,
+    measures: Measures = Measures(),  # noqa: B008 - frozen, validated once
+    run: RunSpec = RunSpec(),  # noqa: B008
+    out: OutputSpec = OutputSpec(),  # noqa: B008
+) -> Evaluation[Any]:
+    """Stream PREDS (and TARGETS) through the loss ``loss`` asks for; write per-sample losses
+    (``out.path``) and the gradient (``out.grad_path``) when asked."""
+    paths = [p for p in (preds, targets) if p]
+    if loss.binary:
+        read = dataclasses.replace(read, binary=True)
+    with Outputs(out, run, paths) as outputs:
+        with open_inputs(preds, targets, read) as inputs:
+            if loss.binary:
+                job, second = _bce_job(loss, inputs, out, outputs)
+            else:
+                job, second = _ce_job(loss, measures, read, inputs, out, outputs)
+            job.command = loss.kind
+            job.progress = run.progress
+            job.total = inputs.rows
+            itemsize = max(2, np.dtype(inputs.dtype).itemsize)
+            if loss.binary:
+                itemsize = max(2, work_dtype(np.dtype(inputs.dtype), loss.float64).itemsize)
+            row_elements = int(np.prod(inputs.sample_shape)) if inputs.sample_shape else 1
+            plan = Plan(preds, targets, read, inputs, run.rows_per_chunk(row_elements, itemsize))
+            engine_for(run).run(plan, job)
+            infos = inputs.sources if loss.binary else _infos(inputs)
+            class_names = inputs.class_names
+            unbatched = inputs.unbatched
+            sample_shape = tuple(inputs.sample_shape)
+        grad_shape = None
+        if second:
+            assert isinstance(job.kernel, (CEKernel, BCEKernel))
+            names = job.kernel.names if isinstance(job.kernel, BCEKernel) else []
+            grad_shape = gradient_pass(plan, job.kernel, job.acc, outputs, names)  # type: ignore[arg-type]
+        outputs.commit(() if unbatched and not loss.binary else None, grad_shape, job.parts)
+    if loss.binary:
+        assert isinstance(job.acc, BinaryAccumulator) and isinstance(job.kernel, BCEKernel)
+        return _bce_evaluation(loss, measures, job.acc, job.kernel, job.kept, infos, out,
+                               sample_shape, read)
+    assert isinstance(job.acc, CrossEntropyAccumulator) and isinstance(job.kernel, CEKernel)
+    return _ce_evaluation(loss, measures, job.acc, job.kernel, job.kept, infos, out, read,
+                          class_names, unbatched)
+
+
+def engine_for(run: RunSpec) -> Engine:
+    """The engine a run asks for (the Dask one is imported only then)."""
+    if run.dask:
+        from ._dask import DaskEngine
+
+        return DaskEngine(run)
+    return LocalEngine(run)
+
+
+# -- cross-entropy (ce, nll) ---------------------------------------------------------------------
+
+
+def _ce_job(
+    loss: LossSpec,
+    measures: Measures,
+    read: ReadOptions,
+    inputs: Inputs,
+    out: OutputSpec,
+    outputs: Outputs,
+) -> tuple[Job, bool]:
+    acc = CrossEntropyAccumulator(loss, measures, axis=read.class_axis)
+    shape = tuple(inputs.sample_shape)
+    ax = class_axis_of(len(shape) + 1, read.class_axis)
+    if shape and not inputs.unbatched:
+        check_one_column(shape[ax - 1], str(loss.input), inputs.preds_info.path)
+    kernel = CEKernel(
+        inputs.preds_info.path,
+        keep_losses=out.keep_losses,
+        loss_rows=out.path is not None,
+        template=acc.spawn(),
+        pos_tail=shape[: ax - 1] + shape[ax:],
+        with_probs=out.with_probs,
+    )
+    return Job(kernel, acc, outputs), out.grad_path is not None
+
+
+def _infos(inputs: Inputs) -> list[SourceInfo]:
+    return [inputs.preds_info] + ([inputs.target_info] if inputs.target_info else [])
+
+
+def _ce_evaluation(
+    loss: LossSpec,
+    measures: Measures,
+    acc: CrossEntropyAccumulator,
+    kernel: CEKernel,
+    kept: list[np.ndarray],
+    infos: list[SourceInfo],
+    out: OutputSpec,
+    read: ReadOptions,
+    class_names: list[str] | None,
+    unbatched: bool,
+) -> Evaluation[CEResult]:
+    result = acc.result()
+    soft = bool(acc.opts and acc.opts.soft)
+    target_kind = "probs" if soft else "index"
+    if result.per_class is not None:
+        for row in result.per_class:
+            i = row["index"]
+            row["class"] = class_names[i] if class_names and i < len(class_names) else str(i)
+    losses = None
+    if out.keep_losses:
+        pos_tail = kernel.pos_tail
+        flat = np.concatenate(kept) if kept else np.zeros(0)
+        losses = flat.reshape(()) if unbatched and flat.size == 1 else flat.reshape((-1, *pos_tail))
+    ev: Evaluation[CEResult] = Evaluation(
+        command=loss.kind,
+        loss=loss,
+        measures=measures,
+        result=result,
+        inputs=infos,
+        class_names=class_names,
+        target_kind=target_kind,
+        signature=signature(loss, measures, read, target_kind),
+        losses=losses,
+        output=out.path,
+        group_col=read.group_col,
+        sample_weight_col=read.sample_weight_col,
+    )
+    if measures.ci is not None and ev.result.ci is not None:
+        ev.result.ci["group"] = read.group_col
+    ev.warnings = [*(w for i in infos for w in i.warnings), *_ce_warnings(ev)]
+    return ev
+
+
+def _ce_warnings(ev: Evaluation[CEResult]) -> list[str]:
+    r = ev.result
+    out = []
+    if r.samples == 0:
+        out.append("the input has no rows: the mean is NaN and the sum 0")
+    elif r.counted == 0:
+        out.append("every target is ignored: the mean is NaN and the sum 0")
+    elif math.isnan(r.loss):
+        out.append("the loss is NaN")
+    elif math.isinf(r.loss):
+        out.append("the loss is infinite (a target's logit is -inf, or a weight sum of 0)")
+    if r.unnormalised_rows:
+        row, note = shown_row(r.first_unnormalised, ev.inputs[0])
+        out.append(
+            f"{r.unnormalised_rows} row(s) of probabilities do not sum to 1 within 1e-4 "
+            f"(first: row {row}; {note}); they were not renormalised"
+        )
+    out += likely_mistakes(r, str(ev.loss.input), ev.inputs[0])
+    return out
+
+
+def check_one_column(classes: int, input_kind: str, file: str) -> None:
+    """One column of scores given as logits is an error, not a loss: a softmax over a single
+    class is 1 whatever the score, so the loss would be 0 for every row (or every label 1 out
+    of range). It is a data error (exit 3), like any shape that does not fit: the command line
+    is right for a file of two or more class columns, and only the file shows it."""
+    if classes == 1 and input_kind == "logits":
+        raise DataError(
+            "one column of scores: a softmax over a single class is always 1, so the "
+            "cross-entropy would be 0 whatever the scores",
+            file=file,
+            fix="for a binary classifier's scores (logits) with 0/1 labels use `cecli bce`; for "
+            "the positive class's probability use `--input probs` (sklearn's binary log_loss)",
+        )
+
+
+def likely_mistakes(r: CEResult, input_kind: str, info: SourceInfo, name: str = "") -> list[str]:
+    """Warnings for inputs that are almost certainly not what the options say (the counts come
+    from the kernel's per-row checks, :mod:`cecli.core._checks`)."""
+    who = f"{name}: " if name else ""
+    out = []
+    if r.probs_like and input_kind == "logits":
+        out.append(
+            f"{who}every row holds probabilities (values in [0, 1] summing to 1) but they were "
+            "read as logits, whose softmax flattens them: if they are probabilities, pass "
+            "--input probs"
+        )
+    if r.not_logprob_rows:
+        row, note = shown_row(r.first_not_logprob, info)
+        out.append(
+            f"{who}{r.not_logprob_rows} row(s) cannot be log-probabilities (a value above 0, or "
+            f"all too low to sum to 1; first: row {row}; {note}): if they are logits, use "
+            "`cecli ce` (or --input logits)"
+        )
+    elif input_kind == "logprobs" and r.counted and r.loss < 0:
+        out.append(
+            f"{who}the mean negative log-likelihood is negative, so the inputs are not "
+            "log-probabilities: if they are logits, use `cecli ce` (or --input logits)"
+        )
+    if r.top_k and r.classes and r.top_k >= r.classes:
+        out.append(
+            f"{who}--top-k {r.top_k} is not below the number of classes ({r.classes}): every "
+            "counted target is in the top k, so top-k accuracy is 1"
+        )
+    if r.negative_weight_rows:
+        row, note = shown_row(r.first_negative_weight, info)
+        out.append(
+            f"{who}{r.negative_weight_rows} row(s) have a negative sample weight (first: row "
+            f"{row}; {note}); they were used as given (sklearn does the same)"
+        )
+    return out
+
+
+# -- binary cross-entropy ------------------------------------------------------------------------
+
+
+def _bce_job(
+    loss: LossSpec, inputs: Inputs, out: OutputSpec, outputs: Outputs
+) -> tuple[Job, bool]:
+    shape = tuple(inputs.sample_shape)
+    if len(shape) > 1:
+        raise DataError(
+            f"binary predictions must be (rows,) or (rows, labels), but each row is {shape}",
+            file=inputs.preds_info.path,
+            fix="flatten extra axes first",
+        )
+    labels = shape[0] if shape else 1
+    names = inputs.class_names
+    if not (names and len(names) == labels):
+        names = [str(i) for i in range(labels)]
+    acc = BinaryAccumulator(loss)
+    rows = inputs.preds_info.rows
+    count: float | None = None  # the mean's element count, when the input tells its rows
+    if loss.reduction == "mean":
+        count = float(rows * labels) if rows is not None else None
+    second = out.grad_path is not None and loss.reduction == "mean" and count is None
+    same_pass = out.grad_path is not None and not second
+    if same_pass:
+        wd = work_dtype(np.dtype(inputs.dtype), loss.float64)
+        outputs.open_grad(shape, wd)
+    kernel = BCEKernel(
+        inputs.preds_info.path,
+        keep_losses=out.keep_losses,
+        loss_rows=out.path is not None,
+        loss_table=outputs.loss_table,
+        template=acc.spawn(),
+        names=[str(n) for n in names],
+        grad_rows=same_pass,
+        grad_table=outputs.grad_table,
+        grad_count=count,
+    )
+    return Job(kernel, acc, outputs), second
+
+
+def _bce_evaluation(
+    loss: LossSpec,
+    measures: Measures,
+    acc: BinaryAccumulator,
+    kernel: BCEKernel,
+    kept: list[np.ndarray],
+    infos: list[SourceInfo],
+    out: OutputSpec,
+    shape: tuple[int, ...],
+    read: ReadOptions,
+) -> Evaluation[BCEResult]:
+    result = acc.result()
+    losses = None
+    if out.keep_losses:
+        losses = np.concatenate(kept) if kept else np.zeros((0, *shape))
+    ev: Evaluation[BCEResult] = Evaluation(
+        command=loss.kind,
+        loss=loss,
+        measures=measures,
+        result=result,
+        inputs=infos,
+        class_names=kernel.names if shape else None,
+        target_kind="probs",
+        signature=signature(loss, measures, read),
+        losses=losses,
+        output=out.path,
+        grad_output=out.grad_path,
+    )
+    ev.warnings = [*(w for i in infos for w in i.warnings), *_bce_warnings(result)]
+    return ev
+
+
+def _bce_warnings(r: BCEResult) -> list[str]:
+    out = []
+    if r.elements == 0:
+        out.append("the input has no rows: the mean is NaN and the sum 0")
+    elif math.isnan(r.loss):
+        out.append("the loss is NaN")
+    elif math.isinf(r.loss):
+        out.append("the loss is infinite")
+    return out
