@@ -11,7 +11,6 @@ from ._ce import (
     FORMATS,
     check_choice,
     check_gates,
-    parse_classes,
     precheck_baseline,
     run_checks,
 )
@@ -66,7 +65,7 @@ def bce(
 ) -> None:
     from ..api import BCEConfig, evaluate_bce, parse_vector
     from ..api._bce import bce_signature
-    from ..readers import ReadOptions
+    from ..readers import ReadOptions, read_class_names
     from ..report import bce_summary_table, bce_to_dict, bce_tsv_lines, bce_value_lines
 
     with guard():
@@ -94,7 +93,7 @@ def bce(
             target_cols=cols,
             logit_cols=logit_cols,
             id_col=id_col,
-            classes=parse_classes(classes),
+            classes=read_class_names(classes),
             binary=True,
         )
         cfg = BCEConfig(

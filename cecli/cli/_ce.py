@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from typing import Any
 
 import typer
@@ -23,27 +22,6 @@ Examples:
   cecli ce logits.npy labels.npy --label-smoothing 0.1 -f json | jq .loss
   cecli ce preds.parquet --per-class --ci 0.95 --fail-above 0.5
 """
-
-
-def parse_classes(spec: str | None) -> tuple[str, ...] | None:
-    """``--classes a,b,c`` or a file with one class name per line."""
-    if not spec:
-        return None
-    if os.path.isdir(spec):
-        raise InputError("--classes names a directory", file=spec, fix="pass a,b,c or a file")
-    if os.path.isfile(spec):
-        try:
-            with open(spec, encoding="utf-8") as fh:
-                names = [ln.strip() for ln in fh if ln.strip()]
-        except (OSError, UnicodeDecodeError) as exc:
-            raise InputError(f"cannot read the class names ({exc})", file=spec) from None
-    else:
-        names = [s.strip() for s in spec.split(",") if s.strip()]
-    if not names:
-        raise UsageError("--classes names no class", value=spec)
-    if len(set(names)) != len(names):
-        raise UsageError("--classes names a class twice", value=spec)
-    return tuple(names)
 
 
 def check_ce_choices(
@@ -270,7 +248,7 @@ def make_ce(name: str, default_input: str, summary: str) -> None:
         quiet: opt.Quiet = False,
     ) -> None:
         from ..api import CEConfig, evaluate, parse_weight, signature
-        from ..readers import ReadOptions
+        from ..readers import ReadOptions, read_class_names
         from ..report import summary_table, to_dict, tsv_lines, value_lines
 
         with guard():
@@ -288,7 +266,7 @@ def make_ce(name: str, default_input: str, summary: str) -> None:
                 id_col=id_col,
                 sample_weight_col=sample_weight_col,
                 group_col=group_col,
-                classes=parse_classes(classes),
+                classes=read_class_names(classes),
                 class_axis=class_axis,
             )
             if group_col and ci is None:

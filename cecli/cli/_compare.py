@@ -10,7 +10,7 @@ import typer
 from ..errors import UsageError
 from . import _options as opt
 from . import app, guard, resolve_format
-from ._ce import check_ce_choices, parse_classes
+from ._ce import check_ce_choices
 
 COMPARE_HELP = """Paired comparison of two prediction files on the same targets.
 
@@ -67,7 +67,7 @@ def compare(
 ) -> None:
     from ..api import CEConfig, parse_weight
     from ..api import compare as run_compare
-    from ..readers import ReadOptions
+    from ..readers import ReadOptions, read_class_names
     from ..report import (
         compare_table,
         compare_to_dict,
@@ -96,7 +96,7 @@ def compare(
             id_col=id_col,
             sample_weight_col=sample_weight_col,
             group_col=group_col,
-            classes=parse_classes(classes),
+            classes=read_class_names(classes),
             class_axis=class_axis,
         )
         cfg = CEConfig(

@@ -7,7 +7,7 @@ from typing import Any
 import typer
 
 from . import app, emit_json, guard, resolve_format, stdout_console
-from ._ce import check_choice, parse_classes
+from ._ce import check_choice
 
 
 @app.command(
@@ -30,7 +30,7 @@ def inspect(
     classes: str | None = typer.Option(None, "--classes", help="Class names: a,b,c or a file."),
     class_axis: int = typer.Option(1, "--class-axis", help="Class axis of arrays: 1 or -1."),
 ) -> None:
-    from ..readers import ReadOptions, inspect_file
+    from ..readers import ReadOptions, inspect_file, read_class_names
 
     with guard():
         check_choice("--format", fmt, ("auto", "table", "json"))
@@ -40,7 +40,7 @@ def inspect(
             logit_cols=logit_cols,
             id_col=id_col,
             sample_weight_col=sample_weight_col,
-            classes=parse_classes(classes),
+            classes=read_class_names(classes),
             class_axis=class_axis,
         )
         info = inspect_file(path, read)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from . import app, emit_json, guard, resolve_format, stderr_console, stdout_console
-from ._ce import check_choice, parse_classes
+from ._ce import check_choice
 
 SOFTMAX_HELP = """Write the softmax (or --log log-softmax) of logits to OUT, streamed, rows in input order.
 
@@ -44,7 +44,7 @@ def softmax(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Nothing on stderr."),
 ) -> None:
     from ..api import SoftmaxConfig, write_softmax
-    from ..readers import ReadOptions
+    from ..readers import ReadOptions, read_class_names
     from ..report import softmax_to_dict
 
     with guard():
@@ -56,7 +56,7 @@ def softmax(
             target_col=target_col,
             logit_cols=logit_cols,
             id_col=id_col,
-            classes=parse_classes(classes),
+            classes=read_class_names(classes),
             class_axis=class_axis,
         )
         cfg = SoftmaxConfig(
