@@ -7,13 +7,7 @@ import typer
 from ..errors import UsageError
 from . import _options as opt
 from . import app, guard, resolve_format
-from ._ce import (
-    FORMATS,
-    check_choice,
-    check_gates,
-    precheck_baseline,
-    run_checks,
-)
+from ._ce import FORMATS, check_choice
 
 BCE_HELP = """Binary / multi-label cross-entropy (torch's BCEWithLogitsLoss; --input probs is BCELoss).
 
@@ -65,6 +59,8 @@ def bce(
 ) -> None:
     from ..api import BCEConfig, evaluate_bce, parse_vector
     from ..api._bce import bce_signature
+    from ..api.gates import LossGates
+    from ..api.signature import Signature
     from ..readers import ReadOptions, read_class_names
     from ..report import bce_summary_table, bce_to_dict, bce_tsv_lines, bce_value_lines
 
@@ -112,9 +108,8 @@ def bce(
             engine=engine,
             scheduler=scheduler,
         )
-        check_gates(fail_above, baseline, max_increase, relative)
-        if baseline is not None:  # before the data is read: a mismatch writes no output
-            precheck_baseline(baseline, bce_signature(cfg))
+        gates = LossGates(fail_above, baseline, max_increase, relative)
+        gates.precheck(Signature.parse(bce_signature(cfg)))  # a mismatch writes no output
         bar = opt.progress_bar(quiet)
         cfg.progress = bar
         try:
@@ -122,9 +117,7 @@ def bce(
         finally:
             if bar is not None:
                 bar.close()
-        checks = run_checks(
-            "bce", ev.result.loss, ev.signature, fail_above, baseline, max_increase, relative
-        )
+        checks = gates.check(ev.result.loss, Signature.parse(ev.signature))
         opt.finish(
             "bce",
             out_fmt,

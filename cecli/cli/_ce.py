@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import json
-import math
-from typing import Any
-
 import typer
 
-from ..errors import InputError, UsageError
+from ..errors import UsageError
 from . import _options as opt
 from . import app, guard, resolve_format
 
@@ -50,156 +46,6 @@ def check_ce_choices(
 def check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
     if value not in choices:
         raise UsageError(f"{name} must be one of {', '.join(choices)}", value=value)
-
-
-def run_checks(
-    command: str,
-    loss: float,
-    signature: str,
-    fail_above: float | None,
-    baseline: str | None,
-    max_increase: float | None,
-    relative: bool,
-) -> list[dict[str, Any]]:
-    """The CI gates: ``--fail-above X`` and ``--baseline FILE.json --max-increase D
-    [--relative]``, as the JSON ``checks`` list. A NaN loss fails every gate; a baseline computed
-    with other settings (its signature differs in anything but the version) is an InputError
-    (exit 3), not a failed check."""
-    check_gates(fail_above, baseline, max_increase, relative)
-    checks: list[dict[str, Any]] = []
-    if fail_above is not None:
-        checks.append(
-            {
-                "name": "fail_above",
-                "threshold": fail_above,
-                "value": loss,
-                "passed": bool(loss <= fail_above),  # False for NaN
-            }
-        )
-    if baseline is not None:
-        base = load_baseline(baseline, signature)
-        d = 0.0 if max_increase is None else max_increase
-        threshold = base * (1.0 + d) if relative else base + d
-        checks.append(
-            {
-                "name": "baseline",
-                "file": baseline,
-                "baseline": base,
-                "max_increase": d,
-                "relative": relative,
-                "threshold": threshold,
-                "value": loss,
-                "passed": bool(loss <= threshold),  # False for NaN
-            }
-        )
-    return checks
-
-
-def check_gates(
-    fail_above: float | None, baseline: str | None, max_increase: float | None, relative: bool
-) -> None:
-    """The gate options' own mistakes (called before the data is read, so that a run that is
-    bound to fail writes no output)."""
-    if (max_increase is not None or relative) and baseline is None:
-        raise UsageError("--max-increase and --relative need --baseline FILE.json")
-    for flag, v in (("--fail-above", fail_above), ("--max-increase", max_increase)):
-        if v is not None and not math.isfinite(v):
-            raise UsageError(f"{flag} must be a finite number", value=v)
-
-
-def precheck_baseline(path: str, signature: str, unknown: tuple[str, ...] = ()) -> None:
-    """Before the data is read: the baseline is readable and was computed with this run's
-    settings, except the parts of the signature only the data decides (``unknown``, e.g. the
-    target kind); :func:`load_baseline` checks them all afterwards."""
-    _, theirs = read_baseline(path)
-    check_signature(path, signature, theirs, unknown)
-
-
-def _sig_parts(sig: str) -> dict[str, str]:
-    """``a|in:logits|red:mean|v:0.1.0`` -> ``{"#0": "a", "in": "logits", ...}`` (no version)."""
-    parts: dict[str, str] = {}
-    for i, p in enumerate(sig.split("|")):
-        key, sep, val = p.partition(":")
-        if sep and key == "v":
-            continue
-        parts[key if sep else f"#{i}"] = val if sep else p
-    return parts
-
-
-def load_baseline(path: str, signature: str) -> float:
-    """The loss of a baseline JSON saved from ``cecli ... -f json``, after checking that it was
-    computed with this run's settings (its signature, the version aside)."""
-    loss, theirs = read_baseline(path)
-    check_signature(path, signature, theirs)
-    return loss
-
-
-def check_signature(path: str, signature: str, theirs: str, ignore: tuple[str, ...] = ()) -> None:
-    """InputError when the baseline's signature ``theirs`` differs from ``signature`` in
-    anything but the version (and the ``ignore`` keys)."""
-    mine, base = _sig_parts(signature), _sig_parts(theirs)
-    for key in ignore:
-        mine.pop(key, None)
-        base.pop(key, None)
-    if mine != base:
-        diffs = [
-            f"{k}:{base.get(k, '-')} in the baseline but {k}:{mine.get(k, '-')} here"
-            if not k.startswith("#")
-            else f"{base.get(k, '-')} in the baseline but {mine.get(k, '-')} here"
-            for k in [*base, *(k for k in mine if k not in base)]
-            if mine.get(k) != base.get(k)
-        ]
-        raise InputError(
-            f"the baseline was computed with other settings ({'; '.join(diffs)})",
-            file=path,
-            fix=f"recompute it with this run's settings ({signature})",
-        )
-
-
-def read_baseline(path: str) -> tuple[float, str]:
-    """A baseline file's ``(loss, signature)``; checked before the data is read, so a missing
-    or malformed baseline fails at once rather than after a long pass."""
-    try:
-        with open(path, encoding="utf-8") as fh:
-            data = json.load(fh)
-    except FileNotFoundError:
-        raise InputError(
-            "no such baseline file", file=path, fix="save one with `cecli ce ... -f json > FILE`"
-        ) from None
-    except IsADirectoryError:
-        raise InputError("the baseline is a directory, not a JSON file", file=path) from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(f"cannot read the baseline as JSON ({exc})", file=path) from None
-    if not isinstance(data, dict) or "loss" not in data:
-        raise InputError(
-            "the baseline has no 'loss'",
-            file=path,
-            fix="save one with `cecli ce ... -f json > baseline.json`",
-        )
-    loss = data["loss"]
-    if isinstance(loss, bool) or not isinstance(loss, (int, float)) or not math.isfinite(loss):
-        raise InputError(
-            "the baseline's loss is not a finite number",
-            file=path,
-            value=loss,
-            fix="recompute the baseline on data whose loss is defined",
-        )
-    theirs = data.get("signature")
-    if not isinstance(theirs, str):
-        raise InputError(
-            "the baseline has no 'signature'",
-            file=path,
-            fix="save it with `cecli ce ... -f json > baseline.json`",
-        )
-    return float(loss), theirs
-
-
-def verdicts(command: str, checks: list[dict[str, Any]]) -> list[str]:
-    """One line per check for stderr: ``FAIL ce loss 0.532 > 0.500`` or ``ok ce loss 0.412 <=
-    0.500`` (numbers shown with as many digits as it takes to tell them apart)."""
-    from ..report import check_verdict
-
-    return [check_verdict(command, c) for c in checks]
 
 
 def make_ce(name: str, default_input: str, summary: str) -> None:
@@ -247,7 +93,10 @@ def make_ce(name: str, default_input: str, summary: str) -> None:
         nonfinite: opt.Nonfinite = "error",
         quiet: opt.Quiet = False,
     ) -> None:
-        from ..api import CEConfig, evaluate, parse_weight, signature
+        from ..api import CEConfig, evaluate, parse_weight
+        from ..api._ce import signature  # the name api.signature is the module now
+        from ..api.gates import LossGates
+        from ..api.signature import Signature
         from ..readers import ReadOptions, read_class_names
         from ..report import summary_table, to_dict, tsv_lines, value_lines
 
@@ -297,9 +146,9 @@ def make_ce(name: str, default_input: str, summary: str) -> None:
                 engine=engine,
                 scheduler=scheduler,
             )
-            check_gates(fail_above, baseline, max_increase, relative)
-            if baseline is not None:  # the target kind (tgt:) is known once the data is read
-                precheck_baseline(baseline, signature(cfg, "index", read), unknown=("tgt",))
+            gates = LossGates(fail_above, baseline, max_increase, relative)
+            # before the data is read; the target kind (tgt:) is known once it is read
+            gates.precheck(Signature.parse(signature(cfg, "index", read)), unknown=("tgt",))
             bar = opt.progress_bar(quiet)
             cfg.progress = bar
             try:
@@ -307,9 +156,7 @@ def make_ce(name: str, default_input: str, summary: str) -> None:
             finally:
                 if bar is not None:
                     bar.close()
-            checks = run_checks(
-                name, ev.result.loss, ev.signature, fail_above, baseline, max_increase, relative
-            )
+            checks = gates.check(ev.result.loss, Signature.parse(ev.signature))
             opt.finish(
                 name,
                 out_fmt,

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import math
-from typing import Any
-
 import typer
 
-from ..errors import UsageError
 from . import _options as opt
 from . import app, guard, resolve_format
 from ._ce import check_ce_choices
@@ -67,6 +63,7 @@ def compare(
 ) -> None:
     from ..api import CEConfig, parse_weight
     from ..api import compare as run_compare
+    from ..api.gates import WorseGate
     from ..readers import ReadOptions, read_class_names
     from ..report import (
         compare_table,
@@ -80,12 +77,7 @@ def compare(
             fmt, reduction, ("mean", "sum"), input_kind, target_kind, nonfinite,
             label_smoothing, ece_bins, top_k,
         )
-        if not 0.0 < alpha < 1.0:
-            raise UsageError("--alpha must be between 0 and 1, e.g. 0.05", value=alpha)
-        if not math.isfinite(margin):
-            raise UsageError("--margin must be a finite number", value=margin)
-        if (alpha != 0.05 or margin != 0.0) and not fail_if_worse:
-            raise UsageError("--alpha and --margin are for --fail-if-worse")
+        gate = WorseGate(fail_if_worse, alpha, margin)
         out_fmt = resolve_format(fmt)
         read = ReadOptions(
             format_in=format_in,
@@ -118,21 +110,7 @@ def compare(
             workers=workers,
         )
         cmp = run_compare(preds_a, preds_b, targets, read, cfg)
-        checks: list[dict[str, Any]] = []
-        if fail_if_worse:
-            p_worse = cmp.p_worse(margin)
-            checks.append(
-                {
-                    "name": "fail_if_worse",
-                    "alpha": alpha,
-                    "margin": margin,
-                    "threshold": margin,
-                    "value": cmp.delta,
-                    "p_worse": p_worse,
-                    # NaN delta or p: not shown to be worse, so the check passes
-                    "passed": not (p_worse < alpha and cmp.delta > margin),
-                }
-            )
+        checks = gate.check(cmp.delta, cmp.p_worse)
         opt.finish(
             "compare",
             out_fmt,
