@@ -6,8 +6,9 @@ import typer
 
 from ..errors import UsageError
 from . import _options as opt
-from . import app, guard, resolve_format
+from ._app import app, guard
 from ._ce import FORMATS, check_choice
+from ._console import finish, progress_bar, resolve_format
 
 BCE_HELP = """Binary / multi-label cross-entropy (torch's BCEWithLogitsLoss; --input probs is BCELoss).
 
@@ -110,7 +111,7 @@ def bce(
         )
         gates = LossGates(fail_above, baseline, max_increase, relative)
         gates.precheck(Signature.parse(bce_signature(cfg)))  # a mismatch writes no output
-        bar = opt.progress_bar(quiet)
+        bar = progress_bar(quiet)
         cfg.progress = bar
         try:
             ev = evaluate_bce(preds, targets, read, cfg)
@@ -118,7 +119,7 @@ def bce(
             if bar is not None:
                 bar.close()
         checks = gates.check(ev.result.loss, Signature.parse(ev.signature))
-        opt.finish(
+        finish(
             "bce",
             out_fmt,
             to_json=lambda: bce_to_dict(ev, checks),

@@ -6,7 +6,8 @@ import typer
 
 from ..errors import UsageError
 from . import _options as opt
-from . import app, guard, resolve_format
+from ._app import app, guard
+from ._console import finish, progress_bar, resolve_format
 
 FORMATS = ("auto", "table", "json", "tsv", "value")
 
@@ -149,7 +150,7 @@ def make_ce(name: str, default_input: str, summary: str) -> None:
             gates = LossGates(fail_above, baseline, max_increase, relative)
             # before the data is read; the target kind (tgt:) is known once it is read
             gates.precheck(Signature.parse(signature(cfg, "index", read)), unknown=("tgt",))
-            bar = opt.progress_bar(quiet)
+            bar = progress_bar(quiet)
             cfg.progress = bar
             try:
                 ev = evaluate(preds, targets, read, cfg)
@@ -157,7 +158,7 @@ def make_ce(name: str, default_input: str, summary: str) -> None:
                 if bar is not None:
                     bar.close()
             checks = gates.check(ev.result.loss, Signature.parse(ev.signature))
-            opt.finish(
+            finish(
                 name,
                 out_fmt,
                 to_json=lambda: to_dict(ev, checks),

@@ -5,8 +5,9 @@ from __future__ import annotations
 import typer
 
 from . import _options as opt
-from . import app, guard, resolve_format
+from ._app import app, guard
 from ._ce import check_ce_choices
+from ._console import finish, resolve_format
 
 COMPARE_HELP = """Paired comparison of two prediction files on the same targets.
 
@@ -111,7 +112,7 @@ def compare(
         )
         cmp = run_compare(preds_a, preds_b, targets, read, cfg)
         checks = gate.check(cmp.delta, cmp.p_worse)
-        opt.finish(
+        finish(
             "compare",
             out_fmt,
             to_json=lambda: compare_to_dict(cmp, checks),

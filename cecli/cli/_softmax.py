@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import typer
 
-from . import app, emit_json, guard, resolve_format, stderr_console, stdout_console
+from ._app import app, guard
 from ._ce import check_choice
+from ._console import emit_json, resolve_format, stderr_console, stdout_console
 
 SOFTMAX_HELP = """Write the softmax (or --log log-softmax) of logits to OUT, streamed, rows in input order.
 
@@ -45,7 +46,7 @@ def softmax(
 ) -> None:
     from ..api import SoftmaxConfig, write_softmax
     from ..readers import ReadOptions, read_class_names
-    from ..report import softmax_to_dict
+    from ..report import softmax_table, softmax_to_dict
 
     with guard():
         check_choice("--format", fmt, ("auto", "table", "json"))
@@ -74,20 +75,10 @@ def softmax(
         if out_fmt == "json":
             emit_json(info)
         else:
-            stdout_console().print(_table(info))
+            stdout_console().print(softmax_table(info))
         what = "log-softmax" if log else "softmax"
         stderr_console(quiet).print(
             f"wrote {what} of {res.rows:,} row(s) x {res.classes} classes to {res.output}",
             markup=False,
         )
 
-
-def _table(info: dict[str, object]) -> object:
-    from rich.table import Table
-
-    t = Table(title=f"cecli softmax · {info['output']}", show_header=False, title_justify="left")
-    t.add_column("what", style="bold")
-    t.add_column("value")
-    for key in ("format", "layout", "log", "temperature", "rows", "classes", "shape", "dtype"):
-        t.add_row(key, str(info[key]))
-    return t
