@@ -19,11 +19,6 @@ label), so the interval is a property of the data and the seed alone.
 
 from ._binary import BCEResult, BinaryAccumulator
 from ._ce import (
-    CI_METHOD,
-    DEFAULT_SEED,
-    MAX_ECE_BINS,
-    MAX_REPLICATES,
-    QUANTILES,
     CEResult,
     CrossEntropyAccumulator,
     bootstrap_keys,
@@ -41,9 +36,21 @@ from ._sums import (
     group_keys,
     poisson_weights,
 )
+from .spec import (
+    CI_METHOD,
+    DEFAULT_BOOTSTRAP,
+    DEFAULT_ECE_BINS,
+    DEFAULT_SEED,
+    MAX_ECE_BINS,
+    MAX_REPLICATES,
+    QUANTILES,
+    Measures,
+)
 
 __all__ = [
     "CI_METHOD",
+    "DEFAULT_BOOTSTRAP",
+    "DEFAULT_ECE_BINS",
     "DEFAULT_SEED",
     "HIST_RESOLUTION",
     "MAX_ECE_BINS",
@@ -56,6 +63,7 @@ __all__ = [
     "CrossEntropyAccumulator",
     "DDSum",
     "LossHistogram",
+    "Measures",
     "TreeSum",
     "bootstrap_keys",
     "ece_boundaries",

@@ -31,12 +31,7 @@ from ._sums import (
     TreeSum,
     group_keys,
 )
-
-DEFAULT_SEED = 12345
-MAX_REPLICATES = 100_000
-MAX_ECE_BINS = 100_000
-QUANTILES = (0.5, 0.9, 0.99)
-CI_METHOD = "poisson-bootstrap"
+from .spec import CI_METHOD, DEFAULT_SEED, MAX_ECE_BINS, MAX_REPLICATES, QUANTILES
 
 
 def ece_boundaries(bins: int) -> np.ndarray:

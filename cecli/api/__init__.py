@@ -11,14 +11,18 @@ from ._bce import parse_vector as parse_vector
 from ._ce import CEConfig, Evaluation, evaluate, parse_weight, signature, weight_tag
 from ._compare import Comparison as Comparison
 from ._compare import compare as compare
-from ._engine import default_chunk_rows, default_workers, ordered_map
+from ._engine import default_chunk_rows, ordered_map
 from ._softmax import SoftmaxConfig as SoftmaxConfig
 from ._softmax import SoftmaxResult as SoftmaxResult
 from ._softmax import write_softmax as write_softmax
+from .spec import Engine, OutputSpec, RunSpec, default_workers
 
 __all__ = [
     "CEConfig",
+    "Engine",
     "Evaluation",
+    "OutputSpec",
+    "RunSpec",
     "default_chunk_rows",
     "default_workers",
     "evaluate",

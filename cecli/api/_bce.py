@@ -24,8 +24,9 @@ from ..errors import CecliError, DataError, InputError, UsageError
 from ..readers import Batch, Inputs, ReadOptions, SourceInfo, open_inputs
 from ..writers import ArrayWriter, TableWriter, check_dataset_output, check_output, output_format
 from ._ce import weight_tag
-from ._engine import check_engine, default_chunk_rows, default_workers, ordered_map
+from ._engine import check_engine, default_chunk_rows, ordered_map
 from ._where import locate
+from .spec import default_workers
 
 __all__ = ["BCEConfig", "BCEEvaluation", "bce_chunk", "evaluate_bce", "loss_columns", "parse_vector"]
 

@@ -15,8 +15,9 @@ from ..core import Positions, class_axis_of
 from ..errors import CecliError, DataError, InputError, UsageError
 from ..readers import Batch, Inputs, ReadOptions, SourceInfo, open_inputs
 from ..writers import TableWriter, check_dataset_output, check_output
-from ._engine import check_engine, default_chunk_rows, default_workers, ordered_map
+from ._engine import check_engine, default_chunk_rows, ordered_map
 from ._where import locate, shown_row
+from .spec import default_workers
 
 
 @dataclass

@@ -39,8 +39,9 @@ from ..core import Positions
 from ..errors import CecliError, DataError, InputError, UsageError
 from ..readers import Batch, ReadOptions, SourceInfo, open_inputs
 from ._ce import CEConfig, make_accumulator, signature
-from ._engine import default_chunk_rows, default_workers, ordered_map
+from ._engine import default_chunk_rows, ordered_map
 from ._where import locate, shown_row
+from .spec import default_workers
 
 __all__ = ["Comparison", "compare", "paired_p_values"]
 

@@ -43,6 +43,7 @@ from ..readers.base import local_path
 from ..readers.plan import ChunkTask, InputSpec, group_chunks, plan_chunks, read_chunks
 from ..writers import DatasetWriter, part_name, write_part
 from ._where import locate
+from .spec import require_dask
 
 __all__ = ["LOCAL_WORKERS", "RETRIES", "connect", "run_bce", "run_ce", "worker_versions"]
 
@@ -56,17 +57,6 @@ WORKERS_TIMEOUT = 30
 SCHEDULER_ENV = "DASK_SCHEDULER_ADDRESS"
 
 A = TypeVar("A", CrossEntropyAccumulator, BinaryAccumulator)
-
-
-def require_dask() -> None:
-    """UsageError (exit 2) when the optional extra is not installed."""
-    try:
-        import distributed  # noqa: F401
-    except ImportError:
-        raise UsageError(
-            "--engine dask needs Dask, which is not installed",
-            fix="pip install 'cecli[dask]'",
-        ) from None
 
 
 def _version_here() -> str:

@@ -8,21 +8,16 @@ At most ``2 * workers`` chunks are in flight, so memory stays bounded.
 
 from __future__ import annotations
 
-import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar
 
 from ..errors import UsageError
+from .spec import RunSpec, require_dask
 
 T = TypeVar("T")
 R = TypeVar("R")
-
-#: Bytes of predictions in one chunk when ``--chunk-rows`` is not given: large enough that
-#: per-chunk overheads (pyarrow batches, Python bookkeeping) vanish, small enough for memory.
-CHUNK_BYTES = 16 << 20
-
 
 ENGINES = ("local", "dask")
 
@@ -40,21 +35,12 @@ def check_engine(engine: str, scheduler: str | None, grad_output: str | None) ->
             fix="leave out --engine dask (or --grad-output)",
         )
     if engine == "dask":
-        from ._dask import require_dask
-
         require_dask()  # before any input is read
 
 
-def default_workers() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - not Linux
-        return max(1, os.cpu_count() or 1)
-
-
 def default_chunk_rows(row_elements: int, itemsize: int) -> int:
-    """Rows per chunk so that a chunk holds about :data:`CHUNK_BYTES` of predictions."""
-    return int(max(1, min(1 << 20, CHUNK_BYTES // max(1, row_elements * itemsize))))
+    """Rows per chunk so that a chunk holds about :data:`~.spec.CHUNK_BYTES` of predictions."""
+    return RunSpec().rows_per_chunk(row_elements, itemsize)
 
 
 def ordered_map(fn: Callable[[T], R], items: Iterable[T], workers: int) -> Iterator[R]:

@@ -17,7 +17,8 @@ from ..core import as_3d, as_float, class_axis_of, softmax_into, work_dtype
 from ..errors import CecliError, DataError, UsageError
 from ..readers import Batch, ReadOptions, SourceInfo, open_inputs
 from ..writers import ArrayWriter, TableWriter, check_output, output_format
-from ._engine import default_chunk_rows, default_workers, ordered_map
+from ._engine import default_chunk_rows, ordered_map
+from .spec import default_workers
 
 __all__ = ["SoftmaxConfig", "SoftmaxResult", "softmax_chunk", "write_softmax"]
 

@@ -32,15 +32,32 @@ from ._bce import (
     binary_cross_entropy_with_logits_grad,
 )
 from ._blocks import as_3d, class_axis_of, work_dtype
-from ._ce import INPUT_KINDS, CEOptions, Positions, ce_options, ce_positions, index_targets
+from ._ce import INPUT_KINDS, Positions, ce_options, ce_positions, index_targets
 from ._grad import ce_denominator, ce_grad_positions, cross_entropy_grad, nll_loss_grad
+from .spec import (
+    DEFAULT_IGNORE_INDEX,
+    CEOptions,
+    Choice,
+    InputKind,
+    LossSpec,
+    Nonfinite,
+    Reduction,
+    TargetKind,
+)
 
 __all__ = [
+    "DEFAULT_IGNORE_INDEX",
     "INPUT_KINDS",
     "REDUCTIONS",
     "TARGET_KINDS",
     "CEOptions",
+    "Choice",
+    "InputKind",
+    "LossSpec",
+    "Nonfinite",
     "Positions",
+    "Reduction",
+    "TargetKind",
     "as_3d",
     "as_float",
     "bce_arrays",

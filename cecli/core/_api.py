@@ -9,7 +9,8 @@ import numpy as np
 
 from ..errors import DataError, UsageError
 from ._blocks import as_3d, buffer, class_axis_of, rows_per_block, work_dtype
-from ._ce import CEOptions, Positions, ce_options, ce_positions, index_targets
+from ._ce import Positions, ce_options, ce_positions, index_targets
+from .spec import CEOptions
 
 REDUCTIONS = ("mean", "sum", "none")
 TARGET_KINDS = ("auto", "index", "probs")

@@ -18,6 +18,7 @@ from ..errors import DataError, UsageError
 from . import _blocks as blocks
 from ._blocks import parallel_map, resolve_threads, split_even, tiles, work_dtype
 from ._kernel import TileKernel
+from .spec import CEOptions
 
 #: From this many classes on, the kernel works on tiles of positions x classes ("rows": reduce
 #: along contiguous rows); below it, on tiles transposed to classes x positions ("columns": every
@@ -27,25 +28,6 @@ from ._kernel import TileKernel
 WIDE_MIN_CLASSES = 112
 
 INPUT_KINDS = ("logits", "probs", "logprobs")
-
-
-@dataclass(frozen=True)
-class CEOptions:
-    """Options of one cross-entropy evaluation, validated once (see :func:`ce_options`)."""
-
-    num_classes: int
-    weight: np.ndarray | None = None  # float64 (C,)
-    ignore_index: int = -100
-    label_smoothing: float = 0.0
-    input_kind: str = "logits"
-    soft: bool = False  # probability targets
-    nonfinite: str = "propagate"  # "error" records offending rows; "propagate" lets NaN through
-    float64: bool = False
-    top_k: int = 0
-
-    @property
-    def weight_total(self) -> float:
-        return float(self.num_classes) if self.weight is None else float(np.sum(self.weight))
 
 
 def ce_options(

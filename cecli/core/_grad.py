@@ -9,7 +9,7 @@ import numpy as np
 
 from ._api import prepare
 from ._blocks import buffer, rows_per_block, work_dtype
-from ._ce import CEOptions
+from .spec import CEOptions
 
 
 def ce_denominator(t: np.ndarray, opts: CEOptions) -> float:

@@ -28,7 +28,8 @@ import numpy as np
 from ._blocks import buffer, transpose_into
 
 if TYPE_CHECKING:
-    from ._ce import CEOptions, Positions
+    from ._ce import Positions
+    from .spec import CEOptions
 
 # Scratch-buffer slots (see ``_blocks.buffer``).
 _S_TILE, _S_SHIFT, _S_TARGET, _S_BOOL, _S_INT, _S_INDEX = 20, 21, 22, 23, 24, 25

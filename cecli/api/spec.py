@@ -1,0 +1,124 @@
+"""The run and output specs: how a run is executed and what it writes, validated once.
+
+:class:`RunSpec` (chunking, workers, engine, scheduler, progress) and :class:`OutputSpec`
+(``-o``, ``--grad-output``, ``--force``, ...) are built at the edge and passed to the api's
+front door whole. ``chunk_rows`` is declared, validated and defaulted here only
+(:meth:`RunSpec.rows_per_chunk`). Checking that an output path is writable needs the input
+paths, so it happens when a run starts, not here.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ..core import Choice
+from ..errors import UsageError
+
+__all__ = ["CHUNK_BYTES", "Engine", "OutputSpec", "Progress", "RunSpec", "require_dask"]
+
+#: Bytes of predictions in one chunk when ``--chunk-rows`` is not given: large enough that
+#: per-chunk overheads (pyarrow batches, Python bookkeeping) vanish, small enough for memory.
+CHUNK_BYTES = 16 << 20
+#: The most rows a chunk gets by default, however narrow the rows.
+MAX_DEFAULT_CHUNK_ROWS = 1 << 20
+
+#: Called after each merged chunk with (rows done, total rows or None).
+Progress = Callable[[int, int | None], None]
+
+
+class Engine(Choice):
+    """Where chunks run: ``local`` threads, or a ``dask`` cluster (``pip install 'cecli[dask]'``)."""
+
+    LOCAL = "local"
+    DASK = "dask"
+
+
+def require_dask() -> None:
+    """UsageError (exit 2) when the optional Dask extra is not installed."""
+    try:
+        import distributed  # noqa: F401
+    except ImportError:
+        raise UsageError(
+            "--engine dask needs Dask, which is not installed",
+            fix="pip install 'cecli[dask]'",
+        ) from None
+
+
+def default_workers() -> int:
+    """The cores this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """How to run: ``chunk_rows`` (None: about :data:`CHUNK_BYTES` of predictions a chunk),
+    ``workers`` (None: every core; with Dask, the local cluster's processes), ``engine``,
+    ``scheduler`` (Dask only) and an optional ``progress`` callback."""
+
+    chunk_rows: int | None = None
+    workers: int | None = None
+    engine: Engine = Engine.LOCAL
+    scheduler: str | None = None
+    progress: Progress | None = None
+
+    def __post_init__(self) -> None:
+        if self.chunk_rows is not None and not _positive(self.chunk_rows):
+            raise UsageError("--chunk-rows must be at least 1", value=self.chunk_rows)
+        if self.workers is not None and not _positive(self.workers):
+            raise UsageError("--workers must be at least 1", value=self.workers)
+        object.__setattr__(self, "engine", Engine.parse(self.engine, "--engine"))
+        if self.scheduler and self.engine is not Engine.DASK:
+            raise UsageError("--scheduler is for --engine dask", value=self.scheduler)
+        if self.engine is Engine.DASK:
+            require_dask()  # before any input is read
+
+    @property
+    def dask(self) -> bool:
+        return self.engine is Engine.DASK
+
+    def rows_per_chunk(self, row_elements: int, itemsize: int) -> int:
+        """``chunk_rows``, or the rows that hold about :data:`CHUNK_BYTES` of predictions of
+        ``row_elements`` values of ``itemsize`` bytes each."""
+        if self.chunk_rows is not None:
+            return self.chunk_rows
+        per_row = max(1, row_elements * itemsize)
+        return int(max(1, min(MAX_DEFAULT_CHUNK_ROWS, CHUNK_BYTES // per_row)))
+
+    def threads(self) -> int:
+        """Local threads over chunks."""
+        return self.workers or default_workers()
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    """What a run writes: per-sample results to ``path`` (``-o``; with ``with_probs`` the
+    target's probability and the argmax too), the gradient to ``grad_path``; ``force``
+    replaces existing files; ``keep_losses`` keeps the per-sample losses in memory (for
+    ``--reduction none`` without ``-o``)."""
+
+    path: str | None = None
+    grad_path: str | None = None
+    force: bool = False
+    with_probs: bool = False
+    keep_losses: bool = False
+
+    def __post_init__(self) -> None:
+        if self.path is not None and self.path == self.grad_path:
+            raise UsageError("--grad-output and --output name the same file")
+
+    def check_engine(self, run: RunSpec) -> None:
+        """The outputs an engine cannot write."""
+        if self.grad_path and run.dask:
+            raise UsageError(
+                "--grad-output is computed by the local engine only",
+                fix="leave out --engine dask (or --grad-output)",
+            )
+
+
+def _positive(v: object) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 1
