@@ -70,3 +70,51 @@ def test_weight_tag() -> None:
 @pytest.mark.parametrize("text", ["", "ce", "a|b|c"])
 def test_any_string_parses(text: str) -> None:
     assert str(Signature.parse(text)) == text
+
+
+# -- built from the specs -----------------------------------------------------------------------
+def test_build_ce_defaults() -> None:
+    from cecli.core.spec import LossSpec
+
+    sig = Signature.build("ce", LossSpec(), version="0.1.0")
+    assert str(sig) == CE
+
+
+def test_build_ce_with_every_setting() -> None:
+    from cecli.accumulate.spec import Measures
+    from cecli.core.spec import LossSpec
+    from cecli.readers import ReadOptions
+
+    loss = LossSpec(
+        kind="nll",
+        input="logprobs",
+        weight=[1, 2, 0.5],
+        ignore_index=3,
+        reduction="sum",
+        label_smoothing=0.25,
+        float64=True,
+    )
+    read = ReadOptions(sample_weight_col="sw", group_col="doc")
+    sig = Signature.build(
+        "nll", loss, target_kind="probs", measures=Measures(ci=0.9, bootstrap=50, seed=7),
+        read=read, version="1",
+    )
+    assert str(sig) == (
+        "nll|in:logprobs|tgt:probs|red:sum|w:1.0,2.0,0.5|ii:3|ls:0.25|sw:sw|f64"
+        "|ci:0.9,poisson-bootstrap,B:50,seed:7,grp:doc|v:1"
+    )
+    # no interval: the bootstrap settings do not change the number, so they are not recorded
+    plain = Signature.build("nll", loss, measures=Measures(bootstrap=50), version="1")
+    assert "ci:" not in str(plain) and "B:" not in str(plain)
+    assert "grp:none" in str(Signature.build("ce", LossSpec(), measures=Measures(ci=0.95)))
+
+
+def test_build_bce() -> None:
+    from cecli.core.spec import LossSpec
+
+    loss = LossSpec(kind="bce", pos_weight=[3.0])
+    assert str(Signature.build("bce", loss, version="1")) == "bce|in:logits|red:mean|w:none|pw:3.0|v:1"
+    probs = LossSpec(kind="bce", input="probs", weight=[1, 2], reduction="none", float64=True)
+    assert str(Signature.build("bce", probs, version="1")) == (
+        "bce|in:probs|red:none|w:1.0,2.0|pw:none|f64|v:1"
+    )

@@ -14,7 +14,14 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from .._version import __version__
+
+if TYPE_CHECKING:
+    from ..accumulate.spec import Measures
+    from ..core.spec import LossSpec
+    from ..readers import ReadOptions
 
 __all__ = ["Difference", "Signature", "weight_tag"]
 
@@ -58,9 +65,51 @@ class Signature:
         return cls(tuple(text.split("|")))
 
     @classmethod
-    def of(cls, command: str, settings: Iterable[str], version: str) -> Signature:
+    def of(cls, command: str, settings: Iterable[str], version: str = __version__) -> Signature:
         """The command, its settings in order (``key:value`` or a bare flag), the version."""
         return cls((command, *settings, f"{VERSION_KEY}:{version}"))
+
+    @classmethod
+    def build(
+        cls,
+        command: str,
+        loss: LossSpec,
+        *,
+        target_kind: str = "index",
+        measures: Measures | None = None,
+        read: ReadOptions | None = None,
+        version: str = __version__,
+    ) -> Signature:
+        """The signature of a run of ``command`` (``ce``, ``nll``, ``bce``, ``compare``) with
+        these specs; ``target_kind`` is what the data turned out to hold (``index`` / ``probs``).
+
+        Cross-entropy: input, target kind, reduction, weights, ignore_index, smoothing, then
+        the sample-weight column, ``f64`` and the bootstrap when they apply; binary
+        cross-entropy: input, reduction, weights, pos_weight, ``f64``.
+        """
+        red, w = f"red:{_value(loss.reduction)}", f"w:{weight_tag(loss.weight)}"
+        if loss.kind == "bce":
+            settings = [f"in:{_value(loss.input)}", red, w, f"pw:{weight_tag(loss.pos_weight)}"]
+            return cls.of(command, [*settings, *(["f64"] if loss.float64 else [])], version)
+        settings = [
+            f"in:{_value(loss.input)}",
+            f"tgt:{target_kind}",
+            red,
+            w,
+            f"ii:{loss.ignore_index}",
+            f"ls:{loss.label_smoothing:g}",
+        ]
+        if read is not None and read.sample_weight_col:
+            settings.append(f"sw:{read.sample_weight_col}")
+        if loss.float64:
+            settings.append("f64")
+        if measures is not None and measures.ci is not None:
+            group = (read.group_col if read is not None else None) or "none"
+            settings.append(
+                f"ci:{measures.ci:g},poisson-bootstrap,B:{measures.bootstrap},"
+                f"seed:{measures.seed},grp:{group}"
+            )
+        return cls.of(command, settings, version)
 
     def __str__(self) -> str:
         return "|".join(self.tokens)
@@ -92,6 +141,11 @@ class Signature:
             for k in keys
             if mine.get(k) != theirs.get(k)
         ]
+
+
+def _value(choice: Any) -> str:
+    """An enum member's value (``Reduction.MEAN`` -> ``mean``); a string as it is."""
+    return str(getattr(choice, "value", choice))
 
 
 def _shown(key: str, value: str | None) -> str:
