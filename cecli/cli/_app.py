@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from typing import Any, NoReturn
 
 import typer
+import typer.core
 
 from .._version import __version__
 from ..errors import CecliError, DataError, EngineError, InputError, OutputError, UsageError
@@ -39,8 +40,20 @@ EXIT_FOR: dict[type[CecliError], ExitCode] = {
     EngineError: ExitCode.INPUT,
 }
 
+class _Commands(typer.core.TyperGroup):
+    """The command group. A value typer itself rejects (a choice not offered, a number that is
+    not one) is reported like every other usage error: one ``error:`` line, exit 2."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except typer.BadParameter as exc:
+            fail(exc.format_message(), ExitCode.USAGE)
+
+
 app = typer.Typer(
     name="cecli",
+    cls=_Commands,
     pretty_exceptions_enable=False,
     help=(
         "Cross-entropy losses of saved predictions, with exactly PyTorch's semantics.\n\n"

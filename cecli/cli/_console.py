@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
 from typing import Any
 
 import typer
@@ -37,44 +36,35 @@ def emit_json(obj: dict[str, Any]) -> None:
     sys.stdout.flush()
 
 
-def resolve_format(fmt: str) -> str:
-    if fmt == "auto":
-        return "table" if sys.stdout.isatty() else "json"
-    return fmt
+def on_terminal() -> bool:
+    """Whether stdout is a terminal (``--format auto`` then means a table)."""
+    return sys.stdout.isatty()
+
+
+def show(out: list[str] | Any) -> None:
+    """Lines as they are; a rich renderable through a console (a table)."""
+    if isinstance(out, list):
+        emit(out)
+    else:
+        stdout_console().print(out)
 
 
 def finish(
-    command: str,
-    out_fmt: str,
-    *,
-    to_json: Callable[[], dict[str, Any]],
-    value: Callable[[], list[str]],
-    tsv: Callable[[], list[str]],
-    table: Callable[[], Any],
-    warnings: list[str],
-    checks: list[dict[str, Any]],
-    quiet: bool,
+    command: str, fmt: Any, result: Any, checks: list[dict[str, Any]], quiet: bool
 ) -> None:
-    """Print a result in ``out_fmt`` on stdout, warnings and verdicts on stderr, and exit 1 when
-    a check failed. The same for every command that computes a loss."""
-    from ..report import check_verdict
+    """Print a result in ``fmt`` on stdout, its warnings and the gates' verdicts on stderr, and
+    exit 1 when a check failed. The same for every command that computes a loss."""
+    from ..report import check_verdict, checks_failed, render
 
-    if out_fmt == "json":
-        emit_json(to_json())
-    elif out_fmt == "value":
-        emit(value())
-    elif out_fmt == "tsv":
-        emit(tsv())
-    else:
-        stdout_console().print(table())
-    shown = warnings if out_fmt != "table" else []  # the table shows its warnings itself
+    show(render(result, fmt, checks))
+    shown = result.warnings if fmt != "table" else []  # the table shows its warnings itself
     if shown or checks:  # rich is imported only when there is something to say
         err = stderr_console(quiet)
         for w in shown:
             err.print(f"warning: {w}", markup=False)
         for check in checks:
             err.print(check_verdict(command, check), markup=False)
-    if any(not c["passed"] for c in checks):
+    if checks_failed(checks):
         raise typer.Exit(int(ExitCode.CHECK_FAILED))
 
 

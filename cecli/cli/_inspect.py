@@ -2,54 +2,44 @@
 
 from __future__ import annotations
 
-import typer
-
+from ..report.formats import InfoFormat
+from . import _options as opt
 from ._app import app, guard
-from ._ce import check_choice
-from ._console import emit_json, resolve_format, stdout_console
+from ._console import emit_json, on_terminal, stdout_console
+from ._run import read_options
+
+INSPECT_HELP = """What a file holds and how cecli would read it: format, rows, columns and dtypes, which columns are logits / target / ids, class names, row groups, and the command to run.
+
+Example:
+
+\b
+  cecli inspect preds.parquet -f json | jq .suggestion
+"""
 
 
-@app.command(
-    "inspect",
-    no_args_is_help=True,
-    help=(
-        "What a file holds and how cecli would read it: format, rows, columns and dtypes, which "
-        "columns are logits / target / ids, class names, row groups, and the command to run.\n\n"
-        "Example:\n\n  cecli inspect preds.parquet -f json | jq .suggestion"
-    ),
-)
+@app.command("inspect", help=INSPECT_HELP, no_args_is_help=True)
 def inspect(
-    path: str = typer.Argument(..., help="A file (.npy .npz .csv .tsv .parquet .txt), directory or glob."),
-    fmt: str = typer.Option("auto", "--format", "-f", help="auto, table or json."),
-    format_in: str | None = typer.Option(None, "--format-in", help="Input format when the extension does not tell."),
-    target_col: str | None = typer.Option(None, "--target-col", help="Target column."),
-    logit_cols: str | None = typer.Option(None, "--logit-cols", help="Logit columns: a comma list or a glob."),
-    id_col: str | None = typer.Option(None, "--id-col", help="Id column."),
-    sample_weight_col: str | None = typer.Option(None, "--sample-weight-col", help="A per-sample weight column."),
-    classes: str | None = typer.Option(None, "--classes", help="Class names: a,b,c or a file."),
-    class_axis: int = typer.Option(1, "--class-axis", help="Class axis of arrays: 1 or -1."),
+    path: opt.InspectPath,
+    fmt: opt.InfoFormat = InfoFormat.AUTO,
+    format_in: opt.FormatIn = None,
+    target_col: opt.TargetCol = None,
+    logit_cols: opt.LogitCols = None,
+    id_col: opt.IdCol = None,
+    sample_weight_col: opt.SampleWeightCol = None,
+    classes: opt.Classes = None,
+    class_axis: opt.ClassAxis = 1,
 ) -> None:
-    from ..readers import ReadOptions, inspect_file, read_class_names
+    o = dict(locals())
+    from ..readers import inspect_file
     from ..report import clean, inspect_table
 
     with guard():
-        check_choice("--format", fmt, ("auto", "table", "json"))
-        read = ReadOptions(
-            format_in=format_in,
-            target_col=target_col,
-            logit_cols=logit_cols,
-            id_col=id_col,
-            sample_weight_col=sample_weight_col,
-            classes=read_class_names(classes),
-            class_axis=class_axis,
-        )
-        info = inspect_file(path, read)
-        if resolve_format(fmt) == "json":
+        info = inspect_file(path, read_options(o))
+        if fmt.resolve(on_terminal()) is InfoFormat.JSON:
             emit_json(clean(info))
-        else:
-            console = stdout_console()
-            console.print(inspect_table(info))
-            if info.get("suggestion"):
-                # one unwrapped, unstyled line: it is meant to be copied into a shell
-                console.print(f"suggestion: {info['suggestion']}", soft_wrap=True, markup=False)
-
+            return
+        console = stdout_console()
+        console.print(inspect_table(info))
+        if info.get("suggestion"):
+            # one unwrapped, unstyled line: it is meant to be copied into a shell
+            console.print(f"suggestion: {info['suggestion']}", soft_wrap=True, markup=False)

@@ -1,10 +1,11 @@
 """Results -> JSON-able dicts, TSV and value lines, rich renderables. Returns, never prints.
 
 One module per command's result (``_ce``: ce / nll, ``_bce``, ``_compare``, ``_softmax``,
-``_inspect``); ``_common`` holds the formatting they share (JSON-safe values, numbers, bars, the
-one-line verdict of a gate) and :mod:`.formats` the ``--format`` choices. Names are loaded on
-first use (PEP 562), and rich inside the functions that build renderables, so the command line
-can import :mod:`.formats` at start-up and JSON or value output never pays for rich.
+``_inspect``); :func:`render` picks a result's view for a ``--format``; ``_common`` holds the
+formatting they share (JSON-safe values, numbers, bars, the one-line verdict of a gate) and
+:mod:`.formats` the ``--format`` choices. Names are loaded on first use (PEP 562), and rich
+inside the functions that build renderables, so the command line can import :mod:`.formats` at
+start-up and JSON or value output never pays for rich.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     )
     from ._compare import compare_table, compare_to_dict, compare_tsv_lines, compare_value_lines
     from ._inspect import inspect_table
+    from ._render import render
     from ._softmax import softmax_table, softmax_to_dict
 
 _LAZY = {
@@ -46,6 +48,7 @@ _LAZY = {
     ),
     "_compare": ("compare_table", "compare_to_dict", "compare_tsv_lines", "compare_value_lines"),
     "_inspect": ("inspect_table",),
+    "_render": ("render",),
     "_softmax": ("softmax_table", "softmax_to_dict"),
 }
 _MODULE_OF = {name: module for module, names in _LAZY.items() for name in names}
@@ -69,6 +72,7 @@ __all__ = [
     "format_pair",
     "inspect_table",
     "per_class_table",
+    "render",
     "share_bar",
     "softmax_table",
     "softmax_to_dict",
