@@ -40,15 +40,18 @@ EXIT_FOR: dict[type[CecliError], ExitCode] = {
     EngineError: ExitCode.INPUT,
 }
 
+
 class _Commands(typer.core.TyperGroup):
-    """The command group. A value typer itself rejects (a choice not offered, a number that is
-    not one) is reported like every other usage error: one ``error:`` line, exit 2."""
+    """The command group: every command runs inside :func:`guard`, and a value typer itself
+    rejects (a choice not offered, a number that is not one) is one ``error:`` line, exit 2,
+    like every other usage error."""
 
     def invoke(self, ctx: Any) -> Any:
-        try:
-            return super().invoke(ctx)
-        except typer.BadParameter as exc:
-            fail(exc.format_message(), ExitCode.USAGE)
+        with guard():
+            try:
+                return super().invoke(ctx)
+            except typer.BadParameter as exc:
+                fail(exc.format_message(), ExitCode.USAGE)
 
 
 app = typer.Typer(

@@ -9,7 +9,7 @@ from ..api.gates import DEFAULT_ALPHA, DEFAULT_MARGIN
 from ..core.spec import DEFAULT_IGNORE_INDEX, InputKind, Nonfinite, Reduction, TargetKind
 from ..report.formats import Format
 from . import _options as opt
-from ._app import app, guard
+from ._app import app
 from ._console import finish, on_terminal
 from ._run import loss_spec, measures, read_options, run_spec
 
@@ -74,20 +74,19 @@ def _compare(o: dict[str, Any]) -> None:
     from ..api import compare as run_compare
     from ..api.gates import WorseGate
 
-    with guard():
-        fmt = o["fmt"].resolve(on_terminal())
-        gate = WorseGate(o["fail_if_worse"], o["alpha"], o["margin"])
-        read = read_options(o)
-        loss, wanted, run = loss_spec("ce", o), measures(o), run_spec(o)
-        # TEMPORARY: today's api takes a CEConfig; compare(a, b, targets, read, loss, measures,
-        # run) replaces this once the core branch lands.
-        cfg = CEConfig(
-            command="compare", input_kind=str(loss.input), targets=str(loss.targets),
-            weight=loss.weight, ignore_index=loss.ignore_index, reduction=str(loss.reduction),
-            label_smoothing=loss.label_smoothing, float64=loss.float64,
-            nonfinite=str(loss.nonfinite), top_k=wanted.top_k, ece_bins=wanted.ece_bins,
-            ci_level=wanted.ci, bootstrap=wanted.bootstrap, seed=wanted.seed,
-            chunk_rows=run.chunk_rows, workers=run.workers,
-        )  # fmt: skip
-        cmp = run_compare(o["preds_a"], o["preds_b"], o["targets"], read, cfg)
-        finish("compare", fmt, cmp, gate.check(cmp.delta, cmp.p_worse), o["quiet"])
+    fmt = o["fmt"].resolve(on_terminal())
+    gate = WorseGate(o["fail_if_worse"], o["alpha"], o["margin"])
+    read = read_options(o)
+    loss, wanted, run = loss_spec("ce", o), measures(o), run_spec(o)
+    # TEMPORARY: today's api takes a CEConfig; compare(a, b, targets, read, loss, measures,
+    # run) replaces this once the core branch lands.
+    cfg = CEConfig(
+        command="compare", input_kind=str(loss.input), targets=str(loss.targets),
+        weight=loss.weight, ignore_index=loss.ignore_index, reduction=str(loss.reduction),
+        label_smoothing=loss.label_smoothing, float64=loss.float64,
+        nonfinite=str(loss.nonfinite), top_k=wanted.top_k, ece_bins=wanted.ece_bins,
+        ci_level=wanted.ci, bootstrap=wanted.bootstrap, seed=wanted.seed,
+        chunk_rows=run.chunk_rows, workers=run.workers,
+    )  # fmt: skip
+    cmp = run_compare(o["preds_a"], o["preds_b"], o["targets"], read, cfg)
+    finish("compare", fmt, cmp, gate.check(cmp.delta, cmp.p_worse), o["quiet"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..report.formats import InfoFormat
 from . import _options as opt
-from ._app import app, guard
+from ._app import app
 from ._console import emit_json, on_terminal, stdout_console
 from ._run import read_options
 
@@ -33,13 +33,12 @@ def inspect(
     from ..readers import inspect_file
     from ..report import clean, inspect_table
 
-    with guard():
-        info = inspect_file(path, read_options(o))
-        if fmt.resolve(on_terminal()) is InfoFormat.JSON:
-            emit_json(clean(info))
-            return
-        console = stdout_console()
-        console.print(inspect_table(info))
-        if info.get("suggestion"):
-            # one unwrapped, unstyled line: it is meant to be copied into a shell
-            console.print(f"suggestion: {info['suggestion']}", soft_wrap=True, markup=False)
+    info = inspect_file(path, read_options(o))
+    if fmt.resolve(on_terminal()) is InfoFormat.JSON:
+        emit_json(clean(info))
+        return
+    console = stdout_console()
+    console.print(inspect_table(info))
+    if info.get("suggestion"):
+        # one unwrapped, unstyled line: it is meant to be copied into a shell
+        console.print(f"suggestion: {info['suggestion']}", soft_wrap=True, markup=False)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Literal
 
-from ._app import guard
 from ._console import finish, on_terminal, progress_bar
 
 Params = dict[str, Any]
@@ -99,30 +98,29 @@ def run_loss(command: LossKind, o: Params) -> None:
     from ..api.gates import LossGates
     from ..api.signature import Signature
 
-    with guard():
-        fmt = o["fmt"].resolve(on_terminal())
-        binary = command == "bce"
-        if binary:
-            read = read_options(o, target_cols=target_columns(o), binary=True)
-        else:
-            read = read_options(o)
-        loss = loss_spec(command, o)
-        wanted = None if binary else measures(o)
-        run, out = run_spec(o), output_spec(o, loss)
-        gates = LossGates(o["fail_above"], o["baseline"], o["max_increase"], o["relative"])
-        # before the data is read, so a run bound to fail writes nothing; the target kind is
-        # known only once the data is read
-        mine = Signature.build(command, loss, measures=wanted, read=read)
-        gates.precheck(mine, unknown=() if binary else ("tgt",))
-        bar = progress_bar(o["quiet"])
-        try:
-            run = dataclasses.replace(run, progress=bar)
-            ev = _evaluate(o["preds"], o["targets"], read, loss, wanted, run, out)
-        finally:
-            if bar is not None:
-                bar.close()
-        checks = gates.check(ev.result.loss, Signature.parse(ev.signature))
-        finish(command, fmt, ev, checks, o["quiet"])
+    fmt = o["fmt"].resolve(on_terminal())
+    binary = command == "bce"
+    if binary:
+        read = read_options(o, target_cols=target_columns(o), binary=True)
+    else:
+        read = read_options(o)
+    loss = loss_spec(command, o)
+    wanted = None if binary else measures(o)
+    run, out = run_spec(o), output_spec(o, loss)
+    gates = LossGates(o["fail_above"], o["baseline"], o["max_increase"], o["relative"])
+    # before the data is read, so a run bound to fail writes nothing; the target kind is
+    # known only once the data is read
+    mine = Signature.build(command, loss, measures=wanted, read=read)
+    gates.precheck(mine, unknown=() if binary else ("tgt",))
+    bar = progress_bar(o["quiet"])
+    try:
+        run = dataclasses.replace(run, progress=bar)
+        ev = _evaluate(o["preds"], o["targets"], read, loss, wanted, run, out)
+    finally:
+        if bar is not None:
+            bar.close()
+    checks = gates.check(ev.result.loss, Signature.parse(ev.signature))
+    finish(command, fmt, ev, checks, o["quiet"])
 
 
 def _evaluate(

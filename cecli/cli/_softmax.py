@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..report.formats import InfoFormat
 from . import _options as opt
-from ._app import app, guard
+from ._app import app
 from ._console import emit_json, on_terminal, stderr_console, stdout_console
 from ._run import read_options
 
@@ -48,18 +48,17 @@ def softmax(
     from ..api import SoftmaxConfig, write_softmax
     from ..report import softmax_table, softmax_to_dict
 
-    with guard():
-        out_fmt = fmt.resolve(on_terminal())
-        read = read_options(o)
-        cfg = SoftmaxConfig(output, log, temperature, force, wide, float64, chunk_rows, workers)
-        res = write_softmax(preds, read, cfg)
-        info = softmax_to_dict(res, log, temperature)
-        if out_fmt is InfoFormat.JSON:
-            emit_json(info)
-        else:
-            stdout_console().print(softmax_table(info))
-        what = "log-softmax" if log else "softmax"
-        stderr_console(quiet).print(
-            f"wrote {what} of {res.rows:,} row(s) x {res.classes} classes to {res.output}",
-            markup=False,
-        )
+    out_fmt = fmt.resolve(on_terminal())
+    read = read_options(o)
+    cfg = SoftmaxConfig(output, log, temperature, force, wide, float64, chunk_rows, workers)
+    res = write_softmax(preds, read, cfg)
+    info = softmax_to_dict(res, log, temperature)
+    if out_fmt is InfoFormat.JSON:
+        emit_json(info)
+    else:
+        stdout_console().print(softmax_table(info))
+    what = "log-softmax" if log else "softmax"
+    stderr_console(quiet).print(
+        f"wrote {what} of {res.rows:,} row(s) x {res.classes} classes to {res.output}",
+        markup=False,
+    )
