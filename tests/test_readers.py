@@ -23,6 +23,7 @@ import pytest
 
 from cecli.errors import DataError, InputError, UsageError
 from cecli.readers import ReadOptions, inspect_file, open_inputs
+from cecli.readers.roles import RolesError
 
 ROOT = Path(__file__).resolve().parent.parent
 CHUNKS = (1, 7, 1000)
@@ -205,8 +206,11 @@ def test_csv_logit_cols_glob_and_list(tmp_path: Path, data: Any) -> None:
     assert got["preds"].shape == (29, 4)
     got = read_all(tmp_path / "p.csv", opts=ReadOptions(logit_cols="logit_dog, logit_cat"))
     np.testing.assert_allclose(got["preds"], x[:, [1, 0]], rtol=1e-6)
-    got = read_all(tmp_path / "p.csv")  # default: every numeric column but the target
-    assert got["preds"].shape == (29, 5)
+    # default: the numeric columns that are evidently classes; an integer column among float
+    # logits is not one (issue 12: it used to become a fifth class)
+    with pytest.raises(RolesError, match="--logit-cols") as info:
+        read_all(tmp_path / "p.csv")
+    assert info.value.column == "score"
 
 
 def test_stdin_csv(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

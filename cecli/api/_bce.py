@@ -245,7 +245,7 @@ def evaluate_bce(
         output=cfg.output,
         grad_output=cfg.grad_output,
     )
-    ev.warnings = _warnings(result)
+    ev.warnings = [*(w for i in infos for w in i.warnings), *_warnings(result)]
     return ev
 
 

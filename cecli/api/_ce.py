@@ -217,7 +217,7 @@ def evaluate(
     )
     if cfg.ci_level is not None and ev.result.ci is not None:
         ev.result.ci["group"] = read.group_col
-    ev.warnings = _warnings(ev)
+    ev.warnings = [*(w for i in infos for w in i.warnings), *_warnings(ev)]
     return ev
 
 

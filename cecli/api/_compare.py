@@ -283,7 +283,8 @@ def compare(
         signature=signature(cmp_cfg, target_kind, read),
         group_col=read.group_col,
     )
-    cmp.warnings = _warnings(cmp)
+    infos = [a_info, b_info, *([t_info] if t_info is not None else [])]
+    cmp.warnings = [*dict.fromkeys(w for i in infos for w in i.warnings), *_warnings(cmp)]
     return cmp
 
 

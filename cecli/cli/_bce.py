@@ -36,6 +36,7 @@ def bce(
     target_col: opt.TargetCol = None,
     target_cols: opt.TargetCols = None,
     logit_cols: opt.LogitCols = None,
+    no_header: opt.NoHeader = False,
     id_col: opt.IdCol = None,
     classes: opt.Classes = None,
     format_in: opt.FormatIn = None,

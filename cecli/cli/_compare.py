@@ -42,6 +42,7 @@ def compare(
     target_kind: opt.TargetKind = TargetKind.AUTO,
     target_col: opt.TargetCol = None,
     logit_cols: opt.LogitCols = None,
+    no_header: opt.NoHeader = False,
     id_col: opt.IdCol = None,
     sample_weight_col: opt.SampleWeightCol = None,
     group_col: opt.GroupCol = None,

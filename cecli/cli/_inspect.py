@@ -24,6 +24,7 @@ def inspect(
     format_in: opt.FormatIn = None,
     target_col: opt.TargetCol = None,
     logit_cols: opt.LogitCols = None,
+    no_header: opt.NoHeader = False,
     id_col: opt.IdCol = None,
     sample_weight_col: opt.SampleWeightCol = None,
     classes: opt.Classes = None,

@@ -28,6 +28,7 @@ InspectPath = Annotated[str, typer.Argument(help="A file (.npy .npz .csv .tsv .p
 TargetCol = Annotated[str | None, typer.Option("--target-col", help="Target column (default: target, targets, label, labels or y).")]
 TargetCols = Annotated[str | None, typer.Option("--target-cols", help="Several target columns, one per label: a,b,c (multi-label).")]
 LogitCols = Annotated[str | None, typer.Option("--logit-cols", help="Prediction columns: a comma list or a glob like 'logit_*'.")]
+NoHeader = Annotated[bool, typer.Option("--no-header", help="CSV/TSV without a header row (np.savetxt): columns are positions 0, 1, ...; every column is a logit unless --target-col N (0-based) names the labels, or give TARGETS.")]
 IdCol = Annotated[str | None, typer.Option("--id-col", help="An id column, carried into -o output (compare: both files must carry the same ids in the same order).")]
 SampleWeightCol = Annotated[str | None, typer.Option("--sample-weight-col", help="A per-sample weight column.")]
 GroupCol = Annotated[str | None, typer.Option("--group-col", help="Resample whole groups (sequences, documents) in --ci.")]

@@ -33,6 +33,7 @@ def softmax(
     force: opt.Force = False,
     class_axis: opt.ClassAxis = 1,
     logit_cols: opt.LogitCols = None,
+    no_header: opt.NoHeader = False,
     id_col: opt.IdCol = None,
     target_col: opt.TargetCol = None,
     classes: opt.Classes = None,

@@ -151,12 +151,15 @@ def index_targets(
                 value=t.reshape(-1)[bad].item(),
                 fix="use --targets probs for probability targets",
             )
+        _fits_int64(t, num_classes, ignore_index, row_div, first_row)
         t = t.astype(np.int64)
     elif t.dtype.kind == "b":
         t = t.astype(np.int64)
     elif t.dtype.kind not in "iu":
         raise DataError(f"class-index targets must be integers, not {t.dtype}")
     else:
+        if t.dtype == np.uint64:
+            _fits_int64(t, num_classes, ignore_index, row_div, first_row)
         t = t.astype(np.int64, copy=False)
     if t.size == 0 or (int(t.min()) >= 0 and int(t.max()) < num_classes):
         return t  # the common case, in two quick passes
@@ -171,6 +174,26 @@ def index_targets(
             fix=f"labels must be in [0, {num_classes}) or equal --ignore-index ({ignore_index})",
         )
     return t
+
+
+def _fits_int64(
+    t: np.ndarray, num_classes: int, ignore_index: int, row_div: int, first_row: int
+) -> None:
+    """Labels beyond int64 (uint64 >= 2**63, floats like ``1e20``) are out of range: say so with
+    their true value, before a cast wraps them (onto ``ignore_index``, even)."""
+    if t.size == 0:
+        return
+    big = t > np.iinfo(np.int64).max if t.dtype.kind == "u" else np.abs(t) >= 2.0**63
+    if big.any():
+        flat = np.flatnonzero(big.reshape(-1))
+        bad = int(flat[0])
+        value = t.reshape(-1)[bad].item()
+        raise DataError(
+            f"target out of range: {flat.size} label(s) outside [0, {num_classes})",
+            row=first_row + bad // row_div,
+            value=value,
+            fix=f"labels must be in [0, {num_classes}) or equal --ignore-index ({ignore_index})",
+        )
 
 
 def ce_positions(

@@ -68,6 +68,9 @@ class ReadOptions:
     group_col: str | None = None
     classes: tuple[str, ...] | None = None
     class_axis: int = 1
+    no_header: bool = False
+    """CSV / TSV without a header row: columns are named by position (``0``, ``1``, ...), every
+    column is a logit unless ``--target-col N`` (0-based) or another option names it."""
     binary: bool = False
     """Predictions are per-element binary logits (``bce``): a 1-D NPY is ``N`` rows (not one
     unbatched ``(C,)`` sample) and a table with a single logit column gives preds ``(n,)``."""
@@ -92,6 +95,9 @@ class SourceInfo:
     path: str
     format: str
     rows: int | None
+    warnings: list[str] = field(default_factory=list)
+    """What reading it decided from evidence and the user should know (e.g. a column taken
+    for an index); the commands add them to their warnings."""
 
 
 FIELDS = ("preds", "target", "ids", "sample_weight", "group")

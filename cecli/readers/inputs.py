@@ -24,6 +24,7 @@ from cecli.readers.base import (
     local_path,
     not_found,
 )
+from cecli.readers.labels import IntNameMap, integer_names
 from cecli.readers.sources import npz_target, open_preds, open_targets
 
 __all__ = ["Inputs", "open_inputs"]
@@ -94,6 +95,7 @@ class Inputs:
         """The target column / NPZ key, None for a separate NPY / txt TARGETS."""
         self.id_name: str | None = preds.id_name or (target.id_name if target else None)
         """The id column batches carry in ``ids`` (``--id-col`` or a column named ``id``)."""
+        self._by_name = _by_name(preds, tsrc)
 
     @property
     def rows(self) -> int | None:
@@ -145,14 +147,7 @@ class Inputs:
                     n_target = start + tgt.rest()
                     raise self._mismatch(start + part.n + sum(p.n for p in preds), n_target)
                 arrays = {**extra.arrays, **arrays}
-            yield Batch(
-                preds=arrays["preds"],
-                target=arrays.get("target"),
-                ids=arrays.get("ids"),
-                sample_weight=arrays.get("sample_weight"),
-                group=arrays.get("group"),
-                start=start,
-            )
+            yield self._batch(arrays, start)
             start += part.n
         if tgt is not None:
             left = tgt.rest()
@@ -184,14 +179,21 @@ class Inputs:
             arrays = part.arrays
             if tgt is not None:
                 arrays = {**next(tgt).arrays, **arrays}
-            yield Batch(
-                preds=arrays["preds"],
-                target=arrays.get("target"),
-                ids=arrays.get("ids"),
-                sample_weight=arrays.get("sample_weight"),
-                group=arrays.get("group"),
-                start=lo,
-            )
+            yield self._batch(arrays, lo)
+
+    def _batch(self, arrays: dict[str, np.ndarray[Any, Any]], start: int) -> Batch:
+        target = arrays.get("target")
+        if target is not None and self._by_name is not None:
+            by_name, first = self._by_name
+            target = by_name.map(target, start + first)
+        return Batch(
+            preds=arrays["preds"],
+            target=target,
+            ids=arrays.get("ids"),
+            sample_weight=arrays.get("sample_weight"),
+            group=arrays.get("group"),
+            start=start,
+        )
 
     def close(self) -> None:
         self._preds.close()
@@ -203,6 +205,23 @@ class Inputs:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _by_name(preds: Source, target: Source) -> tuple[IntNameMap, int] | None:
+    """Integer labels against a header whose class columns are named by integers (``1,2,3``)
+    are matched by name (with the first row's number as errors show it), unless they were
+    text labels already mapped to those names, or the names are the positions themselves."""
+    roles = getattr(preds, "roles", None)
+    if roles is None or roles.list_col is not None or getattr(preds, "headerless", False):
+        return None
+    if preds.sample_shape == () or getattr(getattr(target, "labels", None), "names", None):
+        return None
+    ints = integer_names(preds.class_names)
+    if ints is None or ints == list(range(len(ints))):
+        return None
+    first = 0 if target.info.format in ("npy", "npz") else 1
+    note = " (rows are 0-based)" if first == 0 else " (rows are 1-based data rows)"
+    return IntNameMap(ints, target.info.path, target.target_name, note), first
 
 
 def _check_aux(preds: Source, target: Source | None, opts: ReadOptions, path: str) -> None:

@@ -191,7 +191,7 @@ def _txt(path: str, opts: ReadOptions, out: dict[str, Any]) -> dict[str, Any]:
 
 def _table(path: str, fmt: str, opts: ReadOptions, out: dict[str, Any]) -> dict[str, Any]:
     from cecli.readers.parquet import ParquetSource
-    from cecli.readers.roles import Roles
+    from cecli.readers.roles import Roles, RolesError
     from cecli.readers.tabular import CsvSource
 
     src: Any
@@ -200,9 +200,7 @@ def _table(path: str, fmt: str, opts: ReadOptions, out: dict[str, Any]) -> dict[
             src = ParquetSource(path, opts, need_target=False)
         else:
             src = CsvSource(path, fmt, opts, need_target=False)
-    except CecliError as exc:
-        if "no numeric logit columns" not in exc.what and "logit column is not" not in exc.what:
-            raise
+    except RolesError as exc:  # the table is readable; its roles need an option
         out["problem"] = exc.message()
         dtypes = _schema_only(path, fmt)
         names = [n for n, _ in dtypes]
@@ -237,7 +235,7 @@ def _table(path: str, fmt: str, opts: ReadOptions, out: dict[str, Any]) -> dict[
 
 
 def _suggest(path: str, src: Any, roles: Any, opts: ReadOptions) -> str:
-    args: list[str] = []
+    args: list[str] = ["--no-header"] if getattr(src, "headerless", False) and opts.no_header else []
     if roles.target:
         args += ["--target-col", shlex.quote(roles.target[0])]
     else:

@@ -167,3 +167,71 @@ class LabelMap:
                 fix=f"known classes: {known}",
             )
         return np.asarray(self._order[pos], dtype=np.int64)
+
+
+def integer_names(names: Sequence[str] | None) -> list[int] | None:
+    """The classes' names as integers when every name is one (``1 2 3``, as ``str(int)``
+    writes it), else None. Such names make an integer label ambiguous: a name or a position."""
+    if not names:
+        return None
+    out = []
+    for name in names:
+        try:
+            value = int(name)
+        except ValueError:
+            return None
+        if str(value) != name:
+            return None
+        out.append(value)
+    return out
+
+
+class IntNameMap:
+    """Integer labels matched by *name* to classes whose names are integers (DESIGN: labels
+    that can be read both as names and as positions are names; sklearn reads them so).
+
+    ``names`` ``[1, 2, 3]``: label 1 is class 0. A negative label that names no class passes
+    through unchanged (it is ``--ignore-index``, or out of range there); any other label that
+    names no class is a :class:`DataError` naming its row and value.
+    """
+
+    def __init__(self, names: Sequence[int], file: str, column: str | None, note: str) -> None:
+        arr = np.asarray(names, dtype=np.int64)
+        self.order = np.argsort(arr, kind="stable")
+        self.sorted = arr[self.order]
+        self.names = list(names)
+        self.file = file
+        self.column = column
+        self.note = note
+
+    def map(self, target: np.ndarray[Any, Any], first_row: int) -> np.ndarray[Any, Any]:
+        """``target`` ``(n,)`` integer (or integer-valued float) labels -> class indices;
+        ``first_row``: the row number (as errors show it) of ``target[0]``."""
+        t = np.asarray(target)
+        if t.ndim != 1 or t.dtype.kind not in "iuf" or t.size == 0:
+            return t
+        if t.dtype.kind == "f":
+            with np.errstate(invalid="ignore"):
+                whole = np.isfinite(t) & (np.floor(t) == t) & (np.abs(t) < 2.0**62)
+            if not whole.all():
+                return t  # not labels: the index check reports the value
+        elif t.dtype.kind == "u" and int(t.max()) > np.iinfo(np.int64).max:
+            return t  # too large for any class: the index check reports the value
+        v = t.astype(np.int64)
+        pos = np.minimum(np.searchsorted(self.sorted, v), len(self.sorted) - 1)
+        found = self.sorted[pos] == v
+        if not found.all():
+            bad = ~found & (v >= 0)
+            if bad.any():
+                i = int(np.argmax(bad))
+                shown = ", ".join(map(str, self.names[:8])) + (", ..." if len(self.names) > 8 else "")
+                raise DataError(
+                    "unknown label: the classes are named by integers and labels are matched "
+                    f"to those names, not positions{self.note}",
+                    file=self.file,
+                    row=first_row + i,
+                    column=self.column,
+                    value=int(v[i]),
+                    fix=f"known classes: {shown}",
+                )
+        return np.where(found, self.order[pos], v)

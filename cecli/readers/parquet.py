@@ -27,13 +27,13 @@ from cecli.readers._rows import RowCursor, row_group_starts
 from cecli.readers.base import (
     Part,
     ReadOptions,
-    Source,
     SourceInfo,
 )
-from cecli.readers.convert import BatchConverter, widest_float
+from cecli.readers.convert import widest_float
 from cecli.readers.dataset import hive_keys, list_parquet
-from cecli.readers.labels import SAMPLE, LabelMap, candidate_names
-from cecli.readers.roles import Roles, column_kind, resolve_roles
+from cecli.readers.labels import SAMPLE
+from cecli.readers.roles import Evidence, column_kind, pandas_index_columns, resolve_roles
+from cecli.readers.table import TableSource
 
 __all__ = ["ParquetSource"]
 
@@ -48,7 +48,7 @@ ce``, read 1 MiB at a time at 248 MB (2 workers). Wide tables keep whole chunks:
 per-batch cost is per column, and small batches only make them slower."""
 
 
-class ParquetSource(Source):
+class ParquetSource(TableSource):
     """One Parquet file or a dataset of them, streamed file by file in path order."""
 
     def __init__(
@@ -91,73 +91,44 @@ class ParquetSource(Source):
         self.metas = [self._meta(i) for i in range(len(self.files))]
         schemas = [self._schema(i) for i in range(len(self.files))]
         first = schemas[0]
-        self.names: list[str] = list(first.names)
         kinds = {f.name: column_kind(f.type) for f in first}
         part_names = list(self.part_schema.names) if self.part_schema is not None else []
-        self.roles: Roles = resolve_roles(
-            first.names,
+        roles = self._decide(
+            list(first.names),
             kinds,
-            opts,
             self.files[0] if len(self.files) > 1 else path,
-            is_targets_file=label == "TARGETS",
             want_target=want_target,
             need_target=need_target,
             aux_elsewhere=aux_elsewhere,
             exclude=part_names,
+            evidence=Evidence(
+                index_columns=pandas_index_columns(first.metadata),
+                values=self._int_values,
+                types={f.name: str(f.type) for f in first},
+            ),
         )
-        roles = self.roles
         self._check_files(schemas, kinds, part_names)
         self.info.rows = sum(m.num_rows for m in self.metas)
         self.row_groups = sum(m.num_row_groups for m in self.metas)
         classes: int | None = None
-        self.dtype = np.dtype(np.float64)
+        dtype = np.dtype(np.float64)
         if roles.logits:
             if roles.list_col is not None:
                 types = [s.field(roles.list_col).type for s in schemas]
                 self._check_list_types(types)
-                self.dtype = widest_float([t.value_type for t in types])
+                dtype = widest_float([t.value_type for t in types])
                 if pa.types.is_fixed_size_list(types[0]):
                     classes = types[0].list_size
                 else:
                     classes = self._peek_width()
-                self.sample_shape = () if opts.binary and classes == 1 else (classes,)
-                self.class_names = list(opts.classes) if opts.classes else None
             else:
-                self.dtype = widest_float([s.field(n).type for s in schemas for n in roles.logits])
-                c = len(roles.logits)
-                self.sample_shape = () if opts.binary and c == 1 else (c,)
-                self.class_names = list(opts.classes) if opts.classes else list(roles.logits)
-        self.fields = roles.fields()
-        self.target_name = roles.target_name
-        self.id_name = roles.id
-        labels = None
-        if (
-            roles.target
-            and not roles.multi_target
-            and column_kind(self._field(first, roles.target[0]).type) == "string"
-        ):
-            logit_names = (
-                class_names
-                if class_names is not None
-                else (roles.logits if roles.list_col is None else None)
-            )
-            labels = LabelMap(
-                candidate_names(opts.classes, logit_names),
-                path,
-                roles.target[0],
-                note=ROW_NOTE,
-            )
-            self._decide(labels)
-            if labels.names is not None and "preds" in self.fields:
-                self.class_names = labels.names
-        self.labels = labels
-        self.converter = BatchConverter(
-            roles,
+                dtype = widest_float([s.field(n).type for s in schemas for n in roles.logits])
+        self._setup(
             path,
-            dtype=self.dtype,
             classes=classes,
-            labels=labels,
-            binary=opts.binary,
+            dtype=dtype,
+            class_names=class_names,
+            label_sample=self._label_sample,
             row_note=ROW_NOTE,
         )
         self.converter.classes_from = self.width_from
@@ -226,6 +197,11 @@ class ParquetSource(Source):
                     need_target=False,
                     aux_elsewhere=True,
                     exclude=part_names,
+                    evidence=Evidence(  # the first file's index is every file's
+                        index_columns=frozenset(self.roles.excluded)
+                        | pandas_index_columns(schema.metadata),
+                        types={f.name: str(f.type) for f in schema},
+                    ),
                 )
                 mine, theirs = self.roles.logits, other.logits
                 if theirs != mine:
@@ -296,19 +272,32 @@ class ParquetSource(Source):
             raise _bad_file(self._display(i), ValueError("the footer's row count is wrong"))
         return batch.column(0)
 
-    def _decide(self, labels: LabelMap) -> None:
+    def _label_sample(self) -> list[Any]:
+        """The first labels of the (text) target column."""
         col = self.roles.target[0]
         for i, meta in enumerate(self.metas):
             if not meta.num_rows:
                 continue
             if col in self.part_keys[i]:
-                labels.decide(np.asarray([self.part_keys[i][col]], dtype=object))
-                return
+                return [self.part_keys[i][col]]
             values = self._first(i, col, SAMPLE)
             if arrow().types.is_dictionary(values.type):
                 values = values.dictionary_decode()
-            labels.decide(np.asarray(values.drop_null().to_pylist(), dtype=object))
-            return
+            out: list[Any] = values.drop_null().to_pylist()
+            return out
+        return []
+
+    def _int_values(self, name: str) -> np.ndarray[Any, Any] | None:
+        """The first values of an integer column of the first file with rows (the evidence of
+        a row index)."""
+        for i, meta in enumerate(self.metas):
+            if not meta.num_rows or name in self.part_keys[i]:
+                continue
+            values = self._first(i, name, min(SAMPLE, meta.num_rows))
+            if values.null_count or column_kind(values.type) != "int":
+                return None
+            return np.asarray(values.to_numpy(zero_copy_only=False))
+        return None
 
     # -- streaming -----------------------------------------------------------------------
     # The chunk grid: each file in path order, cut into ranges of ``chunk_rows`` rows from its

@@ -33,20 +33,21 @@ from cecli.readers._stdin import Replay
 from cecli.readers.base import (
     Part,
     ReadOptions,
-    Source,
     SourceInfo,
     check_local_file,
     is_glob,
     is_uri,
 )
-from cecli.readers.convert import BatchConverter
-from cecli.readers.labels import LabelMap, candidate_names
-from cecli.readers.roles import ROW_NOTE, Roles, check_duplicates, column_kind, resolve_roles
+from cecli.readers.roles import ROW_NOTE, Evidence, check_duplicates, column_kind
+from cecli.readers.table import TableSource
 
 __all__ = ["CsvSource"]
 
 SNIFF = 1 << 20
 BLOCK = 1 << 20
+HEADER_LIMIT = 256 << 20
+"""The longest header line read (~2.5M columns): a longer first line is an error, so a file
+without newlines is never read whole."""
 _NUMBER = r"^\s*[-+]?(\d+\.?\d*([eE][-+]?\d+)?|\.\d+([eE][-+]?\d+)?|inf|infinity|nan)\s*$"
 _CONVERSION = re.compile(
     r"In CSV column #(\d+): CSV conversion error to (\w+): "
@@ -60,7 +61,7 @@ NULLS = ["", "#N/A", "#N/A N/A", "#NA", "N/A", "NA", "NULL", "n/a", "null"]
 through by ``--nonfinite propagate`` -- and never an "empty" cell."""
 
 
-class CsvSource(Source):
+class CsvSource(TableSource):
     """A delimited text table; ``fmt`` is ``csv`` or ``tsv``."""
 
     def __init__(
@@ -85,7 +86,8 @@ class CsvSource(Source):
         self._used = False
         self._fs: Any = None
         self._fs_path = path
-        self.headerless = False
+        self.headerless = opts.no_header
+        self._column_names: list[str] | None = None
         if stdin is None:
             if is_uri(path):
                 from cecli.readers.dataset import filesystem
@@ -101,6 +103,8 @@ class CsvSource(Source):
                 check_local_file(path)
         else:
             self._head = stdin.read(SNIFF)
+        self._peek = b""  # the first bytes (the header, and a data row when short)
+        self._block = self._block_size()
         schema, first = self._sniff()
         names = list(schema.names)
         check_duplicates(names, path)
@@ -109,21 +113,18 @@ class CsvSource(Source):
         for f in schema:  # a numeric column with a typo in the first block is still numeric
             if kinds[f.name] == "string" and _mostly_numeric(first.column(f.name)):
                 kinds[f.name] = "float"
-        is_targets = label == "TARGETS"
-        self.roles: Roles = resolve_roles(
+        self.schema = schema
+        roles = self._decide(
             names,
             kinds,
-            opts,
             path,
-            is_targets_file=is_targets,
             want_target=want_target,
             need_target=need_target,
             aux_elsewhere=aux_elsewhere,
+            evidence=Evidence(
+                values=lambda n: _first_values(first, n), types={f.name: str(f.type) for f in schema}
+            ),
         )
-        self.names = names
-        self.kinds = kinds
-        self.schema = schema
-        roles = self.roles
         pa = arrow()
         self.types: dict[str, Any] = {n: pa.float64() for n in roles.logits}
         if roles.weight:
@@ -133,33 +134,12 @@ class CsvSource(Source):
                 self.types[n] = pa.float64()
             elif kinds[n] == "null":
                 self.types[n] = pa.string()
-        if roles.logits:
-            c = len(roles.logits)
-            self.sample_shape = () if opts.binary and c == 1 else (c,)
-            self.dtype = _text_dtype(first, roles.logits)
-            self.class_names = list(opts.classes) if opts.classes else list(roles.logits)
-        self.fields = roles.fields()
-        self.target_name = roles.target_name
-        self.id_name = roles.id
-        labels = None
-        target_type = schema.field(roles.target[0]).type if roles.target else None
-        if (
-            target_type is not None
-            and not roles.multi_target
-            and column_kind(target_type) in ("string", "null")
-        ):
-            cands = candidate_names(
-                opts.classes, class_names if class_names is not None else roles.logits
-            )
-            labels = LabelMap(cands, path, roles.target[0], note=ROW_NOTE)
-            labels.decide(
-                np.asarray(first.column(roles.target[0]).drop_null().to_pylist(), dtype=object)
-            )
-            if labels.names is not None and "preds" in self.fields:
-                self.class_names = labels.names
-        self.labels = labels
-        self.converter = BatchConverter(
-            roles, path, dtype=self.dtype, labels=labels, binary=opts.binary
+        self._setup(
+            path,
+            classes=None,
+            dtype=_text_dtype(first, roles.logits) if roles.logits else np.dtype(np.float64),
+            class_names=class_names,
+            label_sample=lambda: first.column(roles.target[0]).drop_null().to_pylist(),
         )
 
     # -- opening -------------------------------------------------------------------------
@@ -193,11 +173,13 @@ class CsvSource(Source):
         else:
             src = self.info.path
         ropts = csv.ReadOptions(
-            block_size=SNIFF if sniff else BLOCK,
+            block_size=self._block,
             use_threads=threads,
             skip_rows_after_names=skip,
-            autogenerate_column_names=self.headerless,
+            autogenerate_column_names=self.headerless and self._column_names is None,
         )
+        if self.headerless and self._column_names is not None:
+            ropts.column_names = self._column_names
         popts = csv.ParseOptions(delimiter=self.delimiter)
         copts = csv.ConvertOptions(
             include_columns=include or [],
@@ -209,9 +191,92 @@ class CsvSource(Source):
             copts.column_types = {n: pa.string() for n in (include or [])}
         return csv.open_csv(src, read_options=ropts, parse_options=popts, convert_options=copts)
 
+    def _check_one_column(self, names: list[str]) -> None:
+        """A one-column header holding another delimiter: the wrong delimiter, said before a
+        data row is parsed (with decimal commas the rows would look ragged first)."""
+        path = self.info.path
+        if len(names) != 1 or self.label != "PREDS":
+            return
+        name = names[0]
+        lines = self._peek.split(b"\n", 2)
+        data = lines[1] if len(lines) > 1 else b""
+        for sep, how in (("\t", "tab"), (";", "semicolon"), ("|", "pipe"), (",", "comma")):
+            if sep != self.delimiter and sep in name:
+                if sep == "\t":
+                    fix = "rename it .tsv or pass --format-in tsv"
+                elif sep == ",":
+                    fix = "pass --format-in csv"
+                elif b"," in data:  # European: decimal commas, so tr would break the numbers
+                    fix = (
+                        f"its numbers use decimal commas: convert it to comma-separated with "
+                        f"decimal points (e.g. pandas.read_csv(f, sep='{sep}', decimal=',')"
+                        ".to_csv(out, index=False))"
+                    )
+                else:
+                    fix = f"convert it to comma-separated (e.g. tr '{sep}' ',')"
+                raise InputError(
+                    f"only one column: the header looks {how}-separated, not "
+                    f"{'tab' if self.delimiter == chr(9) else 'comma'}-separated",
+                    file=path,
+                    value=name[:40],
+                    fix=fix,
+                )
+
+    def _block_size(self) -> int:
+        """pyarrow's block must hold the header and a few rows: 1 MiB, or four header lengths
+        for a wide table (a 100k-column header is ~1 MB). Stdin's head is read that far."""
+        limit = HEADER_LIMIT
+        if self._stdin is not None:
+            while b"\n" not in self._head[-SNIFF:] and len(self._head) < limit:
+                more = self._stdin.read(SNIFF)
+                if not more:
+                    break
+                self._head += more
+            end = self._head.find(b"\n")
+            header = end if end >= 0 else len(self._head)
+            self._peek = self._head[: header + 4096]
+            want = max(SNIFF, 4 * (header + 1))
+            while len(self._head) < want:
+                more = self._stdin.read(want - len(self._head))
+                if not more:
+                    break
+                self._head += more
+            return max(BLOCK, 4 * (header + 1))
+        pa = arrow()
+        header = 0
+        try:
+            if self._fs is not None:
+                stream = self._fs.open_input_stream(self._fs_path, compression="detect")
+            else:
+                stream = pa.input_stream(self.info.path, compression="detect")
+            with stream:
+                while header < limit:
+                    piece = stream.read(SNIFF)
+                    if not self._peek:
+                        self._peek = piece[: (1 << 16)]
+                    if not piece:
+                        break
+                    end = piece.find(b"\n")
+                    if end >= 0:
+                        header += end
+                        break
+                    header += len(piece)
+        except (pa.ArrowException, OSError):
+            return BLOCK  # the sniff reports it
+        if header >= limit:
+            raise InputError(
+                f"the first line is longer than {limit >> 20} MiB",
+                file=self.info.path,
+                fix="is it a CSV? (one header line, then one line per row)",
+            )
+        return max(BLOCK, 4 * (header + 1))
+
     def _sniff(self) -> tuple[Any, Any]:
         path = self.info.path
         pa = arrow()
+        if not self.headerless:
+            line = self._peek.split(b"\n", 1)[0].decode("utf-8", "replace").lstrip("\ufeff")
+            self._check_one_column(next(pycsv.reader([line.rstrip("\r")], delimiter=self.delimiter), []))
         try:
             reader = self._open(True)
             schema = reader.schema
@@ -221,6 +286,10 @@ class CsvSource(Source):
                 and re.match(_NUMBER, schema.names[0])
             ):
                 self.headerless = True  # a bare column of labels: its first line is data
+            elif not self.headerless:
+                _check_header(schema.names, path)
+            if self.headerless:  # columns named by position: --target-col 3 is the 4th
+                self._column_names = [str(i) for i in range(len(schema.names))]
                 reader = self._open(True)
                 schema = reader.schema
             try:
@@ -243,24 +312,6 @@ class CsvSource(Source):
             raise InputError(
                 "header only, no data rows", file=path, fix="the file has a header row but no data"
             )
-        if len(names) == 1 and self.label == "PREDS":
-            name = names[0]
-            for sep, how in (("\t", "tab"), (";", "semicolon"), ("|", "pipe"), (",", "comma")):
-                if sep != self.delimiter and sep in name:
-                    fix = (
-                        "rename it .tsv or pass --format-in tsv"
-                        if sep == "\t"
-                        else "pass --format-in csv"
-                        if sep == ","
-                        else f"convert it to comma-separated (e.g. tr '{sep}' ',')"
-                    )
-                    raise InputError(
-                        f"only one column: the header looks {how}-separated, not "
-                        f"{'tab' if self.delimiter == chr(9) else 'comma'}-separated",
-                        file=path,
-                        value=name[:40],
-                        fix=fix,
-                    )
         return schema, first
 
     # -- streaming -----------------------------------------------------------------------
@@ -381,6 +432,29 @@ class CsvSource(Source):
 
     def close(self) -> None:
         pass
+
+
+def _check_header(names: list[str], path: str) -> None:
+    """A first line of numbers, some not integers (``np.savetxt`` output), is data, not a
+    header: reading it as one would lose a row and name classes by numbers. Integer names
+    (``0,1,2``: pandas' default column names) are a header."""
+    numbers = [n for n in names if re.match(_NUMBER, n)]
+    if len(numbers) == len(names) and any(not n.strip().lstrip("+-").isdigit() for n in names):
+        raise InputError(
+            "the first line is numbers, not column names: the file seems to have no header",
+            file=path,
+            value=",".join(names[:3])[:40],
+            fix="pass --no-header (every column is then a logit; --target-col N picks the "
+            "label column by 0-based position, or give the labels as TARGETS)",
+        )
+
+
+def _first_values(first: Any, name: str) -> np.ndarray[Any, Any] | None:
+    """The sniffed values of an integer column (the evidence of a row index)."""
+    col = first.column(name)
+    if col.null_count or column_kind(col.type) != "int":
+        return None
+    return np.asarray(col.to_numpy(zero_copy_only=False))
 
 
 def _digits(value: float) -> int:
