@@ -39,8 +39,8 @@ from ..core import LossSpec, Positions
 from ..errors import CecliError, DataError, InputError, UsageError
 from ..readers import Batch, ReadOptions, SourceInfo, open_inputs
 from ._engine import ordered_map
-from ._evaluate import signature
 from ._where import locate, shown_row
+from .signature import Signature
 from .spec import RunSpec
 
 __all__ = ["Comparison", "compare", "paired_p_values"]
@@ -280,7 +280,9 @@ def compare(
         p_value=paired_p_values(deltas),
         replicate_deltas=deltas,
         target_kind=target_kind,
-        signature=signature(loss, measures, read, target_kind, command="compare"),
+        signature=str(
+            Signature.build("compare", loss, target_kind=target_kind, measures=measures, read=read)
+        ),
         group_col=read.group_col,
     )
     infos = [a_info, b_info, *([t_info] if t_info is not None else [])]

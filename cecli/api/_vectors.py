@@ -6,7 +6,6 @@ arrays a :class:`~cecli.core.LossSpec` takes.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Iterator
 from typing import Any
@@ -15,67 +14,12 @@ import numpy as np
 
 from ..errors import CecliError, DataError, InputError, UsageError
 
-__all__ = ["parse_vector", "parse_weight", "weight_tag"]
-
-
-def weight_tag(weight: np.ndarray | None) -> str:
-    """The weights as the signature shows them: the values, or a hash when there are many."""
-    if weight is None:
-        return "none"
-    vals = [repr(float(v)) for v in weight]
-    if len(vals) <= 8:
-        return ",".join(vals)
-    return "sha1-" + hashlib.sha1(",".join(vals).encode()).hexdigest()[:12]
-
-
-def parse_weight(spec: str | None) -> np.ndarray | None:
-    """``--weight``: a comma list (``1,2,0.5``) or a file (.npy, .csv/.tsv/.txt) of C values."""
-    if spec is None or spec == "":
-        return None
-    if os.path.exists(spec):
-        try:
-            if spec.endswith(".npy"):
-                w = np.load(spec, allow_pickle=False)
-            else:
-                with open(spec, encoding="utf-8") as fh:
-                    text = fh.read().replace("\t", ",").replace("\n", ",")
-                w = _parse_list(text, spec)
-        except CecliError:
-            raise
-        except (OSError, ValueError) as exc:
-            raise InputError(f"cannot read the class weights ({exc})", file=spec) from None
-    else:
-        if not any(ch.isdigit() for ch in spec):
-            raise UsageError(f"--weight {spec!r}: no such file, and not a comma list of numbers")
-        w = _parse_list(spec, None)
-    try:  # an NPY of strings, or an NPZ archive named .npy
-        w = np.asarray(w, dtype=np.float64).reshape(-1)
-    except (TypeError, ValueError):
-        raise InputError("the class weights must be numbers", file=spec) from None
-    if not np.all(np.isfinite(w)):
-        raise UsageError("--weight values must be finite numbers", value=spec)
-    if np.any(w < 0):
-        raise UsageError("--weight values must not be negative", value=spec)
-    return w
-
-
-def _parse_list(text: str, file: str | None) -> np.ndarray:
-    vals = []
-    for i, tok in enumerate(t.strip() for t in text.split(",")):
-        if not tok:
-            continue
-        try:
-            vals.append(float(tok))
-        except ValueError:
-            raise (UsageError if file is None else DataError)(
-                f"--weight value {i + 1} is not a number", file=file, value=tok
-            ) from None
-    return np.array(vals, dtype=np.float64)
+__all__ = ["parse_vector"]
 
 
 def parse_vector(spec: str | None, option: str) -> np.ndarray | None:
-    """``--weight`` / ``--pos-weight`` of ``bce``: one number, a comma list (``1,2,0.5``) or a
-    file (.npy, .csv/.tsv/.txt) of one value per label."""
+    """``--weight`` (ce, nll, bce) or ``--pos-weight`` (bce): one number, a comma list
+    (``1,2,0.5``) or a file (.npy, .csv/.tsv/.txt) of one value per class or label."""
     if spec is None or spec == "":
         return None
     if os.path.exists(spec):
