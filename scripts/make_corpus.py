@@ -15,7 +15,7 @@ The tests (``tests/test_corpus.py``) read only what this script writes into
 
 * ``id``, ``tool`` (what wrote the file, e.g. ``pandas DataFrame.to_csv(path)``), ``files``;
 * ``args``: the ``cecli`` command line, paths relative to the corpus folder (the test adds
-  ``-f json``);
+  ``-f json``); ``stdin`` (optional): the corpus file piped into the command (``-`` in args);
 * ``expect``: a list of acceptable outcomes (almost always one). A loss outcome holds ``loss``,
   ``rtol``, ``classes`` and ``samples`` (what the JSON must say) and optionally
   ``stderr_words`` (a warning that must be printed, exit 0); an error outcome holds ``exit``
@@ -74,6 +74,7 @@ from sklearn.multiclass import OneVsRestClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.tree import DecisionTreeClassifier
+from sklearn.utils.class_weight import compute_class_weight
 
 OUT = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "corpus"
 RTOL64 = 1e-12
@@ -152,19 +153,22 @@ def case(
     reference: str,
     why: str,
     group: str | None = None,
+    stdin: str | None = None,
 ) -> None:
+    """One manifest entry; ``stdin``: a corpus file the test pipes into the command."""
     assert all(c["id"] != id for c in CASES), id
     for f in files:
         assert (OUT / f).exists(), f
-    CASES.append({
-        "id": id,
-        "tool": tool,
-        "files": files,
-        "args": args,
+    assert stdin is None or stdin in files
+    entry: dict[str, Any] = {"id": id, "tool": tool, "files": files, "args": args}
+    if stdin:
+        entry["stdin"] = stdin
+    entry.update({
         "expect": expect if isinstance(expect, list) else [expect],
         "reference": reference,
         "why": why,
     })
+    CASES.append(entry)
     if group:
         GROUPS.setdefault(group, []).append(id)
 
@@ -774,6 +778,201 @@ def sequence_cases() -> None:
          "that names --class-axis -1")
 
 
+
+def wine_more_cases(w: dict[str, Any]) -> None:
+    """More writers and layouts of the wine predictions, stdin, and options read from files."""
+    names, z, y = w["names"], w["z"], w["y"]
+    n, c = z.shape
+    want = ce_ref(z, y)
+    ref = "NumPy float64 log_softmax of LogisticRegression.decision_function (wine test half)"
+    ok = loss(want, RTOL64, c, n)
+    frame = pd.DataFrame(z, columns=names, index=w["index"])
+    frame["label"] = y
+    plain = frame.reset_index(drop=True)
+
+    frame.rename_axis("sample").to_csv(OUT / "wine_pandas_named_index.csv")
+    assert read_text("wine_pandas_named_index.csv").startswith("sample,class_0,")
+    case("pandas_to_csv_named_index", "pandas DataFrame.to_csv(path) of a frame whose index is "
+         "named 'sample' (original row numbers of a test split): the CSV header says 'sample', "
+         "nothing says it was an index", ["wine_pandas_named_index.csv"],
+         ["ce", "wine_pandas_named_index.csv"],
+         [error(3, "sample", "--logit-cols"), error(3, "sample", "--id-col"),
+          loss(want, RTOL64, c, n, stderr_words=["sample"])], ref,
+         "an integer column that is not 0..N-1 and has no role cannot be placed by evidence: an "
+         "error naming it and the option that settles it, or (less good) excluded with a warning "
+         "naming it; never a fourth class")
+
+    mi = frame.copy()
+    mi.index = pd.MultiIndex.from_arrays([["lr"] * n, w["index"]], names=["model", "sample"])
+    mi.to_parquet(OUT / "wine_pandas_multiindex.parquet")
+    meta = json.loads(pq.read_schema(OUT / "wine_pandas_multiindex.parquet").metadata[b"pandas"])
+    assert meta["index_columns"] == ["model", "sample"], meta["index_columns"]
+    case("pandas_to_parquet_multiindex", "pandas to_parquet of a frame with a MultiIndex "
+         "(model, sample)", ["wine_pandas_multiindex.parquet"],
+         ["ce", "wine_pandas_multiindex.parquet"], ok, ref,
+         "the pandas metadata lists both index levels: neither is a class", group="wine_logits")
+
+    flt = plain.copy()
+    flt["label"] = y.astype(np.float64)
+    flt.to_csv(OUT / "wine_pandas_float_labels.csv", index=False)
+    assert csv_columns("wine_pandas_float_labels.csv")["label"][0].endswith(".0")
+    case("pandas_float_labels", "pandas to_csv of labels that became float64 (0.0, 1.0, 2.0: "
+         "what a merge or a NaN on the way leaves)", ["wine_pandas_float_labels.csv"],
+         ["ce", "wine_pandas_float_labels.csv"], ok, ref,
+         "integer-valued floats are class indices", group="wine_logits")
+    bad_row = 11
+    nan = flt.copy()
+    nan.loc[bad_row - 1, "label"] = np.nan
+    nan.to_csv(OUT / "wine_pandas_nan_label.csv", index=False)
+    case("pandas_nan_label", "pandas to_csv of float labels with one NaN (written as an empty "
+         "cell)", ["wine_pandas_nan_label.csv"], ["ce", "wine_pandas_nan_label.csv"],
+         error(3, "wine_pandas_nan_label.csv", "label", f"row {bad_row}"), "-",
+         f"a missing label cannot be scored: an error naming the column and data row {bad_row}")
+
+    pd.DataFrame({"logits": list(z), "label": y}).to_parquet(OUT / "wine_pandas_list.parquet")
+    assert pa.types.is_list(pq.read_schema(OUT / "wine_pandas_list.parquet").field("logits").type)
+    case("pandas_to_parquet_list_column", "pandas to_parquet of a column of NumPy arrays (one "
+         "logit vector per row): an Arrow list<double> column", ["wine_pandas_list.parquet"],
+         ["ce", "wine_pandas_list.parquet"], ok, ref, "a list column holds each row's logits",
+         group="wine_logits")
+
+    pl.DataFrame({"logits": z, "label": y}).write_parquet(OUT / "wine_polars_array.parquet")
+    typ = pq.read_schema(OUT / "wine_polars_array.parquet").field("logits").type
+    assert pa.types.is_fixed_size_list(typ) or pa.types.is_list(typ), typ
+    case("polars_array_column_parquet", "polars DataFrame({'logits': 2-D array}).write_parquet: "
+         "a polars Array column", ["wine_polars_array.parquet"],
+         ["ce", "wine_polars_array.parquet"], ok, ref, "an array column holds each row's logits",
+         group="wine_logits")
+
+    pl_frame = pl.DataFrame({**{nm: z[:, i] for i, nm in enumerate(names)}, "label": y})
+    pl_frame.write_ipc(OUT / "wine_polars.arrow")
+    case("polars_write_ipc", "polars DataFrame.write_ipc('x.arrow')", ["wine_polars.arrow"],
+         ["ce", "wine_polars.arrow"], ok, ref, "DESIGN lists .arrow (Arrow IPC)",
+         group="wine_logits")
+    pl_frame.write_ndjson(OUT / "wine_polars.jsonl")
+    recs = [json.loads(line) for line in read_text("wine_polars.jsonl").splitlines()]
+    assert np.array_equal(np.array([[r[nm] for nm in names] for r in recs]), z)
+    case("polars_write_ndjson", "polars DataFrame.write_ndjson('x.jsonl') (full precision)",
+         ["wine_polars.jsonl"], ["ce", "wine_polars.jsonl"], ok, ref,
+         "DESIGN lists .jsonl: records with one key per class", group="wine_logits")
+
+    pd.DataFrame(z, columns=names).to_csv(OUT / "wine_logits_only.csv", index=False)
+    case("labels_in_a_txt_file", "pandas to_csv of the logit columns alone, labels from "
+         "numpy.savetxt(fmt='%d')", ["wine_logits_only.csv", "wine_savetxt_labels.txt"],
+         ["ce", "wine_logits_only.csv", "wine_savetxt_labels.txt"], ok, ref,
+         "TARGETS as a .txt file, one label per line", group="wine_logits")
+
+    # stdin: the same files piped in
+    case("stdin_csv", "cat wine_pandas_noindex.csv | cecli ce -", ["wine_pandas_noindex.csv"],
+         ["ce", "-"], ok, ref, "stdin is sniffed: text is CSV", group="wine_logits",
+         stdin="wine_pandas_noindex.csv")
+    case("stdin_npy_preds", "cat wine_logits.npy | cecli ce - wine_labels.npy",
+         ["wine_logits.npy", "wine_labels.npy"], ["ce", "-", "wine_labels.npy"], ok, ref,
+         "stdin is sniffed: the NPY magic bytes mean NPY", group="wine_logits",
+         stdin="wine_logits.npy")
+    case("stdin_parquet", "cat wine_pandas_rangeindex.parquet | cecli ce -",
+         ["wine_pandas_rangeindex.parquet"], ["ce", "-"], ok, ref,
+         "stdin is sniffed: PAR1 means Parquet", group="wine_logits",
+         stdin="wine_pandas_rangeindex.parquet")
+    case("stdin_labels_txt", "cat wine_savetxt_labels.txt | cecli ce wine_logits_only.csv -",
+         ["wine_logits_only.csv", "wine_savetxt_labels.txt"],
+         ["ce", "wine_logits_only.csv", "-"], ok, ref,
+         "labels on stdin, one per line (the issue: this must work)", group="wine_logits",
+         stdin="wine_savetxt_labels.txt")
+
+    # options read from files
+    cw = compute_class_weight("balanced", classes=np.arange(c), y=y)
+    np.savetxt(OUT / "wine_class_weight.txt", cw)
+    lp = log_softmax64(z)
+    want_w = float(-(cw[y] * lp[np.arange(n), y]).sum() / cw[y].sum())
+    case("class_weight_file", "numpy.savetxt of sklearn compute_class_weight('balanced'), given "
+         "as --weight FILE", ["wine_logits.npy", "wine_labels.npy", "wine_class_weight.txt"],
+         ["ce", "wine_logits.npy", "wine_labels.npy", "--weight", "wine_class_weight.txt"],
+         loss(want_w, RTOL64, c, n),
+         "NumPy: sum_i w[y_i] * -lp[i, y_i] / sum_i w[y_i] (torch's weighted mean)",
+         "--weight reads a file of C values")
+
+    teacher = DecisionTreeClassifier(max_depth=2, random_state=0).fit(
+        *load_wine(return_X_y=True)
+    ).predict_proba(load_wine().data[w["index"]])
+    np.save(OUT / "wine_soft_targets.npy", teacher)
+    case("numpy_soft_targets", "numpy.save of a teacher's predict_proba (N, 3) as soft targets",
+         ["wine_logits.npy", "wine_soft_targets.npy"],
+         ["ce", "wine_logits.npy", "wine_soft_targets.npy"],
+         loss(float(-(teacher * lp).sum(axis=1).mean()), RTOL64, c, n),
+         "NumPy: mean_i -sum_c t[i, c] lp[i, c]",
+         "targets of the predictions' shape are probabilities (torch's rule)")
+
+    z16 = z.astype(np.float16)
+    np.save(OUT / "wine_logits_f16.npy", z16)
+    case("numpy_save_float16", "numpy.save of float16 logits (a half-precision model's output)",
+         ["wine_logits_f16.npy", "wine_labels.npy"],
+         ["ce", "wine_logits_f16.npy", "wine_labels.npy"], loss(ce_ref(z16, y), RTOL32, c, n),
+         "NumPy float64 log_softmax of the float16 values (cecli upcasts to float32)",
+         "float16 is read and computed in float32")
+
+    tp32 = w["tree_p"].astype(np.float32)
+    np.save(OUT / "wine_tree_proba_f32.npy", tp32)
+    case("sklearn_tree_proba_float32", "numpy.save of DecisionTreeClassifier.predict_proba cast "
+         "to float32 (exact 0 and 1)", ["wine_tree_proba_f32.npy", "wine_labels.npy"],
+         ["ce", "wine_tree_proba_f32.npy", "wine_labels.npy", "--input", "probs"],
+         loss(log_loss(y, tp32, labels=[0, 1, 2]), RTOL32, c, n),
+         "sklearn.metrics.log_loss(y, float32 predict_proba)",
+         "sklearn clips to [eps, 1 - eps] of the input's dtype: float32's eps, -log = 15.94 per "
+         "wrong row")
+
+    # R's write.table(df, sep='\t', quote=FALSE): the header has no cell over the row names
+    ir_lines = ["\t".join([*names, "label"])]
+    zr = np.array([[float(f"{v:.15g}") for v in row] for row in z])
+    for i in range(n):
+        ir_lines.append("\t".join([str(w["index"][i] + 1), *(f"{v:.15g}" for v in zr[i]),
+                                   names[y[i]]]))
+    (OUT / "wine_r_write_table.tsv").write_text("\n".join(ir_lines) + "\n")
+    case("r_write_table_tsv", "R write.table(df, path, sep='\\t', quote=FALSE) by hand: row "
+         "names first on every row, but no header cell over them (R's default col.names=TRUE)",
+         ["wine_r_write_table.tsv"], ["ce", "wine_r_write_table.tsv"],
+         [loss(ce_ref(zr, y), RTOL64, c, n),
+          error(3, "wine_r_write_table.tsv", "row names")],
+         "NumPy float64 log_softmax of the logits rounded to R's 15 significant digits",
+         "a header one field shorter than the rows is R's row-names layout (pandas reads the "
+         "first field as the index): the right loss, or an error that says so")
+
+
+def f32_more_cases(w: dict[str, Any]) -> None:
+    names, y = w["names"], w["y"]
+    z32 = w["z"].astype(np.float32)
+    n, c = z32.shape
+    ok = loss(ce_ref(z32, y), RTOL32, c, n)
+    ref = "NumPy float64 log_softmax of the float32 logits (float32 tolerance)"
+    pl.DataFrame({**{nm: z32[:, i] for i, nm in enumerate(names)}, "label": y}).write_csv(
+        OUT / "wine_polars_f32.csv"
+    )
+    check_floats(csv_columns("wine_polars_f32.csv")["class_1"], z32[:, 1])
+    case("polars_write_csv_float32", "polars write_csv of Float32 columns",
+         ["wine_polars_f32.csv"], ["ce", "wine_polars_f32.csv"], ok, ref,
+         "float32 text from polars: the NPY's number, bit for bit (README)",
+         group="wine_logits_f32")
+    np.savetxt(OUT / "wine_savetxt_f32.csv", z32, delimiter=",", header=",".join(names),
+               comments="")
+    check_floats(csv_columns("wine_savetxt_f32.csv")["class_2"], z32[:, 2])
+    case("numpy_savetxt_float32_header", "numpy.savetxt(path, float32 array, delimiter=',', "
+         "header='class_0,...', comments='') (%.18e of each float32), labels from a .txt",
+         ["wine_savetxt_f32.csv", "wine_savetxt_labels.txt"],
+         ["ce", "wine_savetxt_f32.csv", "wine_savetxt_labels.txt"], ok, ref,
+         "every value is a float32 written exactly: the NPY's number, bit for bit (README)",
+         group="wine_logits_f32")
+
+
+def cancer_more_cases(bc: dict[str, Any]) -> None:
+    p, y = bc["p"], bc["y"]
+    np.save(OUT / "cancer_proba1.npy", p[:, 1])
+    case("sklearn_binary_positive_column_npy", "numpy.save of predict_proba[:, 1] (N,) with the "
+         "0/1 labels", ["cancer_proba1.npy", "cancer_labels.npy"],
+         ["ce", "cancer_proba1.npy", "cancer_labels.npy", "--input", "probs"],
+         loss(log_loss(y, p[:, 1]), RTOL64, 2, len(y)),
+         "sklearn.metrics.log_loss(y, predict_proba[:, 1])",
+         "sklearn's binary form from an array: (N,) positive-class probabilities and 0/1 labels")
+
 def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     old: dict[str, Any] = {}
@@ -785,8 +984,12 @@ def main() -> None:
     wine = wine_model()
     wine_cases(wine)
     wine_f32_cases(wine)
+    wine_more_cases(wine)
+    f32_more_cases(wine)
     iris_cases(iris_model())
-    cancer_cases(cancer_model())
+    cancer = cancer_model()
+    cancer_cases(cancer)
+    cancer_more_cases(cancer)
     multilabel_cases(multilabel_model())
     sequence_cases()
 

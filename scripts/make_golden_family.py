@@ -23,14 +23,29 @@ Provenance of the expected values:
   ``none``).
 * ``grad`` cases (``ce`` / ``nll --grad-output``): ``F.cross_entropy`` / ``F.nll_loss`` and
   autograd, likewise in the input's dtype; a class axis other than 1 is moved to 1 for torch
-  and the gradient moved back. ``--input probs`` is ``F.nll_loss(log(clamp(p, tiny, 1)))``,
-  what DESIGN.md defines it as.
+  and the gradient moved back. ``--input probs`` is
+  ``F.nll_loss(log(clamp(p, eps, 1 - eps)))`` with ``eps`` of the input's dtype (sklearn's
+  ``log_loss`` clip, what DESIGN.md defines it as; torch's clamp passes the gradient inside
+  the interval, its ends included, and 0 outside).
 * ``softmax`` cases: ``torch.softmax`` / ``torch.log_softmax`` of ``x / T`` (the division in
   the input's dtype, as ``x / T`` does in torch) along the class axis.
 * ``log_loss`` cases: ``sklearn.metrics.log_loss(y, P, labels=range(C), normalize=...,
   sample_weight=...)``. P is float64, rows inside [0.01, 0.95] so sklearn's clipping to
   ``[eps, 1 - eps]`` is a no-op; one case scales some rows so they do not sum to 1 (sklearn
   warns and does not renormalise, and neither does cecli).
+* ``log_loss_edge`` cases (drawn from their own generator, ``SEED + 1``, so the cases above keep
+  their values): ``sklearn.metrics.log_loss`` where its clip matters -- probabilities of exactly
+  0 and 1 and below ``eps`` -- in float16, float32 and float64 (sklearn clips to
+  ``[eps, 1 - eps]`` with ``eps = finfo(dtype).eps`` of the input and computes in that dtype);
+  and sklearn's binary form, ``y_proba`` of shape ``(n,)`` holding the positive class's
+  probability with 0/1 labels, stored as one column, with and without (some negative) sample
+  weights. sklearn computes float16 / float32 input in that precision while cecli takes the
+  log in float32 and sums in float64, so those cases carry a dtype-sized tolerance (``rtol``).
+* ``grad-ce-probs-binary-*`` (family ``grad``): the binary form's gradient with respect to the
+  one column ``p``: autograd through ``F.nll_loss(log(clamp(stack([1 - p, p]), eps, 1 - eps)))``.
+* ``grad_nonfinite_ignored`` cases: ``F.cross_entropy`` with an ignored row whose logits hold
+  NaN / inf: torch's gradient is NaN on that row (its softmax is NaN, and 0 * NaN is NaN),
+  stored as torch gives it, so the test shows where cecli (0 on ignored rows) differs.
 
 Tolerance scales (``*_scale`` arrays) are computed here **from the inputs only**: the size of
 the terms that meet in each result, so a test can use ``atol = tol * scale`` where a relative
@@ -241,7 +256,8 @@ def grad_case(
     else:
         lp = xt
         if kind == "probs":
-            lp = torch.log(torch.clamp(xt, min=float(np.finfo(dt).tiny), max=1.0))
+            eps = np.finfo(dt).eps
+            lp = torch.log(torch.clamp(xt, min=float(eps), max=float(dt.type(1) - eps)))
         assert smoothing == 0.0 and not soft
         loss = F.nll_loss(lp, yt, weight=wt, ignore_index=ignore_index, reduction=reduction)
     backward(loss, reduction)
@@ -436,6 +452,123 @@ def log_loss_cases(store: Store, rng: np.random.Generator) -> None:
     })
 
 
+def log_loss_edge_cases(store: Store, rng: np.random.Generator) -> None:
+    rtol = {"f16": 2e-3, "f32": 2e-6, "f64": 1e-12}
+    dts = {"f16": np.float16, **DT}
+    # The issue's example, then rows with exact 0 / 1, values below eps and ordinary ones.
+    base = np.array([[0.0, 1.0], [1.0, 0.0]])
+    for dname, dt in dts.items():
+        cid = f"logloss-edge-2x2-{dname}"
+        p = base.astype(dt)
+        y = np.array([0, 1])
+        store.add({
+            "id": cid, "family": "log_loss_edge", "dtype": np.dtype(dt).name, "binary": False,
+            "reduction": "mean", "preds": store.put(cid, "preds", p),
+            "target": store.put(cid, "target", y), "sample_weight": None,
+            "expected": log_loss(y, y_proba=p, labels=[0, 1]), "rtol": rtol[dname],
+        })
+        n, C = 24, 4
+        q = rng.dirichlet(np.ones(C) * 0.5, size=n)
+        q[0] = [0.0, 0.0, 1.0, 0.0]  # the target's probability is 0 or 1 (rows 0, 1)
+        q[1] = [0.0, 1.0, 0.0, 0.0]
+        q[2] = [1e-30, 1.0 - 1e-30, 0.0, 0.0]  # below every dtype's eps (0 in float16/32)
+        q[3] = [2e-17, 1.0 - 2e-17, 0.0, 0.0]  # below float64's eps
+        q = q.astype(dt)
+        y = rng.integers(0, C, size=n)
+        y[:4] = [1, 1, 0, 0]
+        for red, normalize in (("mean", True), ("sum", False)):
+            cid = f"logloss-edge-n{n}-C{C}-{dname}-{red}"
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # float16 rows need not sum to 1 within sqrt(eps)
+                value = log_loss(y, y_proba=q, labels=list(range(C)), normalize=normalize)
+            store.add({
+                "id": cid, "family": "log_loss_edge", "dtype": np.dtype(dt).name, "binary": False,
+                "reduction": red, "preds": store.put(cid, "preds", q),
+                "target": store.put(cid, "target", y), "sample_weight": None,
+                "expected": value, "rtol": rtol[dname],
+            })
+    # sklearn's binary form: y_proba (n,) is P(class 1); labels 0/1.
+    for dname, dt in DT.items():
+        n = 30
+        p1 = rng.uniform(0.0, 1.0, size=n)
+        p1[:4] = [0.0, 1.0, 1.0, 0.0]  # sure and right (rows 0, 1), sure and wrong (2, 3)
+        p1 = p1.astype(dt)
+        y = rng.integers(0, 2, size=n)
+        y[:4] = [0, 1, 0, 1]
+        sw = rng.uniform(0.2, 3.0, size=n).round(3)
+        sw[[5, 17]] = [-0.5, -1.25]  # sklearn accepts negative weights
+        for weighted in (False, True):
+            for red, normalize in (("mean", True), ("sum", False)):
+                cid = f"logloss-binary-{dname}-{red}{'-sw' if weighted else ''}"
+                value = log_loss(y, y_proba=p1, normalize=normalize,
+                                 sample_weight=sw if weighted else None)
+                store.add({
+                    "id": cid, "family": "log_loss_edge", "dtype": np.dtype(dt).name,
+                    "binary": True, "reduction": red,
+                    "preds": store.put(cid, "preds", p1.reshape(n, 1)),
+                    "target": store.put(cid, "target", y),
+                    "sample_weight": store.put(cid, "sample_weight", sw) if weighted else None,
+                    "expected": value, "rtol": rtol[dname],
+                })
+
+
+def grad_edge_cases(store: Store, rng: np.random.Generator) -> None:
+    w = np.array([1.0, 2.0])
+    for dname, dt in DT.items():
+        n = 11
+        p = rng.uniform(0.05, 0.95, size=n)
+        p[:3] = [0.0, 1.0, 0.5]  # the clip's ends: gradient 0 outside [eps, 1 - eps]
+        p = p.astype(dt)
+        y = rng.integers(0, 2, size=n)
+        y[:3] = [1, 0, 1]
+        y[5] = -100
+        eps = np.finfo(dt).eps
+        for red in ("mean", "sum"):
+            cid = f"grad-ce-probs-binary-{dname}-{red}"
+            pt = torch.from_numpy(p.copy()).requires_grad_(True)
+            P = torch.stack([1 - pt, pt], dim=1)
+            lp = torch.log(torch.clamp(P, min=float(eps), max=float(np.dtype(dt).type(1) - eps)))
+            loss = F.nll_loss(lp, torch.from_numpy(y.astype(np.int64)),
+                              weight=torch.from_numpy(w.astype(dt)), reduction=red)
+            loss.backward()
+            assert pt.grad is not None
+            grad = pt.grad.numpy().astype(np.float64).reshape(n, 1)
+            valid = y != -100
+            wy = np.where(valid, w[np.where(valid, y, 0)], 0.0)
+            pd = p.astype(np.float64)
+            gscale = (wy / np.maximum(np.minimum(pd, 1 - pd), eps)).reshape(n, 1)
+            if red == "mean":
+                gscale = gscale / wy.sum()
+            store.add({
+                "id": cid, "family": "grad", "command": "ce", "dtype": np.dtype(dt).name,
+                "args": ["--reduction", red, "--input", "probs", "--weight", csv_list(w)],
+                "reduction": red, "loss": num(float(loss.detach())),
+                "preds": store.put(cid, "preds", p.reshape(n, 1)),
+                "target": store.put(cid, "target", y),
+                "grad": store.put(cid, "grad", grad),
+                "grad_scale": store.put(cid, "grad_scale", gscale),
+            })
+    # an ignored row with non-finite logits: torch's gradient there is NaN
+    for dname, dt in DT.items():
+        x = rng.normal(size=(5, 3)).astype(dt)
+        x[1] = [np.nan, 0.0, 1.0]
+        x[3] = [np.inf, 0.0, 1.0]
+        y = np.array([0, -100, 2, -100, 1])
+        cid = f"grad-nonfinite-ignored-{dname}"
+        xt = torch.from_numpy(x.copy()).requires_grad_(True)
+        loss = F.cross_entropy(xt, torch.from_numpy(y))
+        loss.backward()
+        assert xt.grad is not None
+        grad = xt.grad.numpy().astype(np.float64)
+        assert np.isnan(grad[[1, 3]]).all() and np.isfinite(grad[[0, 2, 4]]).all()
+        store.add({
+            "id": cid, "family": "grad_nonfinite_ignored", "command": "ce",
+            "dtype": np.dtype(dt).name, "loss": num(float(loss.detach())),
+            "preds": store.put(cid, "preds", x), "target": store.put(cid, "target", y),
+            "grad": store.put(cid, "grad", grad), "ignored_rows": [1, 3],
+        })
+
+
 def main() -> None:
     assert torch.__version__.startswith("2.13."), torch.__version__
     rng = np.random.default_rng(SEED)
@@ -444,6 +577,9 @@ def main() -> None:
     grad_cases(store, rng)
     softmax_cases(store, rng)
     log_loss_cases(store, rng)
+    edge = np.random.default_rng(SEED + 1)
+    log_loss_edge_cases(store, edge)
+    grad_edge_cases(store, edge)
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     manifest = {
         "generator": "scripts/make_golden_family.py",

@@ -202,6 +202,14 @@ def make_data(d: Path) -> None:
     write(d / "emptycell.csv", rows(r4_c=""))
     write(d / "inf.csv", rows(r5_a="inf"))
     write(d / "nan.csv", rows(r6_b="nan"))
+    sw = ["1.0"] * N
+    sw[3] = "nan"  # data row 4
+    write(d / "sw_nan.csv", "a,b,c,label,w\n" + "".join(
+        ",".join([*(repr(float(v)) for v in r), str(t), w]) + "\n"
+        for r, t, w in zip(x, y, sw, strict=True)))
+    write(d / "onecol.csv", "score,label\n" + "".join(
+        f"{float(v)!r},{int(t) % 2}\n" for v, t in zip(x[:, 0], y, strict=True)))
+    np.save(d / "onecol.npy", x[:, :1])
     text = csv_text(x, y).splitlines()
     text[3] = ",".join(text[3].split(",")[:3])
     write(d / "ragged.csv", "\n".join(text) + "\n")
@@ -243,6 +251,21 @@ def make_data(d: Path) -> None:
           '"ce|in:logits|tgt:index|red:sum|w:none|ii:-100|ls:0|v:0.0.1"}\n')
     write(d / "existing.csv", "precious\n")
     write(d / "afile", "I am a file, not a folder\n")
+
+    # -- hostile (issue 12) ---------------------------------------------------------------------
+    write(d / "w_huge.npy", npy_header({"descr": "<f8", "fortran_order": False,
+                                        "shape": (10**12,)}) + b"\0" * 24)
+    with zipfile.ZipFile(d / "bomb.npz", "w", zipfile.ZIP_DEFLATED) as zf:
+        # a header of 20 x 3 values, then 4 MiB more: the zip is small, the member is not
+        with zf.open("logits.npy", "w") as m:
+            m.write(npy_header({"descr": "<f4", "fortran_order": False, "shape": (N, C)}))
+            m.write(x.tobytes() + bytes(4 << 20))
+        zf.writestr("target.npy", npy_bytes(y))
+    with zipfile.ZipFile(d / "short.npz", "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("logits.npy", npy_bytes(x)[:-12])
+        zf.writestr("target.npy", npy_bytes(y))
+    write(d / "t.txt", "".join(f"{v}\n" for v in y))
+    write(d / "t_longline.txt", "0\n1\n" + "7" * (2 << 20) + "\n" + "2\n" * (N - 3))
 
     # -- bce ----------------------------------------------------------------------------------
     np.save(d / "b.npy", rng.normal(size=(10, 2)).astype(np.float32))
@@ -348,6 +371,11 @@ CASES = [
          "empty"),
     case("csv-inf-cell", "ce inf.csv", 3, "inf.csv", "row 5", "non-finite", ROW_CSV),
     case("csv-nan-cell", "ce nan.csv", 3, "nan.csv", "row 6", "non-finite", ROW_CSV),
+    case("csv-sample-weight-nan", "ce sw_nan.csv --sample-weight-col w", 3, "sw_nan.csv",
+         "row 4", ROW_CSV, "NaN or infinite", "(value nan)", "--sample-weight-col"),
+    case("csv-one-score-column-to-ce", "ce onecol.csv", 3, "onecol.csv", "`cecli bce`",
+         "--input probs"),
+    case("npy-one-score-column-to-ce", "ce onecol.npy t.npy", 3, "onecol.npy", "`cecli bce`"),
     case("csv-ragged-row", "ce ragged.csv", 3, "ragged.csv", "row 3", "ragged row", "3 fields"),
     case("csv-duplicate-columns", "ce dup.csv", 3, "dup.csv", "column 'a'", "duplicate"),
     case("csv-duplicate-text-columns", "ce dupstr.csv", 3, "dupstr.csv", "column 'note'",
@@ -496,6 +524,41 @@ CASES = [
          "column 'label'", "value 5", out=None),
     case("compare-truncated-b", "compare p.npy trunc.npy t.npy", 3, "trunc.npy", "truncated",
          out=None),
+    # -- hostile inputs (issue 12) ---------------------------------------------------------------
+    case("weight-empty-position", "ce p.npy t.npy --weight 1,,2,3", 2, "--weight",
+         "value 2 is empty"),
+    case("weight-trailing-comma", "ce p.npy t.npy --weight 1,2,3,", 2, "--weight",
+         "value 4 is empty"),
+    case("pos-weight-empty-position", "bce b.npy bt.npy --pos-weight 1,,2", 2, "--pos-weight",
+         "value 2 is empty"),
+    case("weight-npy-forged-huge", "ce p.npy t.npy --weight w_huge.npy", 3, "w_huge.npy",
+         "1000000000000", "truncated"),
+    case("pos-weight-npy-forged-huge", "bce b.npy bt.npy --pos-weight w_huge.npy", 3,
+         "w_huge.npy", "1000000000000"),
+    case("npz-member-inflates-past-header", "ce bomb.npz", 3, "bomb.npz", "'logits'",
+         "more data than the header"),
+    case("npz-member-shorter-than-header", "ce short.npz", 3, "short.npz", "'logits'",
+         "truncated"),
+    case("npz-member-inflates-past-header-stdin", "ce -", 3, "error: -:", "'logits'",
+         "more data than the header", stdin="bomb.npz"),
+    case("stdin-sniffed-pickle-npy", "ce - t.npy", 3, "error: -:", "pickle", stdin="pickle.npy"),
+    case("stdin-sniffed-truncated-npy", "ce - t.npy", 3, "error: -:", "truncated",
+         stdin="trunc.npy"),
+    case("stdin-sniffed-truncated-gzip", "ce -", 3, "error: -:", "gzip", stdin="trunc.csv.gz"),
+    case("stdin-sniffed-corrupt-gzip", "ce - t.txt", 3, "error: -:", "gzip",
+         stdin="corrupt.csv.gz"),
+    case("stdin-targets-sniffed-out-of-range", "ce p.npy -", 3, "error: -:", "row 5",
+         "value 7", stdin="t_oor.txt"),
+    case("stdin-targets-format-unknown", "ce p.npy - --targets-format xls", 2,
+         "--targets-format", "'xls'", stdin="t_oor.txt"),
+    case("inspect-stdin-truncated-npy", "inspect -", 3, "error: -:", "truncated", out=None,
+         stdin="trunc.npy"),
+    case("inspect-stdin-empty", "inspect -", 3, "error: -:", "empty", out=None,
+         stdin="empty.csv"),
+    case("targets-txt-huge-line", "ce p.npy t_longline.txt", 3, "t_longline.txt", "row 3",
+         "longer than 1 MiB"),
+    case("targets-txt-huge-line-stdin", "ce p.npy -", 3, "error: -:", "row 3",
+         "longer than 1 MiB", stdin="t_longline.txt"),
     # -- inspect ------------------------------------------------------------------------------
     case("inspect-truncated-npy", "inspect trunc.npy", 3, "trunc.npy", "truncated", out=None),
     case("inspect-pickle", "inspect pickle.npy", 3, "pickle.npy", "pickle", out=None),
@@ -506,6 +569,23 @@ CASES = [
     case("inspect-corrupt-npz", "inspect trunc.npz", 3, "trunc.npz", "not a valid NPZ",
          out=None),
     case("inspect-empty-parquet", "inspect empty.parquet", 3, "empty.parquet", out=None),
+    # -- column roles and labels (issue 12: each was a wrong number with exit 0) --------------
+    case("csv-fold-column-among-logits", "ce fold.csv", 3, "fold.csv", "column 'fold'",
+         "--logit-cols", "--id-col"),
+    case("parquet-timestamp-among-logits", "ce stamp.parquet", 3, "stamp.parquet",
+         "column 'when'", "--logit-cols"),
+    case("parquet-bool-among-logits", "ce flag.parquet", 3, "flag.parquet", "column 'flag'",
+         "--logit-cols"),
+    case("logit-cols-names-the-target", "ce p.csv --logit-cols a,b,c,label", 2, "'label'",
+         "--logit-cols"),
+    case("csv-headerless-savetxt", "ce savetxt.csv t.npy", 3, "savetxt.csv", "--no-header"),
+    case("classes-not-the-header-names", "ce p.csv --classes x,y,z", 3, "p.csv", "--classes",
+         "'x'"),
+    case("label-uint64-beyond-int64", "ce p.npy t_u64.npy", 3, "t_u64.npy", "row 5",
+         str(2**64 - 100)),
+    case("label-1e20-in-csv", "ce big_label.csv", 3, "big_label.csv", "row 2", "1e+20"),
+    case("label-names-no-integer-class", "ce named123.csv", 3, "named123.csv", "row 3",
+         "value 0", "known classes: 1, 2, 3"),
 ]
 
 
@@ -559,7 +639,35 @@ def digest(folder: Path) -> dict[str, str]:
 def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     d = tmp_path_factory.mktemp("bad")
     make_data(d)
+    make_roles_data(d)
     return d
+
+
+def make_roles_data(d: Path) -> None:
+    """Inputs of the column-roles cases: real files' layouts (issue 12)."""
+    rng = np.random.default_rng(12)
+    x = rng.normal(size=(N, C))
+    y = rng.integers(0, C, N)
+    body = ["".join(f",{float(v)!r}" for v in r) for r in x]
+    write(d / "fold.csv", "fold,a,b,c,label\n" + "".join(
+        f"{i % 5}{b},{t}\n" for i, (b, t) in enumerate(zip(body, y, strict=True))))
+    wide = {"a": x[:, 0], "b": x[:, 1], "c": x[:, 2], "label": y}
+    pq.write_table(pa.table({**wide, "when": pa.array(np.arange(N).astype("datetime64[s]"))}),
+                   d / "stamp.parquet")
+    pq.write_table(pa.table({**wide, "flag": pa.array([i % 2 == 0 for i in range(N)])}),
+                   d / "flag.parquet")
+    np.savetxt(d / "savetxt.csv", x, delimiter=",")
+    t = y.astype(np.uint64)
+    t[5] = np.uint64(2**64 - 100)  # a cast would make it -100: ignored, silently
+    np.save(d / "t_u64.npy", t)
+    labels = [str(v) for v in y]
+    labels[1] = "1e20"
+    write(d / "big_label.csv", "a,b,c,label\n" + "".join(
+        f"{b[1:]},{t}\n" for b, t in zip(body, labels, strict=True)))
+    named = [str(v + 1) for v in y]
+    named[2] = "0"  # no class is named 0
+    write(d / "named123.csv", "1,2,3,label\n" + "".join(
+        f"{b[1:]},{t}\n" for b, t in zip(body, named, strict=True)))
 
 
 @dataclass

@@ -214,3 +214,48 @@ def test_help_has_an_example() -> None:
     res = invoke(["compare", "--help"])
     assert res.exit_code == 0
     assert "cecli compare " in res.stdout and "--fail-if-worse" in res.stdout
+
+
+# -- classes are lined up by name ---------------------------------------------------------------
+
+
+def _wide(path: Path, x: np.ndarray, names: list[str], y: np.ndarray) -> None:
+    lines = [",".join([*names, "label"])] + [
+        ",".join([*(repr(float(v)) for v in x[i]), str(y[i])]) for i in range(len(x))
+    ]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_reordered_columns_are_lined_up_by_name(files: Path, tmp_path: Path) -> None:
+    """The same predictions with the class columns in another order: delta exactly 0 (by
+    position it would be a large difference, and each order would call the other worse)."""
+    a = np.load(files / "a.npy")
+    y = np.load(files / "t.npy")
+    names = ["c0", "c1", "c2", "c3"]
+    perm = [2, 0, 3, 1]
+    _wide(tmp_path / "a.csv", a, names, y)
+    _wide(tmp_path / "b.csv", a[:, perm], [names[i] for i in perm], y)
+    for first, second in (("a.csv", "b.csv"), ("b.csv", "a.csv")):
+        out = invoke_json(["compare", tmp_path / first, tmp_path / second, *CI])
+        assert out["delta"] == 0.0
+        assert out["a"]["loss"] == out["b"]["loss"]
+    # a shared prefix spelled differently still lines up
+    _wide(tmp_path / "p.csv", a[:, perm], [f"logit_{names[i]}" for i in perm], y)
+    assert invoke_json(["compare", tmp_path / "a.csv", tmp_path / "p.csv", *CI])["delta"] == 0.0
+
+
+def test_classes_that_cannot_be_lined_up_are_an_error(files: Path, tmp_path: Path) -> None:
+    a = np.load(files / "a.npy")
+    y = np.load(files / "t.npy")
+    _wide(tmp_path / "a.csv", a, ["c0", "c1", "c2", "c3"], y)
+    _wide(tmp_path / "other.csv", a, ["c0", "c1", "c2", "zz"], y)
+    res = invoke(["compare", tmp_path / "a.csv", tmp_path / "other.csv", *CI])
+    assert res.exit_code == 3
+    assert "name different classes" in res.stderr and "zz" in res.stderr
+    # named against unnamed (an NPY): no guess by position; --classes settles it
+    res = invoke(["compare", tmp_path / "a.csv", files / "a.npy", "--target-col", "label", *CI])
+    assert res.exit_code == 3 and "--classes" in res.stderr, res.stderr
+    assert res.stderr.count("error:") == 1
+    out = invoke_json(["compare", tmp_path / "a.csv", files / "a.npy", "--target-col", "label",
+                       "--classes", "c0,c1,c2,c3", *CI])
+    assert out["delta"] == 0.0

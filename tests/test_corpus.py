@@ -6,7 +6,8 @@ arrays the files were written from, never cecli) lists each case's ``cecli`` com
 its acceptable outcomes: a loss (with its tolerance, class count and sample count, and maybe a
 warning that must be printed) or an error (exit codes, and words the one ``error:`` line must
 contain). Every case runs through the installed ``cecli`` (a subprocess, ``-f json``, cwd = the
-corpus folder); the runs happen once, a few at a time, in a module fixture.
+corpus folder, the case's ``stdin`` file piped in where it has one); the runs happen once, a
+few at a time, in a module fixture.
 
 A case with ``known_bad`` in the manifest is one cecli gets wrong today: it runs as
 ``xfail(strict=True)``, so the suite stays green and a fix that lands makes it fail loudly
@@ -52,7 +53,8 @@ def runs() -> dict[str, subprocess.CompletedProcess[bytes]]:
     """Every case through the installed command, once, a few processes at a time."""
 
     def one(c: dict[str, Any]) -> subprocess.CompletedProcess[bytes]:
-        return run_cecli([*c["args"], "-f", "json"], cwd=CORPUS, input=b"")
+        piped = (CORPUS / c["stdin"]).read_bytes() if "stdin" in c else b""
+        return run_cecli([*c["args"], "-f", "json"], cwd=CORPUS, input=piped)
 
     with ThreadPoolExecutor(max_workers=3) as pool:
         done = dict(zip(CASES, pool.map(one, CASES.values()), strict=True))

@@ -34,6 +34,8 @@ pytestmark = pytest.mark.dask
 
 N, C = 600, 5
 CLASSES = ["cat", "dog", "eel", "fox", "gnu"]
+# the tables also hold an integer "doc" column (a group): not evidently a class, so it is named
+LOGITS = ["--logit-cols", ",".join(CLASSES)]
 CHUNK = "100"  # Parquet row groups of 128 rows: chunks straddle row groups
 MEASURES = ["--per-class", "--ci", "0.95", "--bootstrap", "200", "--top-k", "2", "--ece"]
 
@@ -154,7 +156,8 @@ def test_plan_reads_exactly_the_local_chunks(data: Path, preds: str, targets: st
     from cecli.readers.plan import InputSpec, group_chunks, plan_chunks, read_chunks
 
     spec = InputSpec.of(str(data / preds), str(data / targets) if targets else None,
-                        ReadOptions(target_col="label" if targets is None else None))
+                        ReadOptions(target_col="label" if targets is None else None,
+                                    logit_cols=None if targets else ",".join(CLASSES)))
     with spec.open() as inputs:
         local = list(inputs.batches(100))
         tasks = plan_chunks(spec, inputs, 100)
@@ -203,7 +206,7 @@ def test_csv_and_stdin_are_not_planned(data: Path) -> None:
     from cecli.readers import ReadOptions
     from cecli.readers.plan import InputSpec, plan_chunks
 
-    spec = InputSpec.of(str(data / "p.csv"), None, ReadOptions())
+    spec = InputSpec.of(str(data / "p.csv"), None, ReadOptions(logit_cols=",".join(CLASSES)))
     with spec.open() as inputs:
         assert plan_chunks(spec, inputs, 100) is None
 
@@ -275,10 +278,10 @@ def _cecli() -> list[str]:
     "inputs",
     [
         ["x.npy", "y.npy"],
-        ["p.parquet", "--id-col", "id"],
-        ["ds"],
+        ["p.parquet", "--id-col", "id", *LOGITS],
+        ["ds", *LOGITS],
         ["x.npy", "y.parquet"],
-        ["p.csv"],  # not plannable: batches are streamed to the workers
+        ["p.csv", *LOGITS],  # not plannable: batches are streamed to the workers
     ],
     ids=["npy", "parquet", "dataset", "npy+parquet-targets", "csv-streamed"],
 )
@@ -327,7 +330,8 @@ def test_output_dataset_parts_and_marker(data: Path, scheduler: str, tmp_path: P
     import pyarrow.parquet as pq
 
     out = tmp_path / "losses.parquet"
-    base = ["ce", data / "p.parquet", "--id-col", "id", "--with-probs", "--chunk-rows", CHUNK]
+    base = ["ce", data / "p.parquet", "--id-col", "id", *LOGITS, "--with-probs", "--chunk-rows",
+            CHUNK]
     res = invoke([*base, "-o", out, "--engine", "dask", "--scheduler", scheduler, "-f", "json"])
     assert res.exit_code == 0, res.stderr
     parts = [f"part-{i:05d}.parquet" for i in range(6)]

@@ -81,9 +81,14 @@ def _reference(
     x = x3.astype(np.float64).transpose(0, 2, 1).reshape(-1, C)  # (P, C)
     P = x.shape[0]
     w = np.ones(C) if weight is None else weight.astype(np.float64)
+    shown = None  # probabilities: what conf and target_prob are read from
     if input_kind == "probs":
+        # the loss: sklearn's log_loss clip to [eps, 1 - eps], eps of the input's dtype; conf
+        # and target_prob: the probability itself (clipped to [tiny, 1] against log 0)
         tiny = np.finfo(np.float32 if x3.dtype != np.float64 else np.float64).tiny
-        x = np.log(np.clip(x, tiny, 1.0))
+        eps = np.finfo(x3.dtype).eps
+        shown = np.log(np.clip(x, tiny, 1.0))
+        x = np.log(np.clip(x, eps, 1.0 - eps))
     if input_kind == "logits":
         m = x.max(axis=1, keepdims=True)
         lse = m + np.log(np.exp(x - m).sum(axis=1, keepdims=True))
@@ -117,8 +122,8 @@ def _reference(
         "counted": valid,
         "target": target,
         "pred": pred,
-        "conf": np.exp(lp[ar, pred]),
-        "target_prob": np.exp(lp[ar, ys]),
+        "conf": np.exp((lp if shown is None else shown)[ar, pred]),
+        "target_prob": np.exp((lp if shown is None else shown)[ar, ys]),
     }
     if top_k:
         out["topk"] = rank < top_k

@@ -4,9 +4,12 @@ softmax; rows that do not sum to 1 are a warning, never renormalised.
 References: ``tests/fixtures/bce_softmax/`` (``family == "log_loss"``) written by
 ``scripts/make_golden_family.py`` with ``sklearn.metrics.log_loss`` (scikit-learn 1.9):
 ``normalize=True`` is ``--reduction mean``, ``normalize=False`` is ``sum``, ``sample_weight`` is
-``--sample-weight-col``. The probabilities lie in [0.01, 0.95], so sklearn's clipping to
-``[eps, 1 - eps]`` and cecli's ``clip(p, tiny, 1)`` are both no-ops and the two must agree to
-float64 rounding (``rtol = 1e-10``). Neither library is imported here.
+``--sample-weight-col``. In the ``log_loss`` cases the probabilities lie in [0.01, 0.95], so the
+clip to ``[eps, 1 - eps]`` is a no-op and the two must agree to float64 rounding
+(``rtol = 1e-10``); the ``log_loss_edge`` cases hold exact 0s and 1s in float16 / float32 /
+float64 (the clip decides the value) and sklearn's one-column binary form, with the tolerance
+the script gives (sklearn computes float16 / float32 in that precision, cecli's log is float32
+and its sums float64). Neither library is imported here.
 """
 
 from __future__ import annotations
@@ -129,11 +132,63 @@ def test_logprobs_and_nll_apply_no_softmax(tmp_path: Path) -> None:
     assert not np.allclose(got_nll, got_ce)
 
 
-def test_zero_probability_of_the_target_is_large_but_finite(tmp_path: Path) -> None:
-    np.save(tmp_path / "p.npy", np.array([[0.0, 1.0], [0.5, 0.5]]))
-    np.save(tmp_path / "y.npy", np.array([0, 1]))
-    res = run("ce", tmp_path / "p.npy", tmp_path / "y.npy", "--input", "probs", "-r", "sum",
-              "-f", "value")
-    assert res.exit_code == 0, res.stderr
-    tiny = np.finfo(np.float64).tiny
-    assert float(res.stdout) == pytest.approx(-np.log(tiny) - np.log(0.5), rel=1e-12)
+EDGE = [
+    c for c in json.loads((FIXTURES / "cases.json").read_text())["cases"]
+    if c["family"] == "log_loss_edge"
+]
+
+
+def test_edge_fixtures_cover_what_they_claim() -> None:
+    assert {c["dtype"] for c in EDGE} == {"float16", "float32", "float64"}
+    assert any(c["binary"] and c["sample_weight"] for c in EDGE)
+    for c in EDGE:
+        p = A(c["preds"])
+        assert p.dtype.name == c["dtype"]
+        if not c["binary"]:
+            assert (p == 0).any() and (p == 1).any(), c["id"]  # the clip is not a no-op
+
+
+@pytest.mark.parametrize("case", EDGE, ids=[c["id"] for c in EDGE])
+def test_ce_probs_clips_as_sklearn_does(case: dict[str, Any], tmp_path: Path) -> None:
+    """Probabilities of exactly 0 and 1 (and below eps) give sklearn's value in each dtype:
+    ``clip(p, eps, 1 - eps)`` with eps of the input's dtype (``[[0, 1], [1, 0]]`` is 36.04 in
+    float64, not 708.4). One column with 0/1 labels is sklearn's binary form."""
+    p, y = A(case["preds"]), A(case["target"])
+    np.save(tmp_path / "p.npy", p)  # NPY keeps the dtype, which sets eps
+    np.save(tmp_path / "y.npy", y)
+    res = run("ce", tmp_path / "p.npy", tmp_path / "y.npy", "--input", "probs",
+              "--reduction", case["reduction"], "--chunk-rows", 5, "-f", "json")
+    if case["sample_weight"] is None:
+        assert res.exit_code == 0, res.stderr
+        out = json.loads(res.stdout)
+        assert out["loss"] == pytest.approx(case["expected"], rel=case["rtol"])
+        assert out["classes"] == (2 if case["binary"] else p.shape[1])
+    if case["binary"] and case["dtype"] == "float64":  # the same from a CSV, weights included
+        sw = A(case["sample_weight"]) if case["sample_weight"] else None
+        f = write_csv(tmp_path / "p.csv", p, y, sw)
+        extra = ["--sample-weight-col", "w"] if sw is not None else []
+        res = run("ce", f, "--input", "probs", "--reduction", case["reduction"], *extra,
+                  "-f", "json")
+        assert res.exit_code == 0, res.stderr
+        out = json.loads(res.stdout)
+        assert out["loss"] == pytest.approx(case["expected"], rel=case["rtol"])
+        negative = [w for w in out["warnings"] if "negative sample weight" in w]
+        if sw is not None:  # two negative weights, at 0-based rows 5 and 17
+            assert len(negative) == 1 and negative[0].startswith("2 row(s)")
+            assert "first: row 6;" in negative[0]  # CSV rows are 1-based
+        else:
+            assert negative == []
+
+
+def test_library_clips_as_sklearn_and_reads_the_binary_form() -> None:
+    import cecli
+
+    for case in EDGE:
+        p, y = A(case["preds"]), A(case["target"])
+        if case["sample_weight"] is None:
+            got = cecli.cross_entropy(p, y, input_kind="probs", reduction=case["reduction"])
+        else:  # sklearn's weighted average of the per-row losses
+            sw = A(case["sample_weight"])
+            rows = cecli.cross_entropy(p, y, input_kind="probs", reduction="none")
+            got = float(np.sum(rows * sw) / (np.sum(sw) if case["reduction"] == "mean" else 1))
+        assert got == pytest.approx(case["expected"], rel=case["rtol"]), case["id"]

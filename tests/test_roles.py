@@ -330,3 +330,44 @@ def test_csv_header_over_1_mib(tmp_path: Path) -> None:
     loss, out, _ = loss_of([tmp_path / "w.csv"])
     assert out["classes"] == c
     assert math.isclose(loss, ref_ce(x, y), rel_tol=1e-12)
+
+
+# -- float32 text ---------------------------------------------------------------------------------
+def test_float32_shortest_text_gives_the_npy_number_bit_for_bit(tmp_path: Path) -> None:
+    rng = np.random.default_rng(9)
+    x = (rng.normal(size=(300, 7)) * 3).astype(np.float32)
+    y = rng.integers(0, 7, 300)
+    np.save(tmp_path / "p.npy", x)
+    np.save(tmp_path / "t.npy", y)
+    # str() of a numpy float32: its shortest text, as pandas to_csv of a float32 frame writes
+    text = "a,b,c,d,e,f,g,label\n" + "".join(
+        ",".join([*(str(v) for v in r), str(t)]) + "\n" for r, t in zip(x, y, strict=True)
+    )
+    assert "0." in text and all(len(v) < 13 for v in text.split(",")[8:20])
+    (tmp_path / "p.csv").write_text(text)
+    want, _, _ = loss_of([tmp_path / "p.npy", tmp_path / "t.npy"])
+    got, _, _ = loss_of([tmp_path / "p.csv"])
+    assert got == want  # the same float32 numbers in, the same bits out
+    with open_inputs(str(tmp_path / "p.csv"), None, ReadOptions()) as inp:
+        preds = next(inp.batches(1000)).preds
+    assert preds.dtype == np.float32
+    np.testing.assert_array_equal(preds, x)
+
+
+def test_double_precision_text_stays_float64(tmp_path: Path, xy: Any) -> None:
+    x, y = xy
+    _named_csv(tmp_path / "p.csv", x, [str(t) for t in y])
+    with open_inputs(str(tmp_path / "p.csv"), None, ReadOptions()) as inp:
+        preds = next(inp.batches(1000)).preds
+    assert preds.dtype == np.float64
+    np.testing.assert_array_equal(preds, x)
+
+
+def test_classes_against_a_header_named_by_the_labels(tmp_path: Path, xy: Any) -> None:
+    x, y = xy  # header class_0.. and labels class_0..: the header names the classes
+    text = "class_0,class_1,class_2,label\n" + "".join(
+        ",".join([*cells(r), f"class_{t}"]) + "\n" for r, t in zip(x, y, strict=True)
+    )
+    (tmp_path / "p.csv").write_text(text)
+    line = error_of([tmp_path / "p.csv", "--classes", "red,white,rose"])
+    assert "--classes" in line and "class_0" in line

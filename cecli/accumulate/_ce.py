@@ -10,15 +10,18 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..core import (
+    TOP_K_TIES,
     CEOptions,
     LossSpec,
     Positions,
     as_float,
+    binary_probs,
     ce_positions,
     class_axis_of,
     index_targets,
     is_soft,
     reduce,
+    sample_weight_findings,
 )
 from ..core import as_3d as _as_3d
 from ..errors import DataError, UsageError
@@ -83,6 +86,13 @@ class CEResult:
     replicate_means: np.ndarray | None = None
     unnormalised_rows: int = 0
     first_unnormalised: int = -1
+    probs_like: bool = False  # logits that all look like probabilities (counted rows only)
+    not_logprob_rows: int = 0  # log-probabilities input whose values cannot be log-probabilities
+    first_not_logprob: int = -1
+    negative_weight_rows: int = 0  # rows with a negative sample weight
+    first_negative_weight: int = -1
+    binary_form: bool = False  # one column of probabilities read as sklearn's [1 - p, p]
+    top_k_ties: str | None = None  # the tie rule (core.TOP_K_TIES) when top_k is asked
 
 
 class CrossEntropyAccumulator(Accumulator):
@@ -116,6 +126,10 @@ class CrossEntropyAccumulator(Accumulator):
         "hist": "merge",
         "nonfinite": "merge",
         "unnormalised": "merge",
+        "not_probs_like": "add",  # chunks whose logits are not all probabilities
+        "not_logprob": "merge",
+        "negative_weight": "merge",
+        "binary_form": "max",
         "class_stats": "merge",  # DDSums: equal across chunkings to float64 rounding
         "ece_stats": "merge",
         "boot": "merge",
@@ -156,6 +170,10 @@ class CrossEntropyAccumulator(Accumulator):
         self.hist = LossHistogram()
         self.nonfinite = FirstRow()
         self.unnormalised = FirstRow()
+        self.not_probs_like = 0  # probabilities given as logits: every chunk must look so
+        self.not_logprob = FirstRow()  # log-probabilities input: rows that cannot be
+        self.negative_weight = FirstRow()  # sample weights below 0
+        self.binary_form = False  # one column of probabilities read as [1 - p, p]
         self.class_stats: dict[str, DDSum] | None = None
         self.ece_stats: dict[str, DDSum] | None = None
         bins = self.measures.ece_bins
@@ -216,6 +234,9 @@ class CrossEntropyAccumulator(Accumulator):
         soft = is_soft(t, x.shape, self.loss.targets)
         x3, pos_shape = _as_3d(x, ax)
         C = x3.shape[1]
+        if C == 1 and not soft and self.loss.input == "probs":
+            x3, C = binary_probs(x3), 2  # sklearn's binary form: P(class 1) per row
+            self.binary_form = True
         opts = self._setup(C, soft)
         per_pos = x3.shape[0] * x3.shape[2] // n if n else 1
         per_r = x3.shape[0] // n if n else 1
@@ -270,6 +291,8 @@ class CrossEntropyAccumulator(Accumulator):
         pos = ce_positions(x3, t3, opts)
         sw = None
         if sample_weight is not None:
+            neg, first_neg = sample_weight_findings(sample_weight, start)
+            self.negative_weight.add(first_neg, neg)
             sw = np.repeat(np.asarray(sample_weight, dtype=np.float64).reshape(-1), per_pos)
         keys = bootstrap_keys(start, n, per_pos, group) if self.boot is not None else None
         self._add(pos, sw, keys, start, per_r, start * per_pos)
@@ -306,6 +329,9 @@ class CrossEntropyAccumulator(Accumulator):
             self.nonfinite.add(start + pos.nonfinite_rows[0] // per_row, pos.nonfinite_count)
         if pos.unnormalised_rows:
             self.unnormalised.add(start + pos.first_unnormalised // per_row, pos.unnormalised_rows)
+        self.not_probs_like += not pos.probs_like
+        if pos.not_logprob_rows:
+            self.not_logprob.add(start + pos.first_not_logprob // per_row, pos.not_logprob_rows)
         C = opts.num_classes
         if self.class_stats is not None:
             y = pos.target[counted]
@@ -357,10 +383,17 @@ class CrossEntropyAccumulator(Accumulator):
             perplexity=_exp(loss) if red == "mean" else None,
             unnormalised_rows=self.unnormalised.count,
             first_unnormalised=self.unnormalised.first,
+            probs_like=self.not_probs_like == 0 and counted > 0,
+            not_logprob_rows=self.not_logprob.count,
+            first_not_logprob=self.not_logprob.first,
+            negative_weight_rows=self.negative_weight.count,
+            first_negative_weight=self.negative_weight.first,
+            binary_form=self.binary_form,
         )
         if self.opts is not None and self.opts.top_k:
             res.top_k = self.opts.top_k
             res.top_k_accuracy = self.topk_correct / counted if counted else math.nan
+            res.top_k_ties = TOP_K_TIES
         if self.ece_stats is not None:
             # sum_b prop_b * |acc_b - conf_b| = sum_b |correct_b - conf_sum_b| / n
             es = {k: v.value() for k, v in self.ece_stats.items()}

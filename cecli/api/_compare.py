@@ -35,10 +35,12 @@ from ..accumulate import (
     bootstrap_keys,
     percentile_interval,
 )
-from ..core import LossSpec, Positions
+from ..core import LossSpec, Positions, class_axis_of
 from ..errors import CecliError, DataError, InputError, UsageError
 from ..readers import Batch, ReadOptions, SourceInfo, open_inputs
+from ..readers.labels import strip_common_prefix
 from ._engine import ordered_map
+from ._evaluate import check_one_column, likely_mistakes
 from ._where import locate, shown_row
 from .signature import Signature
 from .spec import RunSpec
@@ -142,6 +144,46 @@ def _check_same(
         )
 
 
+def class_order(
+    names_a: list[str] | None, names_b: list[str] | None, files: tuple[str, str]
+) -> np.ndarray | None:
+    """The column indices that put PREDS_B's classes in PREDS_A's order (None: already so).
+
+    Classes are lined up by name (a prefix both spell differently, ``logit_``, aside); two
+    files without names line up by position. Anything else cannot be lined up without a guess:
+    a file with names and one without, or different names, is a :class:`DataError`.
+    """
+    if names_a is None and names_b is None:
+        return None
+    if names_a is None or names_b is None:
+        named, unnamed = (files[0], files[1]) if names_b is None else (files[1], files[0])
+        raise DataError(
+            f"{named} names its classes but {unnamed} does not, so they cannot be lined up "
+            "by name",
+            file=unnamed,
+            fix=f"pass --classes with the class names in {unnamed}'s column order",
+        )
+    if list(names_a) == list(names_b):
+        return None
+    spell_a = [list(names_a), strip_common_prefix(names_a)]
+    spell_b = [list(names_b), strip_common_prefix(names_b)]
+    for a in spell_a:
+        for b in spell_b:
+            if a is None or b is None or len(set(b)) != len(b) or set(a) != set(b):
+                continue
+            where = {name: i for i, name in enumerate(b)}
+            order = np.array([where[name] for name in a], dtype=np.intp)
+            return None if np.array_equal(order, np.arange(order.size)) else order
+    only_a = [n for n in names_a if n not in set(names_b)]
+    only_b = [n for n in names_b if n not in set(names_a)]
+    raise DataError(
+        f"PREDS_A and PREDS_B name different classes ({', '.join(only_a[:5]) or '-'} only in "
+        f"PREDS_A; {', '.join(only_b[:5]) or '-'} only in PREDS_B)",
+        file=files[1],
+        fix="compare predictions over the same classes (columns are matched by name)",
+    )
+
+
 def _validate(
     loss: LossSpec, measures: Measures, preds_a: str, preds_b: str, targets: str | None
 ) -> float:
@@ -192,7 +234,11 @@ def compare(
                 file=preds_b,
                 fix="both files need the same classes (and positions) per row",
             )
+        order = class_order(in_a.class_names, in_b.class_names, (preds_a, preds_b))
         sample_shape = tuple(in_a.sample_shape)
+        if sample_shape and not in_a.unbatched:
+            C = sample_shape[class_axis_of(len(sample_shape) + 1, read.class_axis) - 1]
+            check_one_column(C, str(loss.input), preds_a)
         itemsize = max(2, np.dtype(in_a.dtype).itemsize, np.dtype(in_b.dtype).itemsize)
         chunk_rows = run.rows_per_chunk(int(np.prod(sample_shape)), itemsize)
         workers = run.threads()
@@ -223,8 +269,9 @@ def compare(
                 pa = part_a.update(ba.preds, ba.target, sample_weight=ba.sample_weight, start=start)
             except CecliError as exc:
                 raise locate(exc, in_a) from None
+            b_preds = bb.preds if order is None else np.take(bb.preds, order, axis=1)
             try:
-                pb = part_b.update(bb.preds, ba.target, sample_weight=ba.sample_weight, start=start)
+                pb = part_b.update(b_preds, ba.target, sample_weight=ba.sample_weight, start=start)
             except CecliError as exc:
                 raise locate(exc, in_b) from None
             part_boot = boot.spawn()
@@ -317,6 +364,8 @@ def _warnings(cmp: Comparison) -> list[str]:
                 f"{name}: {r.unnormalised_rows} row(s) of probabilities do not sum to 1 within "
                 f"1e-4 (first: row {row}; {note}); they were not renormalised"
             )
+        info = cmp.a_info if name == "PREDS_A" else cmp.b_info
+        out += likely_mistakes(r, str(cmp.loss.input), info, name)
     d = cmp.replicate_deltas
     bad = int(np.count_nonzero(~np.isfinite(d)))
     if bad and cmp.a.counted:

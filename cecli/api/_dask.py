@@ -50,8 +50,11 @@ __all__ = ["LOCAL_WORKERS", "RETRIES", "DaskEngine", "DaskTask", "connect", "wor
 LOCAL_WORKERS = 2
 #: How often a task is retried on another worker when its worker dies.
 RETRIES = 2
-#: Seconds to reach a scheduler, and to wait for its first worker.
-CONNECT_TIMEOUT = 10
+#: Seconds to reach a scheduler's port, to complete Dask's handshake there, and to wait for a
+#: first worker (of a remote scheduler; of the LocalCluster cecli starts itself).
+PROBE_TIMEOUT = 1.5
+CONNECT_TIMEOUT = 3
+REMOTE_WORKERS_TIMEOUT = 2
 WORKERS_TIMEOUT = 30
 SCHEDULER_ENV = "DASK_SCHEDULER_ADDRESS"
 
@@ -91,28 +94,22 @@ def connect(address: str | None, workers: int | None = None) -> Iterator[Any]:
     """A Dask client: to ``address`` (else ``DASK_SCHEDULER_ADDRESS``), or to a LocalCluster
     of ``workers`` processes (default :data:`LOCAL_WORKERS`, one thread each) started for the
     run and closed after it. The workers' cecli version is checked first."""
-    require_dask()
-    dist: Any = importlib.import_module("distributed")  # untyped: kept as Any
-
+    option = "--scheduler" if address else SCHEDULER_ENV
     address = address or os.environ.get(SCHEDULER_ENV) or None
     if address and workers is not None:
         raise UsageError(
             "--workers sizes the local Dask cluster; with a scheduler, start its workers "
             "yourself (dask worker ADDRESS)"
         )
+    if address:
+        address = check_address(address, option)
+    require_dask()
+    dist: Any = importlib.import_module("distributed")  # untyped: kept as Any
     cluster: Any = None
     client: Any = None
     try:
         if address:
-            try:
-                client = dist.Client(address, timeout=CONNECT_TIMEOUT, set_as_default=False)
-            except (OSError, TimeoutError) as exc:
-                raise EngineError(
-                    f"cannot reach the Dask scheduler ({exc})",
-                    value=address,
-                    fix="start one with `dask scheduler`, or leave out --scheduler and "
-                    f"{SCHEDULER_ENV} for a local cluster",
-                ) from None
+            client = _client(dist, address)
         else:
             cluster = dist.LocalCluster(
                 n_workers=workers or LOCAL_WORKERS,
@@ -123,11 +120,13 @@ def connect(address: str | None, workers: int | None = None) -> Iterator[Any]:
                 silence_logs=logging.ERROR,
             )
             client = dist.Client(cluster, set_as_default=False)
+        wait = REMOTE_WORKERS_TIMEOUT if address else WORKERS_TIMEOUT
         try:
-            client.wait_for_workers(1, timeout=WORKERS_TIMEOUT)
-        except TimeoutError:
+            with _quiet_dask():
+                client.wait_for_workers(1, timeout=wait)
+        except (TimeoutError, OSError):
             raise EngineError(
-                f"the Dask scheduler has had no worker for {WORKERS_TIMEOUT} s",
+                f"the Dask scheduler has had no worker for {wait} s",
                 value=address,
                 fix="start workers with `dask worker ADDRESS`",
             ) from None
@@ -140,6 +139,131 @@ def connect(address: str | None, workers: int | None = None) -> Iterator[Any]:
         if cluster is not None:
             with contextlib.suppress(Exception):
                 cluster.close()
+
+
+_SCHEMES = ("tcp", "tls", "ws", "wss")
+
+
+def check_address(address: str, option: str) -> str:
+    """A scheduler address as Dask takes it (``[tcp://]HOST:PORT``), or a UsageError naming
+    ``option`` (``--scheduler`` / ``DASK_SCHEDULER_ADDRESS``) -- before anything connects: a
+    dashboard URL or an address without a port made Dask retry for 20 s, then a traceback."""
+    text = address.strip()
+    scheme, sep, rest = text.partition("://")
+    if not sep:
+        scheme, rest = "tcp", text
+    scheme = scheme.lower()
+    example = "e.g. tcp://10.0.0.5:8786, the address `dask scheduler` prints"
+    if scheme in ("http", "https"):
+        raise UsageError(
+            f"{option} is a web address (the dashboard's?), not a Dask scheduler's",
+            value=address,
+            fix=f"give the scheduler's address, {example}",
+        )
+    if scheme not in _SCHEMES:
+        raise UsageError(
+            f"{option} has the protocol {scheme!r}; Dask schedulers speak "
+            + ", ".join(_SCHEMES),
+            value=address,
+            fix=example,
+        )
+    rest = rest.rstrip("/")
+    if rest.startswith("["):  # [IPv6]:port
+        host, _, port = rest[1:].partition("]")
+        port = port[1:] if port.startswith(":") else ""
+    else:
+        host, _, port = rest.rpartition(":")
+    if ":" not in rest.rsplit("]", 1)[-1]:
+        raise UsageError(f"{option} has no port", value=address, fix=example)
+    if not host or "/" in rest:
+        raise UsageError(f"{option} is not HOST:PORT", value=address, fix=example)
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise UsageError(
+            f"{option} has no port" if not port else f"{option} has a bad port",
+            value=address,
+            fix=example,
+        )
+    return f"{scheme}://{rest}"
+
+
+@contextlib.contextmanager
+def _quiet_dask() -> Iterator[None]:
+    """Dask logs connection failures (and their tracebacks) on stderr; cecli says it once."""
+    logger = logging.getLogger("distributed")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL + 1)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def _client(dist: Any, address: str) -> Any:
+    """A client of the scheduler at ``address``, or an EngineError within a few seconds: the
+    port is probed first (a refused or unanswered port fails at once), then the Dask
+    handshake has :data:`CONNECT_TIMEOUT` seconds (a port that is not a Dask scheduler)."""
+    import socket
+
+    fix = (
+        f"start one with `dask scheduler`, or leave out --scheduler and {SCHEDULER_ENV} "
+        "for a local cluster"
+    )
+    rest = address.split("://", 1)[1]
+    host, _, port = rest.rpartition(":")
+    not_dask = "check the port: the scheduler's (8786 by default), not the dashboard's"
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=PROBE_TIMEOUT) as s:
+            greeting = _greeting(s) if address.startswith("tcp://") else b"-" * 8
+    except ConnectionRefusedError:
+        raise EngineError(
+            "cannot reach the Dask scheduler: the connection was refused (nothing listens "
+            "on that port)",
+            value=address,
+            fix=fix,
+        ) from None
+    except socket.gaierror as exc:
+        raise EngineError(
+            f"cannot reach the Dask scheduler: unknown host {host!r} ({exc.strerror})",
+            value=address,
+            fix=fix,
+        ) from None
+    except OSError as exc:  # timeouts, unreachable networks
+        raise EngineError(
+            f"cannot reach the Dask scheduler ({exc.strerror or exc or 'no answer'})",
+            value=address,
+            fix=fix,
+        ) from None
+    if len(greeting) < 8 or not 0 < int.from_bytes(greeting[:8], "little") < 1 << 26:
+        # a Dask scheduler greets first with a small frame (an 8-byte length, then msgpack);
+        # read as Dask would, an HTTP server's reply is a length of exabytes (a MemoryError)
+        what = "nothing within {PROBE_TIMEOUT} s" if not greeting else repr(greeting[:16])
+        raise EngineError(
+            f"no Dask scheduler answers there (it said {what.format(PROBE_TIMEOUT=PROBE_TIMEOUT)})",
+            value=address,
+            fix=not_dask,
+        )
+    try:
+        with _quiet_dask():
+            return dist.Client(address, timeout=CONNECT_TIMEOUT, set_as_default=False)
+    except (OSError, TimeoutError, MemoryError, ValueError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise EngineError(
+            f"no Dask scheduler answers there ({first})", value=address, fix=not_dask
+        ) from None
+
+
+def _greeting(sock: Any) -> bytes:
+    """The first 8 bytes a server sends on connect (fewer: it closed, or said nothing)."""
+    got = b""
+    try:
+        while len(got) < 8:
+            chunk = sock.recv(8 - len(got))
+            if not chunk:
+                break
+            got += chunk
+    except OSError:  # a timeout too
+        pass
+    return got
 
 
 # -- the tasks -----------------------------------------------------------------------------

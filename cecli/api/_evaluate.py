@@ -124,6 +124,8 @@ def _ce_job(
     acc = CrossEntropyAccumulator(loss, measures, axis=read.class_axis)
     shape = tuple(inputs.sample_shape)
     ax = class_axis_of(len(shape) + 1, read.class_axis)
+    if shape and not inputs.unbatched:
+        check_one_column(shape[ax - 1], str(loss.input), inputs.preds_info.path)
     kernel = CEKernel(
         inputs.preds_info.path,
         keep_losses=out.keep_losses,
@@ -199,6 +201,59 @@ def _ce_warnings(ev: Evaluation[CEResult]) -> list[str]:
         out.append(
             f"{r.unnormalised_rows} row(s) of probabilities do not sum to 1 within 1e-4 "
             f"(first: row {row}; {note}); they were not renormalised"
+        )
+    out += likely_mistakes(r, str(ev.loss.input), ev.inputs[0])
+    return out
+
+
+def check_one_column(classes: int, input_kind: str, file: str) -> None:
+    """One column of scores given as logits is an error, not a loss: a softmax over a single
+    class is 1 whatever the score, so the loss would be 0 for every row (or every label 1 out
+    of range). It is a data error (exit 3), like any shape that does not fit: the command line
+    is right for a file of two or more class columns, and only the file shows it."""
+    if classes == 1 and input_kind == "logits":
+        raise DataError(
+            "one column of scores: a softmax over a single class is always 1, so the "
+            "cross-entropy would be 0 whatever the scores",
+            file=file,
+            fix="for a binary classifier's scores (logits) with 0/1 labels use `cecli bce`; for "
+            "the positive class's probability use `--input probs` (sklearn's binary log_loss)",
+        )
+
+
+def likely_mistakes(r: CEResult, input_kind: str, info: SourceInfo, name: str = "") -> list[str]:
+    """Warnings for inputs that are almost certainly not what the options say (the counts come
+    from the kernel's per-row checks, :mod:`cecli.core._checks`)."""
+    who = f"{name}: " if name else ""
+    out = []
+    if r.probs_like and input_kind == "logits":
+        out.append(
+            f"{who}every row holds probabilities (values in [0, 1] summing to 1) but they were "
+            "read as logits, whose softmax flattens them: if they are probabilities, pass "
+            "--input probs"
+        )
+    if r.not_logprob_rows:
+        row, note = shown_row(r.first_not_logprob, info)
+        out.append(
+            f"{who}{r.not_logprob_rows} row(s) cannot be log-probabilities (a value above 0, or "
+            f"all too low to sum to 1; first: row {row}; {note}): if they are logits, use "
+            "`cecli ce` (or --input logits)"
+        )
+    elif input_kind == "logprobs" and r.counted and r.loss < 0:
+        out.append(
+            f"{who}the mean negative log-likelihood is negative, so the inputs are not "
+            "log-probabilities: if they are logits, use `cecli ce` (or --input logits)"
+        )
+    if r.top_k and r.classes and r.top_k >= r.classes:
+        out.append(
+            f"{who}--top-k {r.top_k} is not below the number of classes ({r.classes}): every "
+            "counted target is in the top k, so top-k accuracy is 1"
+        )
+    if r.negative_weight_rows:
+        row, note = shown_row(r.first_negative_weight, info)
+        out.append(
+            f"{who}{r.negative_weight_rows} row(s) have a negative sample weight (first: row "
+            f"{row}; {note}); they were used as given (sklearn does the same)"
         )
     return out
 

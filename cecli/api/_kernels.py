@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..accumulate import BinaryAccumulator, CrossEntropyAccumulator
-from ..core import Positions, ce_grad_positions, work_dtype
+from ..core import Positions, binary_grad, ce_grad_positions, work_dtype
 from ..errors import CecliError, InputError
 from ..readers import Batch
 
@@ -117,6 +117,8 @@ class CEKernel(ChunkKernel):
         x3, t3, n, per_pos, _ = acc.kernel_views(batch.preds, self.target(batch), batch.start)
         wd = work_dtype(x3.dtype, opts.float64)
         g = ce_grad_positions(x3, t3, opts, scale).astype(wd, copy=False)
+        if acc.binary_form:  # one column of probabilities, read as [1 - p, p]
+            g = binary_grad(g)
         if batch.sample_weight is not None:
             sw = np.repeat(np.asarray(batch.sample_weight, dtype=wd), per_pos)
             g = g * sw.reshape(x3.shape[0], 1, x3.shape[2])

@@ -140,8 +140,11 @@ def main() -> None:
     User mistakes were mapped to their codes in :func:`guard`; what reaches here is a bug, which
     exits 4 after its traceback (the only case that shows one).
     """
+    signal.signal(signal.SIGTERM, _on_sigterm)  # 143, not -15, from the start (issue 12)
     try:
         app()
+    except Terminated:  # SIGTERM outside a command body
+        sys.exit(int(ExitCode.TERMINATED))
     except BrokenPipeError:  # a pipe closed during typer's own output (e.g. --help | head -1)
         _quiet_pipe()
         sys.exit(int(ExitCode.OK))

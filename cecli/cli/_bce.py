@@ -40,6 +40,7 @@ def bce(
     id_col: opt.IdCol = None,
     classes: opt.Classes = None,
     format_in: opt.FormatIn = None,
+    targets_format: opt.TargetsFormat = None,
     preds_key: opt.PredsKey = None,
     target_key: opt.TargetKey = None,
     fmt: opt.Format = Format.AUTO,

@@ -49,6 +49,7 @@ def compare(
     classes: opt.Classes = None,
     class_axis: opt.ClassAxis = 1,
     format_in: opt.FormatIn = None,
+    targets_format: opt.TargetsFormat = None,
     preds_key: opt.PredsKey = None,
     target_key: opt.TargetKey = None,
     fmt: opt.Format = Format.AUTO,

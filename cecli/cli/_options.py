@@ -34,7 +34,8 @@ SampleWeightCol = Annotated[str | None, typer.Option("--sample-weight-col", help
 GroupCol = Annotated[str | None, typer.Option("--group-col", help="Resample whole groups (sequences, documents) in --ci.")]
 Classes = Annotated[str | None, typer.Option("--classes", help="Class (or label) names: a,b,c or a file, one per line.")]
 ClassAxis = Annotated[int, typer.Option("--class-axis", help="The class axis of NPY/NPZ arrays: 1 (torch) or -1 (batch, seq, vocab).")]
-FormatIn = Annotated[str | None, typer.Option("--format-in", help="Input format when the extension does not tell (or for stdin): npy, npz, csv, tsv, parquet.")]
+FormatIn = Annotated[str | None, typer.Option("--format-in", help="PREDS's format when the extension does not tell: npy, npz, csv, tsv, parquet (stdin '-' is sniffed from its first bytes: NPY, Parquet, NPZ, gzip, else text).")]
+TargetsFormat = Annotated[str | None, typer.Option("--targets-format", help="TARGETS's format when the extension does not tell: npy, npz, csv, tsv, parquet, txt (one label per line); stdin '-' is sniffed, e.g. cat labels.txt | cecli ce preds.csv -.")]
 PredsKey = Annotated[str | None, typer.Option("--preds-key", help="NPZ key of the predictions (default: logits, else the only array).")]
 TargetKey = Annotated[str | None, typer.Option("--target-key", help="NPZ key of the targets.")]
 
@@ -44,13 +45,13 @@ PosWeight = Annotated[str | None, typer.Option("--pos-weight", help="Weight of p
 IgnoreIndex = Annotated[int, typer.Option("--ignore-index", help="Targets equal to this contribute nothing (torch's ignore_index).")]
 Reduction = Annotated[loss_spec.Reduction, typer.Option("--reduction", "-r", help="mean, sum or none (bce: over all elements).")]
 LabelSmoothing = Annotated[float, typer.Option("--label-smoothing", help="Label smoothing in [0, 1].")]
-InputKind = Annotated[loss_spec.InputKind, typer.Option("--input", help="What PREDS hold: logits, probs or logprobs (bce: logits or probs).")]
+InputKind = Annotated[loss_spec.InputKind, typer.Option("--input", help="What PREDS hold: logits, probs (as sklearn's log_loss) or logprobs (bce: logits or probs).")]
 TargetKind = Annotated[loss_spec.TargetKind, typer.Option("--targets", help="auto, index or probs (auto: the predictions' shape means probabilities).")]
 Float64 = Annotated[bool, typer.Option("--float64", help="Compute everything in float64.")]
 Nonfinite = Annotated[loss_spec.Nonfinite, typer.Option("--nonfinite", help="error (default) or propagate (NaN / inf flow through, as torch).")]
 
 # -- measures -----------------------------------------------------------------------------------
-TopK = Annotated[int, typer.Option("--top-k", help="Also report top-k accuracy.")]
+TopK = Annotated[int, typer.Option("--top-k", help="Also report top-k accuracy (ties favour the target: it counts when fewer than K classes score strictly higher).")]
 PerClass = Annotated[bool, typer.Option("--per-class", help="A per-class breakdown.")]
 Ece = Annotated[bool, typer.Option("--ece", help="Expected calibration error (15 bins).")]
 EceBins = Annotated[int, typer.Option("--ece-bins", help="Expected calibration error with N bins.")]
@@ -64,7 +65,7 @@ InfoFormat = Annotated[formats.InfoFormat, typer.Option("--format", "-f", help="
 Output = Annotated[str | None, typer.Option("--output", "-o", help="Write per-position (bce: per-element) losses: .npy .csv .tsv .parquet; with --engine dask, a folder of Parquet parts.")]
 WithProbs = Annotated[bool, typer.Option("--with-probs", help="Add the target's probability and the argmax to -o output.")]
 Force = Annotated[bool, typer.Option("--force", help="Replace existing output files.")]
-GradOutput = Annotated[str | None, typer.Option("--grad-output", help="Write d(loss)/d(predictions), as loss.backward() gives it.")]
+GradOutput = Annotated[str | None, typer.Option("--grad-output", help="Write d(loss)/d(predictions), as loss.backward() gives it (except: an ignored row whose logits hold NaN/inf gets 0 here, NaN in torch).")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No warnings or verdicts on stderr.")]
 
 # -- gates --------------------------------------------------------------------------------------

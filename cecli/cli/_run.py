@@ -17,7 +17,7 @@ Params = dict[str, Any]
 LossKind = Literal["ce", "nll", "bce"]
 
 # command-line parameter -> spec field, for each spec
-_READ = ("format_in", "preds_key", "target_key", "target_col", "logit_cols", "no_header", "id_col",
+_READ = ("format_in", "targets_format", "preds_key", "target_key", "target_col", "logit_cols", "no_header", "id_col",
          "sample_weight_col", "group_col", "class_axis")  # fmt: skip
 _LOSS = {"input_kind": "input", "target_kind": "targets", "ignore_index": "ignore_index",
          "reduction": "reduction", "label_smoothing": "label_smoothing", "float64": "float64",

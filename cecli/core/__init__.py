@@ -42,9 +42,26 @@ if TYPE_CHECKING:
         binary_cross_entropy_with_logits,
         binary_cross_entropy_with_logits_grad,
     )
-    from ._blocks import as_3d, class_axis_of, work_dtype
-    from ._ce import ce_positions, index_targets
+    from ._blocks import (
+        as_3d,
+        class_axis_of,
+        work_dtype,
+    )
+    from ._ce import (
+        TOP_K_TIES,
+        ce_positions,
+        index_targets,
+    )
+    from ._checks import (
+        DIST_TOL,
+        binary_probs,
+        looks_like_probs,
+        not_logprobs,
+        probs_clip,
+        sample_weight_findings,
+    )
     from ._grad import (
+        binary_grad,
         ce_denominator,
         ce_grad_positions,
         cross_entropy_grad,
@@ -63,11 +80,15 @@ if TYPE_CHECKING:
         softmax_into,
         split_input,
     )
-    from ._positions import Positions
+    from ._positions import (
+        Positions,
+    )
 
 _LAZY = {
     "BCEBlock": "_bce",
+    "DIST_TOL": "_checks",
     "Positions": "_positions",
+    "TOP_K_TIES": "_ce",
     "as_3d": "_blocks",
     "as_float": "_oneshot",
     "bce_arrays": "_bce",
@@ -82,6 +103,8 @@ _LAZY = {
     "binary_cross_entropy_grad": "_bce",
     "binary_cross_entropy_with_logits": "_bce",
     "binary_cross_entropy_with_logits_grad": "_bce",
+    "binary_grad": "_grad",
+    "binary_probs": "_checks",
     "ce_denominator": "_grad",
     "ce_grad_positions": "_grad",
     "ce_positions": "_ce",
@@ -92,10 +115,14 @@ _LAZY = {
     "index_targets": "_ce",
     "is_soft": "_oneshot",
     "log_softmax": "_oneshot",
+    "looks_like_probs": "_checks",
     "nll_loss": "_oneshot",
     "nll_loss_grad": "_grad",
+    "not_logprobs": "_checks",
+    "probs_clip": "_checks",
     "raise_nonfinite": "_oneshot",
     "reduce": "_oneshot",
+    "sample_weight_findings": "_checks",
     "softmax": "_oneshot",
     "softmax_into": "_oneshot",
     "split_input": "_oneshot",
@@ -104,6 +131,8 @@ _LAZY = {
 
 __all__ = [
     "DEFAULT_IGNORE_INDEX",
+    "DIST_TOL",
+    "TOP_K_TIES",
     "BCEBlock",
     "CEOptions",
     "Choice",
@@ -127,6 +156,8 @@ __all__ = [
     "binary_cross_entropy_grad",
     "binary_cross_entropy_with_logits",
     "binary_cross_entropy_with_logits_grad",
+    "binary_grad",
+    "binary_probs",
     "ce_denominator",
     "ce_grad_positions",
     "ce_positions",
@@ -137,10 +168,14 @@ __all__ = [
     "index_targets",
     "is_soft",
     "log_softmax",
+    "looks_like_probs",
     "nll_loss",
     "nll_loss_grad",
+    "not_logprobs",
+    "probs_clip",
     "raise_nonfinite",
     "reduce",
+    "sample_weight_findings",
     "softmax",
     "softmax_into",
     "split_input",

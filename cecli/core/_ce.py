@@ -26,6 +26,11 @@ from .spec import CEOptions
 #: 1.11 at 96, 0.92 at 128, 0.5 at 1024 (the rows layout pays NumPy's per-row loop overhead).
 WIDE_MIN_CLASSES = 112
 
+#: How top-k accuracy treats ties (JSON ``top_k_ties``): a target counts when fewer than k
+#: classes score strictly higher than it, so classes tied with the target never push it out.
+#: ``torch.topk`` breaks ties arbitrarily, so on ties the two can differ.
+TOP_K_TIES = "favour-target"
+
 def index_targets(
     target: np.ndarray, num_classes: int, ignore_index: int, *, row_div: int = 1, first_row: int = 0
 ) -> np.ndarray:
@@ -143,4 +148,7 @@ def ce_positions(
         out.nonfinite_count = flags.bad_count
     out.unnormalised_rows = flags.unnorm_count
     out.first_unnormalised = flags.unnorm_first
+    out.probs_like = flags.probs_like
+    out.not_logprob_rows = flags.notlp_count
+    out.first_not_logprob = flags.notlp_first
     return out

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from ._blocks import buffer, rows_per_block, work_dtype
+from ._checks import probs_clip
 from ._oneshot import kernel_inputs, loss_spec
 from .spec import DEFAULT_IGNORE_INDEX, CEOptions
 
@@ -52,9 +53,10 @@ def _grad_block(
     x = xb.astype(wd)
     p_in = None
     if opts.input_kind == "probs":
+        # sklearn's clip to [eps, 1 - eps] of the input's dtype; outside it the gradient is 0
+        lo, hi = (wd.type(v) for v in probs_clip(xb.dtype))
         p_in = x
-        with np.errstate(divide="ignore"):
-            x = np.log(np.clip(x, np.finfo(wd).tiny, 1.0))
+        x = np.log(np.clip(x, lo, hi))
     sc = wd.type(scale)
     with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
         if opts.soft:
@@ -81,9 +83,16 @@ def _grad_block(
         else:
             grad = base
             if p_in is not None:
-                inside = (p_in >= np.finfo(wd).tiny) & (p_in <= 1)
+                inside = (p_in >= lo) & (p_in <= hi)
                 grad = np.where(inside, grad / p_in, 0)
         return np.where(valid, grad, 0).astype(wd, copy=False)
+
+
+def binary_grad(g3: np.ndarray) -> np.ndarray:
+    """The gradient w.r.t. ``p`` of sklearn's binary form ``[1 - p, p]`` from the gradient
+    ``(R, 2, D)`` w.r.t. its two columns: ``g[:, 1] - g[:, 0]``, as ``(R, 1, D)``."""
+    out: np.ndarray = g3[:, 1:2, :] - g3[:, 0:1, :]
+    return out
 
 
 def cross_entropy_grad(
@@ -118,6 +127,8 @@ def cross_entropy_grad(
         denom = ce_denominator(t3, opts)
         scale = 1.0 / denom if denom else math.inf
     g3 = ce_grad_positions(x3, t3, opts, scale)
+    if x3.shape[1] == 2 and g3.shape[1] != (x.shape[ax] if x.ndim > 1 else x.shape[0]):
+        g3 = binary_grad(g3)
     shape = x.shape if x.ndim > 1 else (1, *x.shape)
     if ax in (1, len(shape) - 1):
         return g3.reshape(x.shape)

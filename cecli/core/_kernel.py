@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ._blocks import buffer, transpose_into
+from ._checks import looks_like_probs, not_logprobs, probs_clip
 
 if TYPE_CHECKING:
     from ._positions import Positions
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
 # Scratch-buffer slots (see ``_blocks.buffer``).
 _S_TILE, _S_SHIFT, _S_TARGET, _S_BOOL, _S_INT, _S_INDEX = 20, 21, 22, 23, 24, 25
 _S_PRED, _S_MAX, _S_TARGET_X, _S_NORM = 26, 27, 28, 29  # light mode: per-position scratch
+_S_PROB_Y = 30  # probabilities: the target's clipped log-probability
 
 
 @dataclass
@@ -45,6 +47,9 @@ class Flags:
     bad_count: int = 0  # distinct such rows
     unnorm_first: int = -1  # first row of probabilities not summing to 1
     unnorm_count: int = 0  # such positions
+    probs_like: bool = True  # logits: every counted position so far looks like probabilities
+    notlp_first: int = -1  # log-probabilities: first row that cannot be log-probabilities
+    notlp_count: int = 0  # such positions
 
     def add_bad(self, rows: np.ndarray) -> None:
         u = np.unique(rows)
@@ -63,6 +68,11 @@ class Flags:
             if self.unnorm_first < 0:
                 self.unnorm_first = other.unnorm_first
             self.unnorm_count += other.unnorm_count
+        self.probs_like = self.probs_like and other.probs_like
+        if other.notlp_count:
+            if self.notlp_first < 0:
+                self.notlp_first = other.notlp_first
+            self.notlp_count += other.notlp_count
 
 
 class TileKernel:
@@ -101,6 +111,8 @@ class TileKernel:
         # float32 maxima for which sum(exp(x)) needs no shift (see ``unshifted``)
         self.no_shift = wd == np.float32
         self.max_hi = 87.0 - float(np.log(max(C, 1)))
+        # --input probs: sklearn's clip to [eps, 1 - eps] of the input's dtype
+        self.clip_lo, self.clip_hi = (wd.type(v) for v in probs_clip(x3.dtype))
 
     def shifts(self, m: np.ndarray) -> np.ndarray | None:
         """Per position, what to subtract before ``exp``: the maximum, or 0 where it is safe
@@ -192,18 +204,13 @@ class TileKernel:
         own = not (rows and dd == 1 and xb.dtype == wd and kind != "probs")
         X = self.layout(xb, _S_TILE) if own else xb[:, :, 0]
 
-        if kind == "probs":
-            # log(clip(p, tiny, 1)) in place, then the log-probability path. A NaN in p survives
-            # the clip and stays visible to the non-finite check below.
+        if kind == "probs":  # rows not summing to 1: a warning (never renormalised)
             rowsum = self.class_sum(X, dtype=np.float64)
             off = ~(np.abs(rowsum - 1.0) <= 1e-4) & ~np.isnan(rowsum)
             if off.any():
                 if flags.unnorm_first < 0:
                     flags.unnorm_first = r0 + int(np.flatnonzero(off)[0]) // dd
                 flags.unnorm_count += int(np.count_nonzero(off))
-            np.clip(X, np.finfo(wd).tiny, 1.0, out=X)
-            np.log(X, out=X)
-            kind = "logprobs"
 
         # Targets: class indices (ignored ones read as class 0, masked below) or probabilities.
         valid: np.ndarray | None = None  # None: every position counted
@@ -240,6 +247,10 @@ class TileKernel:
                 self.col_argmax(X, m, am)
         xy = buffer(P, wd, _S_TARGET_X) if light else out._tgt[sl]  # type: ignore[index]
         self.pick(X, ys, xy)
+        self.likely_mistakes(X, m, valid, r0, dd, flags)
+        if kind == "probs":
+            xy = self.probs_to_logprobs(X, m, xy)
+            kind = "logprobs"
 
         loss = out.loss[sl]
         denom = out.denom[sl]
@@ -320,6 +331,45 @@ class TileKernel:
         if out.topk is not None:
             assert rank is not None
             np.less(rank, opts.top_k, out=out.topk[sl])
+
+    def probs_to_logprobs(self, X: np.ndarray, m: np.ndarray, py: np.ndarray) -> np.ndarray:
+        """Probabilities -> log-probabilities, in place: ``X`` becomes ``log(clip(p, eps,
+        1 - eps))`` (sklearn's ``log_loss``); the returned array is the target's term of the
+        loss, clipped so. The maximum ``m`` and the target's value ``py`` -- what ``conf`` and
+        ``target_prob`` derive from -- are the raw probabilities clipped to ``[tiny, 1]`` only,
+        so a confidence of exactly 1 stays 1 (torchmetrics' last ECE bucket). A NaN survives
+        every clip and stays visible to the non-finite check."""
+        lo, hi = self.clip_lo, self.clip_hi
+        ly = buffer(py.size, self.wd, _S_PROB_Y)
+        np.clip(py, lo, hi, out=ly)
+        np.log(ly, out=ly)
+        tiny = np.finfo(self.wd).tiny
+        for a in (m, py):
+            np.clip(a, tiny, 1.0, out=a)
+            np.log(a, out=a)
+        np.clip(X, lo, hi, out=X)
+        np.log(X, out=X)
+        return ly
+
+    def likely_mistakes(
+        self, X: np.ndarray, m: np.ndarray, valid: np.ndarray | None, r0: int, dd: int,
+        flags: Flags,
+    ) -> None:
+        """Record inputs that are probably of another kind than declared (``_checks``), from
+        the tile's maxima ``m`` before anything is shifted: probabilities given as logits, and
+        values that cannot be log-probabilities given as such."""
+        kind = self.opts.input_kind
+        if kind == "logits" and flags.probs_like:
+            flags.probs_like = looks_like_probs(
+                X, m, valid, self.cax, lambda: self.class_sum(X, dtype=np.float64)
+            )
+        elif kind == "logprobs":
+            far = not_logprobs(m, self.C, valid)
+            if far.any():
+                idx = np.flatnonzero(far)
+                if flags.notlp_first < 0:
+                    flags.notlp_first = r0 + int(idx[0]) // dd
+                flags.notlp_count += idx.size
 
     def class_sum(
         self, A: np.ndarray, out: np.ndarray | None = None, dtype: type | None = None

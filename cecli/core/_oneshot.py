@@ -15,6 +15,7 @@ import numpy as np
 from ..errors import DataError, UsageError
 from ._blocks import as_3d, buffer, class_axis_of, rows_per_block, work_dtype
 from ._ce import ce_positions, index_targets
+from ._checks import binary_probs
 from .spec import DEFAULT_IGNORE_INDEX, CEOptions, LossSpec, Reduction, TargetKind
 
 
@@ -113,8 +114,11 @@ def kernel_inputs(
     input: Any, target: Any, spec: LossSpec, axis: int
 ) -> tuple[np.ndarray, np.ndarray, tuple[int, ...], CEOptions, int]:
     """Validated kernel inputs of a one-shot call: ``(x3, t3, positions shape, options, class
-    axis)``, with class-index targets checked against ``[0, C)``."""
+    axis)``, with class-index targets checked against ``[0, C)``. Probabilities of one class
+    with class-index targets are sklearn's binary form, read as ``[1 - p, p]`` (two classes)."""
     x3, t3, pos_shape, C, soft, ax = split_input(input, target, axis, spec.targets)
+    if spec.input == "probs" and C == 1 and not soft:
+        x3, C = binary_probs(x3), 2  # sklearn's binary form: the positive class's probability
     opts = spec.bind(C, soft)
     if not soft:
         t3 = index_targets(t3, C, spec.ignore_index)

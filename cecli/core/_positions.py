@@ -28,6 +28,9 @@ class Positions:
     nonfinite_count: int = 0
     unnormalised_rows: int = 0  # probability rows whose sum is not 1 within 1e-4
     first_unnormalised: int = -1
+    probs_like: bool = True  # logits: every counted position holds probabilities (a mistake?)
+    not_logprob_rows: int = 0  # log-probabilities: positions that cannot be (their maximum)
+    first_not_logprob: int = -1
     # conf = exp(top) / norm and target_prob = exp(tgt) / norm, per position, in the working
     # precision: for logits norm = sum_c exp(x_c - shift), top = max - shift, tgt = x_y - shift
     # (the shift is the maximum, or 0); for log-probabilities norm = 1 (None).

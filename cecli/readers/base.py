@@ -58,6 +58,8 @@ class ReadOptions:
     """How to read PREDS / TARGETS (the ``--format-in``, ``--*-key``, ``--*-col`` options)."""
 
     format_in: str | None = None
+    """PREDS's format (``--format-in``); TARGETS has its own (``--targets-format``)."""
+    targets_format: str | None = None
     preds_key: str | None = None
     target_key: str | None = None
     target_col: str | None = None
@@ -175,13 +177,14 @@ def strip_compression(path: str) -> tuple[str, str | None]:
     return path, None
 
 
-def detect_format(path: str, format_in: str | None) -> str:
-    """The format of ``path``: ``--format-in`` if given, else its extension; ``-`` is CSV."""
+def detect_format(path: str, format_in: str | None, option: str = "--format-in") -> str:
+    """The format of ``path``: ``format_in`` (the value of ``option``) if given, else its
+    extension; ``-`` is CSV here (:func:`cecli.readers.stdin.sniff_stdin` looks closer)."""
     if format_in is not None:
         fmt = format_in.lower().lstrip(".")
         if fmt not in FORMATS:
             raise UsageError(
-                f"unknown --format-in {format_in!r}",
+                f"unknown {option} {format_in!r}",
                 fix=f"use one of {', '.join(FORMATS)}",
             )
         return fmt

@@ -40,10 +40,28 @@ def widest_float(types: Sequence[Any]) -> np.dtype[Any]:
 
 
 def _exact32(values: np.ndarray[Any, Any]) -> bool:
+    """Whether float64 ``values`` parsed from text lose nothing as float32: each is exactly a
+    float32, or short enough (at most 9 significant digits) to be float32's shortest text
+    (``0.6286511``), whose nearest float32 is the value it was printed from. Double-precision
+    text (``0.62865112345678901``, 16-17 digits) fails, and the block stays float64."""
     if values.dtype != np.float64:
         return True
-    with np.errstate(over="ignore"):
-        return bool(np.array_equal(values.astype(np.float32), values, equal_nan=True))
+    return bool(float32_text(values).all())
+
+
+def float32_text(values: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """Per value: exactly a float32, non-finite, or at most 9 significant digits (a cheap test:
+    the value scaled to a 10-digit integer is one, within float64's rounding)."""
+    v = np.asarray(values, dtype=np.float64)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        ok: np.ndarray[Any, Any] = (v.astype(np.float32) == v) | ~np.isfinite(v)
+        if ok.all():
+            return ok
+        a = np.abs(v)
+        scale = 10.0 ** (9 - np.floor(np.log10(np.where(ok, 1.0, a))))
+        m = a * scale
+        ok |= np.abs(m - np.rint(m)) <= m * 1e-14
+    return ok
 
 
 class BatchConverter:

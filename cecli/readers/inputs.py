@@ -26,6 +26,7 @@ from cecli.readers.base import (
 )
 from cecli.readers.labels import IntNameMap, integer_names
 from cecli.readers.sources import npz_target, open_preds, open_targets
+from cecli.readers.stdin import sniff_stdin
 
 __all__ = ["Inputs", "open_inputs"]
 
@@ -256,9 +257,13 @@ def open_inputs(
             "PREDS and TARGETS cannot both be stdin ('-')", fix="save one of them to a file"
         )
     pfmt = detect_format(preds, opts.format_in)
+    if preds == "-":
+        pfmt = sniff_stdin("preds", opts, opts.format_in and pfmt)
     tfmt = None
     if targets is not None:
-        tfmt = detect_format(targets, opts.format_in if targets == "-" else None)
+        tfmt = detect_format(targets, opts.targets_format, "--targets-format")
+        if targets == "-":
+            tfmt = sniff_stdin("target", opts, opts.targets_format and tfmt)
     separate = targets is not None
     aux_elsewhere = tfmt in _TABLES
     psrc = open_preds(

@@ -7,7 +7,7 @@ import shlex
 from collections.abc import Sequence
 from typing import Any
 
-from cecli.errors import CecliError
+from cecli.errors import CecliError, InputError
 from cecli.readers.base import TARGET_NAMES, ReadOptions, detect_format, is_uri, local_path
 from cecli.readers.labels import strip_common_prefix
 
@@ -35,8 +35,46 @@ def _classes(shape: tuple[int, ...], opts: ReadOptions, unbatched: bool) -> int 
     return shape[1] if opts.class_axis == 1 else shape[-1]
 
 
-def _cmd(path: str, *args: str) -> str:
-    return " ".join(["cecli", "ce", shlex.quote(path), *args])
+def _cmd(path: str, *args: str, command: str = "ce") -> str:
+    return " ".join(["cecli", command, shlex.quote(path), *args])
+
+
+def _array_reading(
+    shape: tuple[int, ...], kind: str, opts: ReadOptions
+) -> tuple[str, list[str], int | None, int | None, str | None]:
+    """How an array of predictions is best read: ``(command, extra args, rows, classes,
+    note)``. A 1-D float array is a column of binary scores (``bce``; ``ce`` would read it as
+    one sample); a 3-D array whose last axis is longer than its second is ``(batch, seq,
+    vocab)``, read with ``--class-axis -1``."""
+    if len(shape) == 1:
+        return "bce", [], shape[0], None, (
+            "a 1-D array: read by bce as one score per row; cecli ce reads it as one sample "
+            f"of {shape[0]} classes"
+        )
+    axis = opts.class_axis
+    args: list[str] = []
+    note = None
+    if len(shape) == 3 and axis == 1 and shape[2] > shape[1]:
+        axis = -1
+        note = (
+            "(batch, seq, vocab): the last axis is the classes (--class-axis -1); "
+            "pass --class-axis 1 for (N, C, d)"
+        )
+    if axis != 1:
+        args = ["--class-axis", "-1"]
+    rows = shape[0] if shape else None
+    classes = shape[1] if axis == 1 else shape[-1]
+    return "ce", args, rows, classes, note
+
+
+def _fix_paths(obj: Any, old: str, new: str) -> Any:
+    if isinstance(obj, str):
+        return obj.replace(shlex.quote(old), new).replace(old, new)
+    if isinstance(obj, list):
+        return [_fix_paths(v, old, new) for v in obj]
+    if isinstance(obj, dict):
+        return {k: _fix_paths(v, old, new) for k, v in obj.items()}
+    return obj
 
 
 def inspect_file(path: str, opts: ReadOptions) -> dict[str, Any]:
@@ -52,6 +90,8 @@ def inspect_file(path: str, opts: ReadOptions) -> dict[str, Any]:
     """
     path = local_path(path)
     fmt = detect_format(path, opts.format_in)
+    if path == "-":
+        return _stdin(opts, fmt if opts.format_in else None)
     out: dict[str, Any] = {"path": path, "format": fmt, "size_bytes": _size(path), "rows": None}
     if fmt == "npy":
         return _npy(path, opts, out)
@@ -60,6 +100,32 @@ def inspect_file(path: str, opts: ReadOptions) -> dict[str, Any]:
     if fmt == "txt":
         return _txt(path, opts, out)
     return _table(path, fmt, opts, out)
+
+
+def _stdin(opts: ReadOptions, asked: str | None) -> dict[str, Any]:
+    """Stdin, sniffed, copied to a temporary file (bounded memory) and described as ``-``."""
+    import shutil
+    import tempfile
+
+    from cecli.readers.stdin import sniff_stdin, stdin_stream
+
+    fmt = sniff_stdin("target", opts, asked)
+    with tempfile.TemporaryDirectory(prefix="cecli-inspect-") as tmp:
+        spool = os.path.join(tmp, f"stdin.{fmt}")
+        with open(spool, "wb") as fh:
+            shutil.copyfileobj(stdin_stream(), fh, 1 << 20)
+        if os.path.getsize(spool) == 0:
+            raise InputError("stdin is empty", file="-", fix="pipe a file in")
+        try:
+            out = inspect_file(spool, opts)
+        except CecliError as exc:
+            if exc.file == spool:
+                exc.file = "-"
+                exc.args = (exc.message(),)
+            raise
+    out = dict(_fix_paths(out, spool, "-"))
+    out.update(path="-", size_bytes=None)
+    return out
 
 
 def _npy(path: str, opts: ReadOptions, out: dict[str, Any]) -> dict[str, Any]:
@@ -78,11 +144,16 @@ def _npy(path: str, opts: ReadOptions, out: dict[str, Any]) -> dict[str, Any]:
             target=None,
             columns=None,
         )
-        args = [] if opts.class_axis == 1 else ["--class-axis", "-1"]
         if src.dtype.kind in "iub" or (src.dtype.kind == "U"):
+            # labels, not predictions: one per row, no classes of their own
+            out.update(rows=shape[0] if shape else None, unbatched=False, classes=None)
             out["suggestion"] = f"cecli ce PREDS.npy {shlex.quote(path)}"
         else:
-            out["suggestion"] = _cmd(path, "TARGETS.npy", *args)
+            command, args, rows, classes, note = _array_reading(shape, src.dtype.kind, opts)
+            out.update(rows=rows, classes=classes, unbatched=False)
+            if note:
+                out["note"] = note
+            out["suggestion"] = _cmd(path, "TARGETS.npy", *args, command=command)
     finally:
         src.close()
     return out
@@ -119,6 +190,7 @@ def _npz(path: str, opts: ReadOptions, out: dict[str, Any]) -> dict[str, Any]:
     )
     args = []
     pkey = preds
+    command, axis_args = "ce", list[str]()
     if preds is None:
         out.update(
             shape=None,
@@ -128,16 +200,20 @@ def _npz(path: str, opts: ReadOptions, out: dict[str, Any]) -> dict[str, Any]:
         )
         pkey = _guess_preds(keys)
         args += ["--preds-key", shlex.quote(pkey) if pkey else "KEY"]
+        if pkey is not None:
+            command, axis_args, rows, classes, _ = _array_reading(shapes[pkey], "f", opts)
+            out.update(rows=rows, classes=classes)
     else:
-        shape = shapes.get(preds, ())
+        if preds not in shapes:  # its member is broken: say so, suggest nothing
+            out.update(shape=None, dtype=None, classes=None, suggestion=None)
+            out["problem"] = next(k.get("problem") for k in keys if k["name"] == preds)
+            return out
+        shape = shapes[preds]
         preds_dtype = next((k["dtype"] for k in keys if k["name"] == preds), None)
-        unbatched = len(shape) == 1 and not opts.binary
-        out.update(
-            shape=list(shape),
-            dtype=preds_dtype,
-            rows=1 if unbatched else (shape[0] if shape else None),
-            classes=_classes(shape, opts, unbatched),
-        )
+        command, axis_args, rows, classes, note = _array_reading(shape, "f", opts)
+        out.update(shape=list(shape), dtype=preds_dtype, rows=rows, classes=classes)
+        if note:
+            out["note"] = note
         if preds != "logits":
             args += ["--preds-key", shlex.quote(preds)]
     if target is not None:
@@ -149,7 +225,7 @@ def _npz(path: str, opts: ReadOptions, out: dict[str, Any]) -> dict[str, Any]:
         args += ["--target-key", shlex.quote(guess) if guess else "KEY"]
     else:
         args.append("TARGETS.npy")
-    out["suggestion"] = _cmd(path, *args)
+    out["suggestion"] = _cmd(path, *args, *axis_args, command=command)
     return out
 
 
@@ -248,11 +324,13 @@ def _suggest(path: str, src: Any, roles: Any, opts: ReadOptions) -> str:
         args += ["--logit-cols", shlex.quote(",".join(roles.logits))]
     if roles.id is not None:
         args += ["--id-col", shlex.quote(roles.id)]
-    if roles.weight is not None:
+    # one score column (sklearn's decision_function / predict_proba[:, 1]) is binary: bce
+    binary = roles.list_col is None and len(roles.logits) == 1
+    if roles.weight is not None and not binary:  # bce has no per-sample weights
         args += ["--sample-weight-col", shlex.quote(roles.weight)]
-    if roles.group is not None:
+    if roles.group is not None and not binary:
         args += ["--group-col", shlex.quote(roles.group)]
-    return _cmd(path, *args)
+    return _cmd(path, *args, command="bce" if binary else "ce")
 
 
 def _prefix_glob(logits: list[str], names: Sequence[str]) -> str | None:

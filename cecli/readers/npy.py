@@ -33,7 +33,7 @@ from cecli.readers.base import (
     check_local_file,
 )
 
-__all__ = ["MemorySource", "NpySource", "load_npy_bytes", "read_npy_header"]
+__all__ = ["MemorySource", "NpySource", "byte_stream", "load_npy_bytes", "read_npy_header"]
 
 _NUMERIC_KINDS = "biuf"
 
@@ -331,10 +331,46 @@ class MemorySource(_ArraySource):
         yield from _slices(self.array, self.field, self.unbatched, chunk_rows, None)
 
 
-def load_npy_bytes(data: bytes, path: str) -> np.ndarray[Any, Any]:
-    """An NPY held in memory (stdin), as a read-only view of ``data`` (no second copy: a
-    4 GB NPY piped in peaked at 7.9 GB through ``np.load``); pickles refused."""
-    fp = io.BytesIO(data)
+class _View(io.RawIOBase):
+    """A seekable file over a buffer, without the copy ``io.BytesIO(bytearray)`` makes."""
+
+    def __init__(self, data: bytes | bytearray) -> None:
+        self.view = memoryview(data).cast("B")
+        self.pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, buf: Any) -> int:
+        out = memoryview(buf).cast("B")
+        n = max(0, min(len(out), len(self.view) - self.pos))
+        out[:n] = self.view[self.pos : self.pos + n]
+        self.pos += n
+        return n
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        base = (0, self.pos, len(self.view))[whence]
+        self.pos = max(0, base + offset)
+        return self.pos
+
+    def tell(self) -> int:
+        return self.pos
+
+
+def byte_stream(data: bytes | bytearray) -> IO[bytes]:
+    """A read-only, seekable file over ``data`` that shares its memory."""
+    if isinstance(data, bytes):
+        return io.BytesIO(data)  # shares a bytes object already
+    return io.BufferedReader(_View(data), 1 << 16)
+
+
+def load_npy_bytes(data: bytes | bytearray, path: str) -> np.ndarray[Any, Any]:
+    """An NPY held in memory (stdin), as a view of ``data`` (no second copy: a 4 GB NPY
+    piped in peaked at 7.9 GB through ``np.load``); pickles refused."""
+    fp = byte_stream(data)
     shape, fortran, dtype = read_npy_header(fp, path)
     offset = fp.tell()
     nbytes = math.prod(shape) * dtype.itemsize
@@ -352,4 +388,5 @@ def load_npy_bytes(data: bytes, path: str) -> np.ndarray[Any, Any]:
         )
     except (ValueError, TypeError, OverflowError) as exc:
         raise InputError(f"truncated or malformed NPY data ({exc})", file=path) from None
+    arr.flags.writeable = False  # a view of the input, as a mapped file is
     return arr

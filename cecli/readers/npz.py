@@ -10,7 +10,7 @@ first of ``target targets label labels y``).
 
 from __future__ import annotations
 
-import io
+import math
 import struct
 import zipfile
 import zlib
@@ -34,11 +34,19 @@ from cecli.readers.npy import (
     _Mapped,
     _slices,
     _spans,
+    byte_stream,
     load_npy_bytes,
     read_npy_header,
 )
 
-__all__ = ["NpzSource", "choose_key", "load_npz_bytes", "member_header", "npz_keys"]
+__all__ = [
+    "NpzSource",
+    "check_member_size",
+    "choose_key",
+    "load_npz_bytes",
+    "member_header",
+    "npz_keys",
+]
 
 ZIP_ERRORS = (
     zipfile.BadZipFile,  # bad local header, bad CRC-32, truncated member
@@ -71,13 +79,39 @@ def member_header(
     try:
         with zipfile.ZipFile(path) as zf, zf.open(info) as member:
             shape, fortran, dtype = read_npy_header(member, f"{path}[{key}]")
-            return shape, fortran, dtype, member.tell()
+            header_len = member.tell()
     except ZIP_ERRORS as exc:
         raise InputError(
             f"array {key!r} is corrupt or truncated ({exc})",
             file=path,
             fix="re-create the archive",
         ) from None
+    check_member_size(info, shape, dtype, header_len, path, key)
+    return shape, fortran, dtype, header_len
+
+
+def check_member_size(
+    info: zipfile.ZipInfo,
+    shape: tuple[int, ...],
+    dtype: np.dtype[Any],
+    header_len: int,
+    path: str,
+    key: str,
+) -> None:
+    """The member's size in the zip directory must be its NPY header's promise exactly:
+    checked before any data is read, so a small archive that inflates far beyond what its
+    header declares (a zip bomb) is refused at once instead of read whole, and one with too
+    little data is not read at all."""
+    nbytes = math.prod(shape) * dtype.itemsize
+    held = int(info.file_size) - header_len
+    if held != nbytes:
+        raise InputError(
+            f"array {key!r}: the NPY header promises {nbytes} data bytes (shape {shape}, "
+            f"{dtype}) but the member holds {held}"
+            + (" (truncated)" if held < nbytes else " (more data than the header declares)"),
+            file=path,
+            fix="re-create the archive with numpy.savez",
+        )
 
 
 def choose_key(
@@ -149,7 +183,7 @@ class NpzSource(_ArraySource):
     def _load_whole(self) -> np.ndarray[Any, Any]:
         try:
             with zipfile.ZipFile(self.info.path) as zf, zf.open(self._info) as member:
-                data = member.read()
+                data = member.read(int(self._info.file_size))  # checked against the header
         except ZIP_ERRORS as exc:
             raise InputError(
                 f"array {self.key!r} is corrupt or truncated ({exc})", file=self.info.path
@@ -216,15 +250,20 @@ def _data_offset(path: str, info: zipfile.ZipInfo) -> int:
     return int(info.header_offset) + 30 + int(name_len) + int(extra_len)
 
 
-def load_npz_bytes(data: bytes, path: str) -> dict[str, np.ndarray[Any, Any]]:
+def load_npz_bytes(data: bytes | bytearray, path: str) -> dict[str, np.ndarray[Any, Any]]:
     """Every array of an NPZ held in memory (stdin); pickles refused."""
     try:
-        with zipfile.ZipFile(io.BytesIO(data)) as zf:
-            return {
-                i.filename[:-4]: load_npy_bytes(zf.read(i), f"{path}[{i.filename[:-4]}]")
-                for i in zf.infolist()
-                if i.filename.endswith(".npy")
-            }
+        with zipfile.ZipFile(byte_stream(data)) as zf:
+            out = {}
+            for i in zf.infolist():
+                if not i.filename.endswith(".npy"):
+                    continue
+                key = i.filename[:-4]
+                with zf.open(i) as member:  # the header first: the size is checked by it
+                    shape, _, dtype = read_npy_header(member, f"{path}[{key}]")
+                    check_member_size(i, shape, dtype, member.tell(), path, key)
+                out[key] = load_npy_bytes(zf.read(i), f"{path}[{key}]")
+            return out
     except InputError:
         raise
     except (*ZIP_ERRORS, ValueError) as exc:

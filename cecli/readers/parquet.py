@@ -61,7 +61,7 @@ class ParquetSource(TableSource):
         need_target: bool = True,
         aux_elsewhere: bool = False,
         class_names: list[str] | None = None,
-        data: bytes | None = None,
+        data: bytes | bytearray | None = None,
     ) -> None:
         pa = arrow()
         self.label = label

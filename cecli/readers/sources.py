@@ -6,7 +6,6 @@ is streamed. NPY / NPZ arrays of strings (``<U``) as targets are mapped to class
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator, Sequence
 from typing import IO, Any
 
@@ -17,19 +16,17 @@ from cecli.readers.base import TARGET_NAMES, Part, ReadOptions, Source, missing_
 from cecli.readers.labels import LabelMap, candidate_names
 from cecli.readers.npy import MemorySource, NpySource, load_npy_bytes
 from cecli.readers.npz import NpzSource, choose_key, load_npz_bytes, npz_keys
+from cecli.readers.stdin import read_all, stdin_stream
 
 __all__ = ["npz_target", "open_preds", "open_targets"]
 
 
 def _stdin() -> IO[bytes]:
-    return sys.stdin.buffer
+    return stdin_stream()
 
 
-def _read_all_stdin(fmt: str) -> bytes:
-    data = _stdin().read()
-    if not data:
-        raise InputError("stdin is empty", file="-", fix=f"pipe a {fmt.upper()} file in")
-    return data
+def _read_all_stdin(fmt: str) -> bytes | bytearray:
+    return read_all(fmt)
 
 
 def open_preds(

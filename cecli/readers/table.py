@@ -67,7 +67,7 @@ class TableSource(Source):
         self.info.warnings.extend(f"{file}: {w}" for w in roles.warnings)
         return roles
 
-    def _class_order(self, file: str) -> None:
+    def _class_order(self, file: str, label_sample: Any) -> None:
         """``--classes`` on a header that names the classes: the same set, taken in
         ``--classes`` order; a header of positions (``0 1 2``, ``logit_0 ...``, no header) is
         named by position. Different names are an error (a rename would be a silent guess)."""
@@ -83,7 +83,7 @@ class TableSource(Source):
                 where = dict(zip(spelled, names, strict=True))
                 roles.logits = [where[c] for c in classes]
                 return
-        if all(n.isdigit() for n in stripped or names):
+        if all(n.isdigit() for n in stripped or names) and not self._labels_name(names, label_sample):
             return  # positions, not names: --classes names them
         odd = next(c for c in classes if c not in set(stripped or names))
         raise DataError(
@@ -93,6 +93,16 @@ class TableSource(Source):
             fix="give --classes the header's class names (in any order: the columns are "
             "taken in --classes order), or leave --classes out",
         )
+
+    def _labels_name(self, names: list[str], label_sample: Any) -> bool:
+        """Whether the text labels use the header's names (``class_0``): then the header names
+        the classes, even when its names end in positions."""
+        roles = self.roles
+        if not roles.target or roles.multi_target:
+            return False
+        if self.kinds.get(roles.target[0]) not in ("string", "null"):
+            return False
+        return bool(set(names) & set(label_sample()))
 
     def _labels(
         self, class_names: list[str] | None, file: str, sample: Any, row_note: str = ROW_NOTE
@@ -131,7 +141,7 @@ class TableSource(Source):
         ``class_names``: those of PREDS when this is TARGETS; ``label_sample``: a callable
         giving the first labels of a text target column."""
         roles, opts = self.roles, self.opts
-        self._class_order(file)
+        self._class_order(file, label_sample)
         self.dtype = dtype
         if roles.logits:
             c = classes if roles.list_col is not None else len(roles.logits)

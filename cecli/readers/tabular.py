@@ -38,6 +38,7 @@ from cecli.readers.base import (
     is_glob,
     is_uri,
 )
+from cecli.readers.convert import float32_text
 from cecli.readers.roles import ROW_NOTE, Evidence, check_duplicates, column_kind
 from cecli.readers.table import TableSource
 
@@ -106,13 +107,19 @@ class CsvSource(TableSource):
         self._peek = b""  # the first bytes (the header, and a data row when short)
         self._block = self._block_size()
         schema, first = self._sniff()
-        names = list(schema.names)
+        # unnamed, empty columns (trailing commas, as spreadsheets export ranges) hold nothing
+        blank = {
+            i
+            for i, f in enumerate(schema)
+            if f.name == "" and first.column(i).null_count == first.num_rows
+        }
+        names = [n for i, n in enumerate(schema.names) if i not in blank]
         check_duplicates(names, path)
         _check_utf8(schema, first, path)
-        kinds = {f.name: column_kind(f.type) for f in schema}
-        for f in schema:  # a numeric column with a typo in the first block is still numeric
-            if kinds[f.name] == "string" and _mostly_numeric(first.column(f.name)):
-                kinds[f.name] = "float"
+        kinds = {f.name: column_kind(f.type) for i, f in enumerate(schema) if i not in blank}
+        for n, kind in kinds.items():  # a numeric column with a typo in the first block is
+            if kind == "string" and _mostly_numeric(first.column(n)):  # still numeric
+                kinds[n] = "float"
         self.schema = schema
         roles = self._decide(
             names,
@@ -276,7 +283,11 @@ class CsvSource(TableSource):
         pa = arrow()
         if not self.headerless:
             line = self._peek.split(b"\n", 1)[0].decode("utf-8", "replace").lstrip("\ufeff")
-            self._check_one_column(next(pycsv.reader([line.rstrip("\r")], delimiter=self.delimiter), []))
+            try:
+                first_line = next(pycsv.reader([line.rstrip("\r")], delimiter=self.delimiter), [])
+            except pycsv.Error:  # a stray CR or NUL: pyarrow's sniff below names the problem
+                first_line = []
+            self._check_one_column(first_line)
         try:
             reader = self._open(True)
             schema = reader.schema
@@ -464,11 +475,18 @@ def _digits(value: float) -> int:
 
 
 def _text_dtype(first: Any, logits: list[str]) -> np.dtype[Any]:
-    """float32 when the first block shows the text was written from float32 values: every
-    logit is exactly a float32 value and some need more than 9 significant digits as float64
-    (``4.591261863708496``: a float32 printed at double precision). Reading those back as
-    float32 loses nothing and gives the very numbers of the NPY / Parquet they came from. Short
-    decimals (``0.5``, ``2.25``) are no evidence either way and stay float64 (exact)."""
+    """float32 when the first block shows the text was written from float32 values, which
+    then read back as float32 are the very numbers of the NPY / Parquet they came from:
+
+    * every logit is float32 text: exactly a float32 printed at double precision
+      (``4.591261863708496``, ``np.savetxt`` of a float32 array), or float32's own shortest
+      text (``0.6286511``: ``str`` / ``repr`` of a numpy float32, pandas ``to_csv`` of a
+      float32 frame) -- checked exactly on the first values of each column;
+    * and some value has 7 or more significant digits: short decimals (``0.5``, ``0.25``,
+      ``1.5``) are no evidence either way and stay float64 (exact).
+
+    Each later block is checked again (:func:`~cecli.readers.convert.float32_text`); one
+    with double-precision text stays float64."""
     pc = arrow("pyarrow.compute")
     pa = arrow()
     evidence = False
@@ -478,11 +496,17 @@ def _text_dtype(first: Any, logits: list[str]) -> np.dtype[Any]:
             values = np.asarray(pc.cast(col, pa.float64()).to_numpy(zero_copy_only=False))
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             return np.dtype(np.float64)  # a typo: the stream reports it
-        with np.errstate(over="ignore"):
-            if not np.array_equal(values.astype(np.float32), values, equal_nan=True):
-                return np.dtype(np.float64)
+        if not float32_text(values).all():
+            return np.dtype(np.float64)
         finite = values[np.isfinite(values)][:256]
-        evidence = evidence or any(_digits(float(v)) > 9 for v in finite)
+        for v in finite.tolist():
+            digits = _digits(v)
+            if digits > 9:
+                evidence = True  # exactly float32 (float32_text), printed at double precision
+            elif float(str(np.float32(v))) != v:
+                return np.dtype(np.float64)  # short, but not float32's shortest text
+            elif digits >= 7:
+                evidence = True
     return np.dtype(np.float32 if evidence else np.float64)
 
 

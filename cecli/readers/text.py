@@ -24,6 +24,9 @@ from cecli.readers.labels import SAMPLE, LabelMap, candidate_names
 __all__ = ["TxtSource"]
 
 NOTE = "rows are 1-based line numbers"
+LINE_LIMIT = 1 << 20
+"""Characters read at most for one line: a label is short, and a file of one 1 GiB line must
+not be read whole (2.2 GB of RSS, then a crash)."""
 
 
 def _floats(values: np.ndarray[Any, Any]) -> np.ndarray[Any, Any] | None:
@@ -91,7 +94,16 @@ class TxtSource(Source):
     def _iter_lines(self) -> Generator[str, None, None]:
         fh = self._open()
         try:
-            for line in fh:
+            row = 0
+            while line := fh.readline(LINE_LIMIT):  # a bounded read, whatever the file holds
+                row += 1
+                if len(line) >= LINE_LIMIT and not line.endswith(("\n", "\r")):
+                    raise DataError(
+                        f"a line longer than {LINE_LIMIT >> 20} MiB is not a label ({NOTE})",
+                        file=self.info.path,
+                        row=row,
+                        fix="write one label per line",
+                    )
                 yield line.strip()
         except (UnicodeDecodeError, OSError, EOFError) as exc:
             raise InputError(

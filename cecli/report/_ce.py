@@ -43,6 +43,7 @@ def to_dict(ev: Evaluation[CEResult], checks: list[dict[str, Any]] | None = None
     if r.top_k:
         out["top_k"] = r.top_k
         out["top_k_accuracy"] = r.top_k_accuracy
+        out["top_k_ties"] = r.top_k_ties
     if r.ece is not None:
         out["ece"] = r.ece
         out["ece_bins"] = r.ece_bins

@@ -21,6 +21,7 @@ def _side(r: Any, path: str) -> dict[str, Any]:
     if r.top_k:
         out["top_k"] = r.top_k
         out["top_k_accuracy"] = r.top_k_accuracy
+        out["top_k_ties"] = r.top_k_ties
     if r.ece is not None:
         out["ece"] = r.ece
         out["ece_bins"] = r.ece_bins
