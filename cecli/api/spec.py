@@ -13,7 +13,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ..core import Choice
+from ..core.spec import Choice
 from ..errors import UsageError
 from ..writers import check_distinct
 
