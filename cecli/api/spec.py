@@ -108,8 +108,10 @@ class OutputSpec:
     keep_losses: bool = False
 
     def __post_init__(self) -> None:
-        if self.path is not None and self.path == self.grad_path:
-            raise UsageError("--grad-output and --output name the same file")
+        from ..writers import check_distinct  # here: writers load NumPy, the CLI's start-up not
+
+        # the same file however spelled (./x.npy, a hard link): one would replace the other
+        check_distinct([("--output", self.path), ("--grad-output", self.grad_path)])
 
     def check_engine(self, run: RunSpec) -> None:
         """The outputs an engine cannot write."""

@@ -42,8 +42,16 @@ if TYPE_CHECKING:
         binary_cross_entropy_with_logits,
         binary_cross_entropy_with_logits_grad,
     )
-    from ._blocks import as_3d, class_axis_of, work_dtype
-    from ._ce import TOP_K_TIES, ce_positions, index_targets
+    from ._blocks import (
+        as_3d,
+        class_axis_of,
+        work_dtype,
+    )
+    from ._ce import (
+        TOP_K_TIES,
+        ce_positions,
+        index_targets,
+    )
     from ._checks import (
         DIST_TOL,
         binary_probs,
@@ -72,7 +80,9 @@ if TYPE_CHECKING:
         softmax_into,
         split_input,
     )
-    from ._positions import Positions
+    from ._positions import (
+        Positions,
+    )
 
 _LAZY = {
     "BCEBlock": "_bce",
