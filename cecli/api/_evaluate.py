@@ -239,11 +239,6 @@ def likely_mistakes(r: CEResult, input_kind: str, info: SourceInfo, name: str = 
             f"all too low to sum to 1; first: row {row}; {note}): if they are logits, use "
             "`cecli ce` (or --input logits)"
         )
-    elif input_kind == "logprobs" and r.counted and r.loss < 0:
-        out.append(
-            f"{who}the mean negative log-likelihood is negative, so the inputs are not "
-            "log-probabilities: if they are logits, use `cecli ce` (or --input logits)"
-        )
     if r.top_k and r.classes and r.top_k >= r.classes:
         out.append(
             f"{who}--top-k {r.top_k} is not below the number of classes ({r.classes}): every "
