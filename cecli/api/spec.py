@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 from ..core.spec import Choice
 from ..errors import UsageError
-from ..writers import check_distinct
 
 __all__ = ["CHUNK_BYTES", "Engine", "OutputSpec", "Progress", "RunSpec", "require_dask"]
 
@@ -110,6 +109,8 @@ class OutputSpec:
 
     def __post_init__(self) -> None:
         # the same file however spelled (./x.npy, a hard link): one would replace the other
+        from ..writers import check_distinct  # here: the CLI imports this module at start-up
+
         check_distinct([("--output", self.path), ("--grad-output", self.grad_path)])
 
     def check_engine(self, run: RunSpec) -> None:
