@@ -111,6 +111,8 @@ class OutputSpec:
         from ..writers import check_distinct  # here: writers load NumPy, the CLI's start-up not
 
         # the same file however spelled (./x.npy, a hard link): one would replace the other
+        from ..writers import check_distinct  # here: the CLI imports this module at start-up
+
         check_distinct([("--output", self.path), ("--grad-output", self.grad_path)])
 
     def check_engine(self, run: RunSpec) -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from ..accumulate.spec import DEFAULT_BOOTSTRAP, DEFAULT_SEED
 from ..api.gates import DEFAULT_ALPHA, DEFAULT_MARGIN
 from ..core.spec import DEFAULT_IGNORE_INDEX, InputKind, Nonfinite, Reduction, TargetKind
@@ -68,10 +66,7 @@ def compare(
     nonfinite: opt.Nonfinite = Nonfinite.ERROR,
     quiet: opt.Quiet = False,
 ) -> None:
-    _compare(locals())
-
-
-def _compare(o: dict[str, Any]) -> None:
+    o = dict(locals())
     from ..api import compare as run_compare
     from ..api.gates import WorseGate
 

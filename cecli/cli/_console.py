@@ -86,35 +86,9 @@ class ProgressBar:
         if self.bar is None:
             if self.clock() - self.started < self.delay:
                 return
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TaskProgressColumn,
-                TextColumn,
-                TimeRemainingColumn,
-            )
+            from ..report import progress_display
 
-            class RowsPerSecond(TextColumn):
-                def __init__(self) -> None:
-                    super().__init__("")
-
-                def render(self, task: Any) -> Any:
-                    from rich.text import Text
-
-                    speed = task.finished_speed or task.speed
-                    return Text(f"{speed:,.0f} rows/s" if speed else "", style="dim")
-
-            self.bar = Progress(
-                TextColumn("rows"),
-                BarColumn(),
-                TaskProgressColumn(),
-                MofNCompleteColumn(),
-                RowsPerSecond(),
-                TimeRemainingColumn(),
-                console=self.console,
-                transient=True,
-            )
+            self.bar = progress_display(self.console)
             self.bar.start()
             self.task = self.bar.add_task("rows", total=total)
         self.bar.update(self.task, completed=done, total=total)
@@ -127,8 +101,6 @@ class ProgressBar:
 
 def progress_bar(quiet: bool) -> ProgressBar | None:
     """A progress bar when stderr is a terminal (never in a pipe, never with --quiet)."""
-    import sys
-
     if quiet or not sys.stderr.isatty():
         return None
     return ProgressBar(stderr_console())

@@ -1,11 +1,11 @@
 """Results -> JSON-able dicts, TSV and value lines, rich renderables. Returns, never prints.
 
 One module per command's result (``_ce``: ce / nll, ``_bce``, ``_compare``, ``_softmax``,
-``_inspect``); :func:`render` picks a result's view for a ``--format``; ``_common`` holds the
-formatting they share (JSON-safe values, numbers, bars, the one-line verdict of a gate) and
-:mod:`.formats` the ``--format`` choices. Names are loaded on first use (PEP 562), and rich
-inside the functions that build renderables, so the command line can import :mod:`.formats` at
-start-up and JSON or value output never pays for rich.
+``_inspect``) and the progress display (``_progress``); :func:`render` picks a result's view for
+a ``--format``; ``_common`` holds the formatting they share (JSON-safe values, numbers, bars,
+the one-line verdict of a gate) and :mod:`.formats` the ``--format`` choices. Names are loaded
+on first use (PEP 562), and rich inside the functions that build renderables, so the command
+line can import :mod:`.formats` at start-up and JSON or value output never pays for rich.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     )
     from ._compare import compare_table, compare_to_dict, compare_tsv_lines, compare_value_lines
     from ._inspect import inspect_table
+    from ._progress import progress_display
     from ._render import render
     from ._softmax import softmax_table, softmax_to_dict
 
@@ -48,6 +49,7 @@ _LAZY = {
     ),
     "_compare": ("compare_table", "compare_to_dict", "compare_tsv_lines", "compare_value_lines"),
     "_inspect": ("inspect_table",),
+    "_progress": ("progress_display",),
     "_render": ("render",),
     "_softmax": ("softmax_table", "softmax_to_dict"),
 }
@@ -72,6 +74,7 @@ __all__ = [
     "format_pair",
     "inspect_table",
     "per_class_table",
+    "progress_display",
     "render",
     "share_bar",
     "softmax_table",
