@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 from ..core.spec import Choice
 from ..errors import UsageError
-from ..writers import check_distinct
 
 __all__ = ["CHUNK_BYTES", "Engine", "OutputSpec", "Progress", "RunSpec", "require_dask"]
 
@@ -109,8 +108,12 @@ class OutputSpec:
     keep_losses: bool = False
 
     def __post_init__(self) -> None:
-        # the same file however spelled (./x.npy, a hard link): one would replace the other
-        check_distinct([("--output", self.path), ("--grad-output", self.grad_path)])
+        if self.path and self.grad_path:
+            # the same file however spelled (./x.npy, a hard link): one would replace the other;
+            # imported here, as cecli --help must not load numpy
+            from ..writers import check_distinct
+
+            check_distinct([("--output", self.path), ("--grad-output", self.grad_path)])
 
     def check_engine(self, run: RunSpec) -> None:
         """The outputs an engine cannot write."""
