@@ -108,12 +108,12 @@ class OutputSpec:
     keep_losses: bool = False
 
     def __post_init__(self) -> None:
-        from ..writers import check_distinct  # here: writers load NumPy, the CLI's start-up not
+        if self.path and self.grad_path:
+            # the same file however spelled (./x.npy, a hard link): one would replace the other;
+            # imported here, as cecli --help must not load numpy
+            from ..writers import check_distinct
 
-        # the same file however spelled (./x.npy, a hard link): one would replace the other
-        from ..writers import check_distinct  # here: the CLI imports this module at start-up
-
-        check_distinct([("--output", self.path), ("--grad-output", self.grad_path)])
+            check_distinct([("--output", self.path), ("--grad-output", self.grad_path)])
 
     def check_engine(self, run: RunSpec) -> None:
         """The outputs an engine cannot write."""
