@@ -148,6 +148,8 @@ def _raw_stdin() -> tuple[int | None, Any]:
     if sys.stdin is None:
         raise InputError("stdin is closed", file="-", fix="pipe a file in")
     stream = getattr(sys.stdin, "buffer", sys.stdin)
+    if os.name == "nt":  # select() takes sockets only there: plain blocking reads
+        return None, stream
     try:
         return stream.fileno(), None
     except (AttributeError, OSError, ValueError):
