@@ -8,7 +8,13 @@ apply, the row, column and value, no traceback, and that no output was created o
 * ``out="new"``: ``-o cases/ID/out.csv`` is added; it must not exist afterwards;
 * ``out="existing"``: ``cases/ID/out.csv`` holds a sentinel and ``-o ... --force`` is added: a
   failed run must not clobber it;
-* ``out=None``: the case names its own outputs (or the command has none).
+* ``out=None``: the case names its own outputs (or the command has none); ``{case}`` in a
+  case's arguments is its folder (relative to the data folder), ``{d}`` the data folder's
+  absolute path (for ``file://`` URIs).
+
+A case with ``fsize`` runs with ``RLIMIT_FSIZE`` set to that many bytes in the child (and
+``SIGXFSZ`` ignored), so writing past it fails with EFBIG ("File too large"), as on a full disk;
+those cases run through the installed command only (a limit would hit the test process itself).
 
 In every case the case's folder must end up holding exactly what it held before (no temporary
 ``.out.csv.cecli-*.tmp`` left behind), and no input may change. Rows: text and Parquet inputs
@@ -30,7 +36,9 @@ import gzip
 import hashlib
 import io
 import os
+import resource
 import shutil
+import signal
 import subprocess
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
@@ -46,6 +54,8 @@ from conftest import cecli_command, invoke
 
 C = 3
 N = 20
+BIG = 20_000  # rows of the inputs whose outputs (>= 160 KB) pass FSIZE
+FSIZE = 64 << 10
 SENTINEL = "PWNED"  # what the pickles would create, in the data folder
 SENTINEL_OUT = b"sentinel: a failed run must not touch me\n"
 
@@ -176,6 +186,8 @@ def make_data(d: Path) -> None:
     (d / "ds").mkdir()
     pq.write_table(wide, d / "ds" / "part-0.parquet")
     pq.write_table(wide.append_column("d", pa.array(x[:, 0])), d / "ds" / "part-1.parquet")
+    (d / "dsok").mkdir()
+    pq.write_table(wide, d / "dsok" / "part-0.parquet")
 
     # -- gzip ---------------------------------------------------------------------------------
     gz = gzip.compress(csv_text(x, y).encode())
@@ -251,6 +263,15 @@ def make_data(d: Path) -> None:
           '"ce|in:logits|tgt:index|red:sum|w:none|ii:-100|ls:0|v:0.0.1"}\n')
     write(d / "existing.csv", "precious\n")
     write(d / "afile", "I am a file, not a folder\n")
+    os.symlink("p.npy", d / "plink.npy")  # another name of p.npy
+    os.link(d / "t.npy", d / "thard.npy")  # the same inode as t.npy
+    write(d / "e1.csv", "an earlier output\n")
+    os.link(d / "e1.csv", d / "e1hard.csv")
+    # big enough that every per-row output passes the cases' RLIMIT_FSIZE (FSIZE)
+    np.save(d / "pbig.npy", rng.normal(size=(BIG, C)).astype(np.float32))
+    np.save(d / "tbig.npy", rng.integers(0, C, BIG))
+    np.save(d / "bbig.npy", rng.normal(size=(BIG, 2)).astype(np.float32))
+    np.save(d / "btbig.npy", rng.integers(0, 2, (BIG, 2)).astype(np.float32))
 
     # -- hostile (issue 12) ---------------------------------------------------------------------
     write(d / "w_huge.npy", npy_header({"descr": "<f8", "fortran_order": False,
@@ -282,9 +303,11 @@ class Case:
     needles: tuple[str, ...]
     out: str | None = "new"  # "new", "existing" or None (see the module docstring)
     stdin: str | None = None  # a data file piped to stdin
+    fsize: int | None = None  # RLIMIT_FSIZE of the child, in bytes (installed command only)
 
-    def command(self, out_path: str) -> list[str]:
-        args = list(self.argv)
+    def command(self, out_path: str, data: Path | None = None) -> list[str]:
+        case_dir = os.path.dirname(out_path)
+        args = [a.replace("{case}", case_dir).replace("{d}", str(data)) for a in self.argv]
         if self.out == "new":
             args += ["-o", out_path]
         elif self.out == "existing":
@@ -293,8 +316,8 @@ class Case:
 
 
 def case(id: str, argv: str, code: int, *needles: str, out: str | None = "new",
-         stdin: str | None = None) -> Case:
-    return Case(id, tuple(argv.split()), code, needles, out, stdin)
+         stdin: str | None = None, fsize: int | None = None) -> Case:
+    return Case(id, tuple(argv.split()), code, needles, out, stdin, fsize)
 
 
 ROW_CSV = "1-based data rows"
@@ -488,6 +511,61 @@ CASES = [
          "same file", out=None),
     case("failed-run-keeps-existing-output", "ce oor.csv", 3, "oor.csv", "row 2",
          out="existing"),
+    # the same file under another name: identity (device, inode), not the text of the path
+    case("output-is-preds-as-file-uri", "ce file://{d}/p.npy t.npy -o p.npy --force", 3,
+         "p.npy", "one of the inputs", out=None),
+    case("output-is-preds-absolute-path", "ce p.npy t.npy -o {d}/p.npy --force", 3,
+         "one of the inputs", out=None),
+    case("output-is-symlink-to-preds", "ce p.npy t.npy -o plink.npy --force", 3, "plink.npy",
+         "one of the inputs", out=None),
+    case("preds-is-symlink-to-output", "ce plink.npy t.npy -o p.npy --force", 3, "p.npy",
+         "one of the inputs", out=None),
+    case("output-is-hard-link-to-targets", "ce p.npy t.npy -o thard.npy --force", 3,
+         "thard.npy", "one of the inputs", out=None),
+    case("grad-output-is-targets-as-file-uri",
+         "ce p.npy file://{d}/t.npy --grad-output t.npy --force", 3, "t.npy",
+         "one of the inputs"),
+    case("output-matches-preds-glob", "ce p.cs? -o p.csv --force", 3, "p.csv",
+         "one of the inputs", out=None),
+    case("output-parquet-inside-preds-folder", "ce dsok -o dsok/losses.parquet", 3,
+         "dsok/losses.parquet", "one of the inputs", out=None),
+    case("grad-output-same-as-output-other-spelling",
+         "ce p.npy t.npy -o {case}/same.npy --grad-output ./{case}/same.npy", 2, "same file",
+         out=None),
+    case("grad-output-same-as-output-hard-link",
+         "ce p.npy t.npy -o e1.csv --grad-output e1hard.csv --force", 2, "same file", out=None),
+    case("bce-grad-output-same-as-output-other-spelling",
+         "bce b.npy bt.npy -o {case}/same.csv --grad-output ./{case}/same.csv", 2, "same file",
+         out=None),
+    case("softmax-output-is-input-as-file-uri", "softmax file://{d}/p.npy -o p.npy --force", 3,
+         "p.npy", "one of the inputs", out=None),
+    # writing fails part-way (EFBIG under RLIMIT_FSIZE, as ENOSPC on a full disk)
+    case("output-csv-file-too-large", "ce pbig.npy tbig.npy", 3, "out.csv", "File too large",
+         fsize=FSIZE),
+    case("output-csv-file-too-large-keeps-existing", "ce pbig.npy tbig.npy", 3, "out.csv",
+         "File too large", out="existing", fsize=FSIZE),
+    case("output-npy-file-too-large", "ce pbig.npy tbig.npy -o {case}/out.npy", 3, "out.npy",
+         "File too large", out=None, fsize=FSIZE),
+    case("output-parquet-file-too-large", "ce pbig.npy tbig.npy -o {case}/out.parquet", 3,
+         "out.parquet", "File too large", out=None, fsize=FSIZE),
+    case("grad-output-npy-file-too-large", "ce pbig.npy tbig.npy --grad-output {case}/g.npy",
+         3, "g.npy", "File too large", out=None, fsize=FSIZE),
+    case("grad-output-csv-file-too-large", "ce pbig.npy tbig.npy --grad-output {case}/g.csv",
+         3, "g.csv", "File too large", out=None, fsize=FSIZE),
+    # -o (160 KB) fits, the gradient (240 KB) does not: neither is left
+    case("grad-output-too-large-after-output-fits",
+         "ce pbig.npy tbig.npy -o {case}/out.npy --grad-output {case}/g.npy", 3, "g.npy",
+         "File too large", out=None, fsize=200_000),
+    case("bce-output-file-too-large", "bce bbig.npy btbig.npy", 3, "out.csv", "File too large",
+         fsize=FSIZE),
+    case("bce-grad-output-file-too-large", "bce bbig.npy btbig.npy --grad-output {case}/g.npy",
+         3, "g.npy", "File too large", out=None, fsize=FSIZE),
+    case("softmax-csv-file-too-large", "softmax pbig.npy", 3, "out.csv", "File too large",
+         fsize=FSIZE),
+    case("softmax-npy-file-too-large", "softmax pbig.npy -o {case}/s.npy", 3, "s.npy",
+         "File too large", out=None, fsize=FSIZE),
+    case("softmax-parquet-file-too-large", "softmax pbig.npy -o {case}/s.parquet", 3,
+         "s.parquet", "File too large", out=None, fsize=FSIZE),
     # -- bce ----------------------------------------------------------------------------------
     case("bce-targets-outside-0-1", "bce b.npy bt_bad.npy", 3, "bt_bad.npy", "row 3",
          "value 1.5", "[0, 1]"),
@@ -559,6 +637,19 @@ CASES = [
          "longer than 1 MiB"),
     case("targets-txt-huge-line-stdin", "ce p.npy -", 3, "error: -:", "row 3",
          "longer than 1 MiB", stdin="t_longline.txt"),
+    case("weight-overflows-float32", "ce p.npy t.npy --weight 1e308,1e308,1e308", 2,
+         "--weight", "float32", "--float64"),
+    case("weight-sum-overflows-float64", "ce p.npy t.npy --weight 1e308,1e308,1e308 --float64",
+         3, "p.npy", "overflows float64"),
+    case("bce-pos-weight-overflows-float32", "bce b.npy bt.npy --pos-weight 1e308", 2,
+         "pos_weight", "float32"),
+    case("dask-scheduler-without-port", "ce p.npy t.npy --engine dask --scheduler 127.0.0.1",
+         2, "--scheduler", "no port", out=None),
+    case("dask-scheduler-dashboard-url",
+         "ce p.npy t.npy --engine dask --scheduler http://127.0.0.1:8787/status", 2,
+         "--scheduler", "web address", out=None),
+    case("dask-scheduler-refused", "ce p.npy t.npy --engine dask --scheduler tcp://127.0.0.1:1",
+         3, "refused", "tcp://127.0.0.1:1", out=None),
     # -- inspect ------------------------------------------------------------------------------
     case("inspect-truncated-npy", "inspect trunc.npy", 3, "trunc.npy", "truncated", out=None),
     case("inspect-pickle", "inspect pickle.npy", 3, "pickle.npy", "pickle", out=None),
@@ -617,12 +708,15 @@ SLOW_ONLY = {
     "softmax-temperature-zero", "softmax-ragged-csv", "softmax-pickle",
     "compare-label-out-of-range", "compare-truncated-b",
     "inspect-missing-file", "inspect-corrupt-npz", "inspect-empty-parquet",
+    "output-is-preds-absolute-path", "preds-is-symlink-to-output",
+    "bce-grad-output-same-as-output-other-spelling", "output-npy-file-too-large",
+    "softmax-npy-file-too-large", "grad-output-csv-file-too-large",
 }
 INSTALLED = [
     pytest.param(c, id=c.id, marks=[pytest.mark.slow] if c.id in SLOW_ONLY else [])
     for c in CASES
 ]
-ALL = [pytest.param(c, id=c.id) for c in CASES]
+ALL = [pytest.param(c, id=c.id) for c in CASES if c.fsize is None]
 
 
 def digest(folder: Path) -> dict[str, str]:
@@ -691,12 +785,13 @@ def run_case(c: Case, d: Path) -> Outcome:
     stdin = (d / c.stdin).read_bytes() if c.stdin else b""
     env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "200"}
     proc = subprocess.run(
-        [*cecli_command(), *c.command(str(out_path.relative_to(d)))],
+        [*cecli_command(), *c.command(str(out_path.relative_to(d)), d)],
         input=stdin,
         capture_output=True,
         cwd=d,
         env=env,
         timeout=120,
+        preexec_fn=None if c.fsize is None else _limit_file_size(c.fsize),
     )
     return Outcome(
         proc.returncode,
@@ -707,6 +802,17 @@ def run_case(c: Case, d: Path) -> Outcome:
         out_path,
         out_path.read_bytes() if out_path.exists() else None,
     )
+
+
+def _limit_file_size(size: int) -> Any:
+    """A ``preexec_fn``: files the child writes stop at ``size`` bytes, with EFBIG (not the
+    SIGXFSZ that would kill it)."""
+
+    def limit() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
+
+    return limit
 
 
 @pytest.fixture(scope="module")
@@ -749,7 +855,7 @@ def test_bad_input_in_process(c: Case, data: Path, monkeypatch: pytest.MonkeyPat
         out_path.write_bytes(SENTINEL_OUT)
     before = sorted(os.listdir(folder))
     inputs_before = digest(data)
-    res = invoke(c.command(str(out_path.relative_to(data))),
+    res = invoke(c.command(str(out_path.relative_to(data)), data),
                  input=(data / c.stdin).read_bytes() if c.stdin else None)
     r = Outcome(res.exit_code, res.stdout, res.stderr, before, sorted(os.listdir(folder)),
                 out_path, out_path.read_bytes() if out_path.exists() else None)

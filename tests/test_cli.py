@@ -294,7 +294,7 @@ def test_progress_bar_on_a_terminal_only_after_a_moment() -> None:
 
     from rich.console import Console
 
-    from cecli.cli._options import ProgressBar, progress_bar
+    from cecli.cli._console import ProgressBar, progress_bar
 
     buf = io.StringIO()
     console = Console(file=buf, force_terminal=True, width=100)

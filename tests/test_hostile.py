@@ -589,3 +589,75 @@ def test_a_wrong_scheduler_is_one_error_line_and_exit_3(
     assert r.returncode == 3, r.stderr
     one_error(r.stderr.decode(), needle, address)
     assert r.stdout == b""
+
+
+# -- 7. s3:// with an endpoint that refuses or never answers ------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["refused", "silent"])
+@pytest.mark.parametrize("uri", ["s3://preds/p.parquet", "s3://preds/p.csv", "s3://preds/dir/"])
+def test_an_unreachable_s3_endpoint_is_one_error_line_and_exit_3(d: Path, kind: str,
+                                                                  uri: str) -> None:
+    """A refused endpoint escaped as an OSError (exit 4) after pyarrow's retries; a silent
+    one took 20-40 s. The endpoint is probed first (a connection and any reply, in 3 s)."""
+    import os
+    import time
+
+    server = _Server(None) if kind == "silent" else None
+    port = server.port if server is not None else _refused_port()
+    env = {**os.environ, "NO_COLOR": "1", "AWS_ACCESS_KEY_ID": "testing",
+           "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
+           "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}"}
+    env.pop("AWS_ENDPOINT_URL_S3", None)
+    try:
+        t = time.monotonic()
+        r = subprocess.run([*cecli_command(), "ce", uri, "-f", "value"], cwd=d, env=env,
+                           capture_output=True, timeout=120)
+        print(f"{kind} {uri}: exit {r.returncode} after {time.monotonic() - t:.1f} s")
+    finally:
+        if server is not None:
+            server.close()
+    assert r.returncode == 3, r.stderr
+    one_error(r.stderr.decode(), uri, "S3 endpoint",
+              "refused" if kind == "refused" else "does not answer")
+
+
+# -- 8. numbers at the edge of float64: no RuntimeWarning on stderr ------------------------------
+
+
+@pytest.mark.parametrize("args,code", [
+    (["ce", "p.npy", "t.npy", "--weight", "1e308,1e308,1e308,1e308"], 2),  # float32 preds
+    (["ce", "p.npy", "t.npy", "--weight", "1e308,1,1,1", "--label-smoothing", "0.1"], 2),
+    (["ce", "p.npy", "t.npy", "--weight", "1e308,1e308,1e308,1e308", "--float64"], 3),
+    (["ce", "p.npy", "t.npy", "--weight", "1e308,1e308,1e308,1e308", "--float64",
+      "--per-class", "--ci", "0.9", "--ece"], 3),
+    (["ce", "x308.npy", "t.npy", "--weight", "1e308,1e308,1,1"], 3),
+    (["bce", "p.npy", "p01.npy", "--pos-weight", "1e308"], 2),
+    (["bce", "p.npy", "p01.npy", "--weight", "1e308"], 2),
+    (["ce", "p.npy", "t.npy", "--weight", "1e300,1e300,1e300,1e300", "--float64"], 0),
+    (["ce", "x308.npy", "t.npy", "--per-class", "--ece", "--top-k", "2", "--ci", "0.9"], 0),
+])
+def test_huge_weights_and_logits_give_the_right_number_or_an_error_never_a_warning(
+    d: Path, args: list[str], code: int
+) -> None:
+    """Weights of 1e308 leaked ``RuntimeWarning: overflow encountered in cast / add`` and
+    gave NaN (or 0) with exit 0. A weight that does not fit the predictions' precision is a
+    usage error; a sum that overflows float64 is a data error; otherwise the right number."""
+    x = np.load(d / "p.npy").astype(np.float64)
+    x[0] = [1e308, -1e308, 0.0, 1.0]
+    np.save(d / "x308.npy", x)
+    np.save(d / "p01.npy", (np.load(d / "p.npy") > 0).astype(np.float32))
+    r = run_cecli([*args, "-f", "value"], cwd=d)
+    err = r.stderr.decode()
+    assert "Warning" not in err and "Traceback" not in err, err
+    assert r.returncode == code, err
+    if code:
+        one_error(err)
+        return
+    assert err == ""
+    y = np.load(d / "t.npy")
+    xx = np.load(d / ("x308.npy" if "x308.npy" in args else "p.npy")).astype(np.float64)
+    with np.errstate(over="ignore"):  # 1e308 - (-1e308) is -inf after the shift: exp gives 0
+        z = xx - xx.max(1, keepdims=True)
+    lp = z - np.log(np.exp(z).sum(1, keepdims=True))
+    assert float(r.stdout) == pytest.approx(float(-lp[np.arange(len(y)), y].mean()), rel=1e-6)

@@ -21,28 +21,16 @@ What chunking can change, and what it cannot:
 
 The bootstrap weights depend only on the seed and each position's global index (or its group's
 label), so the interval is a property of the data and the seed alone.
+
+Names are loaded on first use (PEP 562): the command line imports the ``spec`` module at
+start-up without loading NumPy.
 """
 
-from ._binary import BCEResult, BinaryAccumulator
-from ._ce import (
-    CEResult,
-    CrossEntropyAccumulator,
-    bootstrap_keys,
-    ece_boundaries,
-    ece_bucket,
-    percentile_interval,
-    replicate_values,
-)
-from ._protocol import Accumulator, FirstRow
-from ._sums import (
-    HIST_RESOLUTION,
-    BootstrapSums,
-    DDSum,
-    LossHistogram,
-    TreeSum,
-    group_keys,
-    poisson_weights,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from .spec import (
     CI_METHOD,
     DEFAULT_BOOTSTRAP,
@@ -53,6 +41,49 @@ from .spec import (
     QUANTILES,
     Measures,
 )
+
+if TYPE_CHECKING:
+    from ._binary import BCEResult, BinaryAccumulator
+    from ._ce import (
+        CEResult,
+        CrossEntropyAccumulator,
+        bootstrap_keys,
+        ece_boundaries,
+        ece_bucket,
+        percentile_interval,
+        replicate_values,
+    )
+    from ._protocol import Accumulator, FirstRow
+    from ._sums import (
+        HIST_RESOLUTION,
+        BootstrapSums,
+        DDSum,
+        LossHistogram,
+        TreeSum,
+        group_keys,
+        poisson_weights,
+    )
+
+_LAZY = {
+    "Accumulator": "_protocol",
+    "BCEResult": "_binary",
+    "BinaryAccumulator": "_binary",
+    "BootstrapSums": "_sums",
+    "CEResult": "_ce",
+    "CrossEntropyAccumulator": "_ce",
+    "DDSum": "_sums",
+    "FirstRow": "_protocol",
+    "HIST_RESOLUTION": "_sums",
+    "LossHistogram": "_sums",
+    "TreeSum": "_sums",
+    "bootstrap_keys": "_ce",
+    "ece_boundaries": "_ce",
+    "ece_bucket": "_ce",
+    "group_keys": "_sums",
+    "percentile_interval": "_ce",
+    "poisson_weights": "_sums",
+    "replicate_values": "_ce",
+}
 
 __all__ = [
     "CI_METHOD",
@@ -83,3 +114,15 @@ __all__ = [
     "replicate_values",
 ]
 
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import DataError
+
 
 class DDSum:
     """A float64 sum carried as an unevaluated pair ``hi + lo`` (double-double, Knuth's TwoSum).
@@ -66,8 +68,15 @@ def _halve(x: np.ndarray, levels: int | None = None) -> np.ndarray:
     ``x[0::2] + x[1::2]``, repeated. Elementwise adds only, so the rounding never depends on SIMD
     width, memory alignment or threads."""
     steps = x.shape[0].bit_length() - 1 if levels is None else levels
-    for _ in range(steps):
-        x = x[0::2] + x[1::2]
+    try:
+        with np.errstate(over="raise"):  # finite + finite = inf: a wrong number, not a sum
+            for _ in range(steps):
+                x = x[0::2] + x[1::2]
+    except FloatingPointError:
+        raise DataError(
+            "a sum of the weighted losses overflows float64 (weights or losses near 1e308)",
+            fix="scale --weight / the sample weights down (the mean does not change)",
+        ) from None
     return x
 
 

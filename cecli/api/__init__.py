@@ -8,15 +8,46 @@ Specs in, results out: :func:`evaluate` (ce, nll, bce), :func:`compare` and
 The seams: a chunk kernel (``_kernels``: one batch -> a partial accumulator and the chunk's
 rows) is mapped by an engine (``_engine.LocalEngine`` on threads, ``_dask.DaskEngine`` on a
 cluster: plan chunks -> map the kernel -> fold partials in chunk order); one ``_outputs.Outputs``
-commits or aborts every file of a run together.
+commits or aborts every file of a run together. ``signature`` (the reproducibility
+signature) and ``gates`` (fail-above, baseline, fail-if-worse) are library objects too.
+
+Names are loaded on first use (PEP 562): the command line imports the ``spec`` module at
+start-up without loading NumPy.
 """
 
-from ._compare import Comparison, compare
-from ._engine import ordered_map
-from ._evaluate import Evaluation, evaluate, signature
-from ._softmax import SoftmaxResult, SoftmaxSpec, write_softmax
-from ._vectors import parse_vector, parse_weight, weight_tag
-from .spec import Engine, OutputSpec, RunSpec, default_workers
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from .spec import (
+    Engine,
+    OutputSpec,
+    RunSpec,
+    default_workers,
+)
+
+if TYPE_CHECKING:
+    from ._compare import Comparison, compare
+    from ._engine import ordered_map
+    from ._evaluate import Evaluation, evaluate
+    from ._softmax import SoftmaxResult, SoftmaxSpec, write_softmax
+    from ._vectors import parse_vector
+    from .signature import Signature, weight_tag
+
+_LAZY = {
+    "Comparison": "_compare",
+    "Evaluation": "_evaluate",
+    "Signature": "signature",
+    "SoftmaxResult": "_softmax",
+    "SoftmaxSpec": "_softmax",
+    "compare": "_compare",
+    "evaluate": "_evaluate",
+    "ordered_map": "_engine",
+    "parse_vector": "_vectors",
+    "weight_tag": "signature",
+    "write_softmax": "_softmax",
+}
 
 __all__ = [
     "Comparison",
@@ -24,6 +55,7 @@ __all__ = [
     "Evaluation",
     "OutputSpec",
     "RunSpec",
+    "Signature",
     "SoftmaxResult",
     "SoftmaxSpec",
     "compare",
@@ -31,8 +63,19 @@ __all__ = [
     "evaluate",
     "ordered_map",
     "parse_vector",
-    "parse_weight",
-    "signature",
     "weight_tag",
     "write_softmax",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -40,8 +40,9 @@ from ..errors import CecliError, DataError, InputError, UsageError
 from ..readers import Batch, ReadOptions, SourceInfo, open_inputs
 from ..readers.labels import strip_common_prefix
 from ._engine import ordered_map
-from ._evaluate import check_one_column, likely_mistakes, signature
+from ._evaluate import check_one_column, likely_mistakes
 from ._where import locate, shown_row
+from .signature import Signature
 from .spec import RunSpec
 
 __all__ = ["Comparison", "compare", "paired_p_values"]
@@ -326,7 +327,9 @@ def compare(
         p_value=paired_p_values(deltas),
         replicate_deltas=deltas,
         target_kind=target_kind,
-        signature=signature(loss, measures, read, target_kind, command="compare"),
+        signature=str(
+            Signature.build("compare", loss, target_kind=target_kind, measures=measures, read=read)
+        ),
         group_col=read.group_col,
     )
     infos = [a_info, b_info, *([t_info] if t_info is not None else [])]

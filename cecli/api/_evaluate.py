@@ -14,7 +14,6 @@ from typing import Any, Generic, TypeVar
 
 import numpy as np
 
-from .._version import __version__
 from ..accumulate import BCEResult, BinaryAccumulator, CEResult, CrossEntropyAccumulator, Measures
 from ..core import LossSpec, class_axis_of, work_dtype
 from ..errors import DataError
@@ -23,11 +22,11 @@ from ._engine import Engine, Job, LocalEngine, Plan
 from ._grad import gradient_pass
 from ._kernels import BCEKernel, CEKernel
 from ._outputs import Outputs
-from ._vectors import weight_tag
 from ._where import shown_row
+from .signature import Signature
 from .spec import OutputSpec, RunSpec
 
-__all__ = ["Evaluation", "evaluate", "signature"]
+__all__ = ["Evaluation", "engine_for", "evaluate"]
 
 R = TypeVar("R", CEResult, BCEResult)
 
@@ -52,42 +51,6 @@ class Evaluation(Generic[R]):
     grad_output: str | None = None
     group_col: str | None = None
     sample_weight_col: str | None = None
-
-
-def signature(
-    loss: LossSpec,
-    measures: Measures,
-    read: ReadOptions,
-    target_kind: str = "index",
-    command: str | None = None,
-) -> str:
-    """A reproducibility signature: every setting that changes the number, then the version."""
-    parts = [command or loss.kind, f"in:{loss.input}"]
-    if loss.binary:
-        parts += [
-            f"red:{loss.reduction}",
-            f"w:{weight_tag(loss.weight)}",
-            f"pw:{weight_tag(loss.pos_weight)}",
-        ]
-    else:
-        parts += [
-            f"tgt:{target_kind}",
-            f"red:{loss.reduction}",
-            f"w:{weight_tag(loss.weight)}",
-            f"ii:{loss.ignore_index}",
-            f"ls:{loss.label_smoothing:g}",
-        ]
-        if read.sample_weight_col:
-            parts.append(f"sw:{read.sample_weight_col}")
-    if loss.float64:
-        parts.append("f64")
-    if measures.ci is not None and not loss.binary:
-        parts.append(
-            f"ci:{measures.ci:g},poisson-bootstrap,B:{measures.bootstrap},seed:{measures.seed},"
-            f"grp:{read.group_col or 'none'}"
-        )
-    parts.append(f"v:{__version__}")
-    return "|".join(parts)
 
 
 def evaluate(
@@ -210,7 +173,7 @@ def _ce_evaluation(
         inputs=infos,
         class_names=class_names,
         target_kind=target_kind,
-        signature=signature(loss, measures, read, target_kind),
+        signature=str(Signature.build(loss.kind, loss, target_kind=target_kind, measures=measures, read=read)),
         losses=losses,
         output=out.path,
         group_col=read.group_col,
@@ -275,11 +238,6 @@ def likely_mistakes(r: CEResult, input_kind: str, info: SourceInfo, name: str = 
             f"{who}{r.not_logprob_rows} row(s) cannot be log-probabilities (a value above 0, or "
             f"all too low to sum to 1; first: row {row}; {note}): if they are logits, use "
             "`cecli ce` (or --input logits)"
-        )
-    elif input_kind == "logprobs" and r.counted and r.loss < 0:
-        out.append(
-            f"{who}the mean negative log-likelihood is negative, so the inputs are not "
-            "log-probabilities: if they are logits, use `cecli ce` (or --input logits)"
         )
     if r.top_k and r.classes and r.top_k >= r.classes:
         out.append(
@@ -359,7 +317,7 @@ def _bce_evaluation(
         inputs=infos,
         class_names=kernel.names if shape else None,
         target_kind="probs",
-        signature=signature(loss, measures, read),
+        signature=str(Signature.build(loss.kind, loss, read=read)),
         losses=losses,
         output=out.path,
         grad_output=out.grad_path,

@@ -19,6 +19,7 @@ from ..writers import (
     TableWriter,
     check_dataset_output,
     check_output,
+    commit_together,
     output_format,
 )
 from .spec import OutputSpec, RunSpec
@@ -66,14 +67,14 @@ class Outputs:
             self.dataset = DatasetWriter(self.spec.path, self.spec.force)
             self._opened.append(self.dataset)
         else:
-            self.loss = TableWriter(self.spec.path, row_shape)
+            self.loss = TableWriter(self.spec.path, row_shape, force=self.spec.force)
             self._opened.append(self.loss)
 
     def open_grad(self, row_shape: tuple[int, ...], dtype: Any) -> None:
         """Open ``--grad-output`` (rows of ``row_shape`` and ``dtype`` in NPY output)."""
         if self.spec.grad_path is None:
             return
-        self.grad = TableWriter(self.spec.grad_path, row_shape, dtype)
+        self.grad = TableWriter(self.spec.grad_path, row_shape, dtype, force=self.spec.force)
         self._opened.append(self.grad)
 
     def write_loss(self, rows: dict[str, np.ndarray] | None) -> None:
@@ -96,11 +97,15 @@ class Outputs:
         dataset: tuple[int, int, dict[str, Any]] | None = None,
     ) -> None:
         """Commit every opened writer (an NPY's ``shape`` when it is not ``(rows, *row_shape)``;
-        the dataset's ``(parts, width, marker)``)."""
-        if self.loss is not None:
-            self.loss.commit(loss_shape)
-        if self.grad is not None:
-            self.grad.commit(grad_shape)
+        the dataset's ``(parts, width, marker)``): the files are finished first, then moved into
+        place together -- if one cannot be (a full disk, an output created meanwhile), none is
+        left (:func:`~cecli.writers.commit_together`)."""
+        files = []
+        for w, shape in ((self.loss, loss_shape), (self.grad, grad_shape)):
+            if w is not None:
+                w.prepare(shape)
+                files.append(w)
+        commit_together(files)
         if self.dataset is not None:
             if dataset is None:
                 raise UsageError("the dataset output was opened but no part was planned")

@@ -87,8 +87,8 @@ def _validate(cfg: SoftmaxSpec, out: OutputSpec, preds: str) -> tuple[str, str]:
 class _ListWriter:
     """Parquet with a list column of each row's values (plus id / target columns)."""
 
-    def __init__(self, path: str, column: str) -> None:
-        self.table = TableWriter(path)
+    def __init__(self, path: str, column: str, force: bool) -> None:
+        self.table = TableWriter(path, force=force)
         self.column = column
 
     def write(self, cols: dict[str, np.ndarray], values: np.ndarray) -> None:
@@ -144,11 +144,11 @@ def write_softmax(
             )
         writer: ArrayWriter | TableWriter | _ListWriter
         if layout == "array":
-            writer = ArrayWriter(output, shape, wd)
+            writer = ArrayWriter(output, shape, wd, out.force)
         elif layout == "list":
-            writer = _ListWriter(output, column)
+            writer = _ListWriter(output, column, out.force)
         else:
-            writer = TableWriter(output)
+            writer = TableWriter(output, force=out.force)
         itemsize = max(2, np.dtype(inputs.dtype).itemsize)
         chunk_rows = run.rows_per_chunk(int(np.prod(shape)), itemsize)
         rows = 0

@@ -13,8 +13,9 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ..core import Choice
+from ..core.spec import Choice
 from ..errors import UsageError
+from ..writers import check_distinct
 
 __all__ = ["CHUNK_BYTES", "Engine", "OutputSpec", "Progress", "RunSpec", "require_dask"]
 
@@ -108,8 +109,8 @@ class OutputSpec:
     keep_losses: bool = False
 
     def __post_init__(self) -> None:
-        if self.path is not None and self.path == self.grad_path:
-            raise UsageError("--grad-output and --output name the same file")
+        # the same file however spelled (./x.npy, a hard link): one would replace the other
+        check_distinct([("--output", self.path), ("--grad-output", self.grad_path)])
 
     def check_engine(self, run: RunSpec) -> None:
         """The outputs an engine cannot write."""

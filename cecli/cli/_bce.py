@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-import typer
-
-from ..errors import UsageError
+from ..api.spec import Engine
+from ..core.spec import InputKind, Nonfinite, Reduction
+from ..report.formats import Format
 from . import _options as opt
-from . import app, guard, resolve_format
-from ._ce import (
-    FORMATS,
-    check_choice,
-    check_gates,
-    parse_classes,
-    precheck_baseline,
-    run_checks,
-)
+from ._app import app
+from ._run import run_loss
 
 BCE_HELP = """Binary / multi-label cross-entropy (torch's BCEWithLogitsLoss; --input probs is BCELoss).
 
@@ -34,24 +27,24 @@ Examples:
 
 @app.command("bce", help=BCE_HELP, no_args_is_help=True)
 def bce(
-    preds: str = typer.Argument(..., help="Predictions (N,) or (N, C): .npy .npz .csv .tsv .parquet, or - for stdin."),
-    targets: str | None = typer.Argument(None, help="Targets of the predictions' shape, when not columns / a key of PREDS."),
-    weight: str | None = typer.Option(None, "--weight", "-w", help="A weight per label (broadcast): one value, a comma list or a file."),
-    pos_weight: str | None = typer.Option(None, "--pos-weight", help="Weight of positives: one value, or one per label (comma list or file)."),
-    reduction: str = typer.Option("mean", "--reduction", "-r", help="mean (over all elements), sum or none."),
-    input_kind: str = typer.Option("logits", "--input", help="What PREDS hold: logits (BCEWithLogitsLoss) or probs (BCELoss)."),
+    preds: opt.Preds,
+    targets: opt.Targets = None,
+    weight: opt.Weight = None,
+    pos_weight: opt.PosWeight = None,
+    reduction: opt.Reduction = Reduction.MEAN,
+    input_kind: opt.InputKind = InputKind.LOGITS,
     target_col: opt.TargetCol = None,
-    target_cols: str | None = typer.Option(None, "--target-cols", help="Several target columns, one per label: a,b,c (multi-label)."),
+    target_cols: opt.TargetCols = None,
     logit_cols: opt.LogitCols = None,
     no_header: opt.NoHeader = False,
     id_col: opt.IdCol = None,
-    classes: str | None = typer.Option(None, "--classes", help="Label names of (N, C) arrays: a,b,c or a file, one per line."),
+    classes: opt.Classes = None,
     format_in: opt.FormatIn = None,
     targets_format: opt.TargetsFormat = None,
     preds_key: opt.PredsKey = None,
     target_key: opt.TargetKey = None,
-    fmt: opt.Format = "auto",
-    output: str | None = typer.Option(None, "--output", "-o", help="Write per-element losses (.npy .csv .tsv .parquet; with --engine dask, a folder of Parquet parts)."),
+    fmt: opt.Format = Format.AUTO,
+    output: opt.Output = None,
     force: opt.Force = False,
     grad_output: opt.GradOutput = None,
     fail_above: opt.FailAbove = None,
@@ -60,93 +53,10 @@ def bce(
     relative: opt.Relative = False,
     chunk_rows: opt.ChunkRows = None,
     workers: opt.Workers = None,
-    engine: opt.Engine = "local",
+    engine: opt.Engine = Engine.LOCAL,
     scheduler: opt.Scheduler = None,
     float64: opt.Float64 = False,
-    nonfinite: str = typer.Option("error", "--nonfinite", help="error (default) or propagate (NaN / inf logits flow through, as torch)."),
+    nonfinite: opt.Nonfinite = Nonfinite.ERROR,
     quiet: opt.Quiet = False,
 ) -> None:
-    import dataclasses
-
-    from ..accumulate import Measures
-    from ..api import OutputSpec, RunSpec, evaluate, parse_vector, signature
-    from ..core import LossSpec
-    from ..readers import ReadOptions
-    from ..report import bce_summary_table, bce_to_dict, bce_tsv_lines, bce_value_lines
-
-    with guard():
-        check_choice("--format", fmt, FORMATS)
-        check_choice("--reduction", reduction, ("mean", "sum", "none"))
-        check_choice("--input", input_kind, ("logits", "probs"))
-        check_choice("--nonfinite", nonfinite, ("error", "propagate"))
-        if target_col and target_cols:
-            raise UsageError("give --target-col or --target-cols, not both")
-        if pos_weight is not None and input_kind == "probs":
-            raise UsageError(
-                "--pos-weight applies to logits (BCEWithLogitsLoss), not --input probs"
-            )
-        cols = None
-        if target_cols is not None:
-            cols = tuple(c.strip() for c in target_cols.split(",") if c.strip())
-            if not cols:
-                raise UsageError("--target-cols names no column", value=target_cols)
-        out_fmt = resolve_format(fmt)
-        read = ReadOptions(
-            format_in=format_in,
-            targets_format=targets_format,
-            preds_key=preds_key,
-            target_key=target_key,
-            target_col=target_col,
-            target_cols=cols,
-            logit_cols=logit_cols,
-            no_header=no_header,
-            id_col=id_col,
-            classes=parse_classes(classes),
-            binary=True,
-        )
-        loss = LossSpec(
-            kind="bce",
-            input=input_kind,  # type: ignore[arg-type]  # parsed by the spec
-            weight=parse_vector(weight, "--weight"),
-            pos_weight=parse_vector(pos_weight, "--pos-weight"),
-            reduction=reduction,  # type: ignore[arg-type]
-            float64=float64,
-            nonfinite=nonfinite,  # type: ignore[arg-type]
-        )
-        run = RunSpec(
-            chunk_rows=chunk_rows,
-            workers=workers,
-            engine=engine,  # type: ignore[arg-type]
-            scheduler=scheduler,
-        )
-        out = OutputSpec(
-            path=output,
-            grad_path=grad_output,
-            force=force,
-            keep_losses=reduction == "none" and output is None,
-        )
-        check_gates(fail_above, baseline, max_increase, relative)
-        if baseline is not None:  # before the data is read: a mismatch writes no output
-            precheck_baseline(baseline, signature(loss, Measures(), read))
-        bar = opt.progress_bar(quiet)
-        try:
-            ev = evaluate(
-                preds, targets, read, loss, Measures(), dataclasses.replace(run, progress=bar), out
-            )
-        finally:
-            if bar is not None:
-                bar.close()
-        checks = run_checks(
-            "bce", ev.result.loss, ev.signature, fail_above, baseline, max_increase, relative
-        )
-        opt.finish(
-            "bce",
-            out_fmt,
-            to_json=lambda: bce_to_dict(ev, checks),
-            value=lambda: bce_value_lines(ev),
-            tsv=lambda: bce_tsv_lines(ev),
-            table=lambda: bce_summary_table(ev, checks),
-            warnings=ev.warnings,
-            checks=checks,
-            quiet=quiet,
-        )
+    run_loss("bce", locals())

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
-import typer
-
-from ..errors import UsageError
+from ..accumulate.spec import DEFAULT_BOOTSTRAP, DEFAULT_SEED
+from ..api.gates import DEFAULT_ALPHA, DEFAULT_MARGIN
+from ..core.spec import DEFAULT_IGNORE_INDEX, InputKind, Nonfinite, Reduction, TargetKind
+from ..report.formats import Format
 from . import _options as opt
-from . import app, guard, resolve_format
-from ._ce import check_ce_choices, parse_classes
+from ._app import app
+from ._console import finish, on_terminal
+from ._run import loss_spec, measures, read_options, run_spec
 
 COMPARE_HELP = """Paired comparison of two prediction files on the same targets.
 
@@ -30,123 +31,53 @@ Examples:
 
 @app.command("compare", help=COMPARE_HELP, no_args_is_help=True)
 def compare(
-    preds_a: str = typer.Argument(..., help="Predictions of model A (the reference)."),
-    preds_b: str = typer.Argument(..., help="Predictions of model B (the candidate)."),
-    targets: str | None = typer.Argument(None, help="Targets, when not a column / key of PREDS_A."),
+    preds_a: opt.PredsA,
+    preds_b: opt.PredsB,
+    targets: opt.Targets = None,
     weight: opt.Weight = None,
-    ignore_index: opt.IgnoreIndex = -100,
-    reduction: str = typer.Option("mean", "--reduction", "-r", help="mean or sum."),
+    ignore_index: opt.IgnoreIndex = DEFAULT_IGNORE_INDEX,
+    reduction: opt.Reduction = Reduction.MEAN,
     label_smoothing: opt.LabelSmoothing = 0.0,
-    input_kind: str = typer.Option("logits", "--input", help="What both files hold: logits, probs or logprobs."),
-    target_kind: str = typer.Option("auto", "--targets", help="auto, index or probs."),
+    input_kind: opt.InputKind = InputKind.LOGITS,
+    target_kind: opt.TargetKind = TargetKind.AUTO,
     target_col: opt.TargetCol = None,
     logit_cols: opt.LogitCols = None,
     no_header: opt.NoHeader = False,
-    id_col: str | None = typer.Option(None, "--id-col", help="An id column in both files: rows must carry the same ids in the same order."),
+    id_col: opt.IdCol = None,
     sample_weight_col: opt.SampleWeightCol = None,
-    group_col: str | None = typer.Option(None, "--group-col", help="Resample whole groups (sequences, documents) in the bootstrap."),
+    group_col: opt.GroupCol = None,
     classes: opt.Classes = None,
     class_axis: opt.ClassAxis = 1,
     format_in: opt.FormatIn = None,
     targets_format: opt.TargetsFormat = None,
     preds_key: opt.PredsKey = None,
     target_key: opt.TargetKey = None,
-    fmt: str = typer.Option("auto", "--format", "-f", help="auto (table on a terminal, else json), table, json, tsv or value (the delta)."),
-    top_k: int = typer.Option(0, "--top-k", help="Also report top-k accuracy of both."),
-    ece: bool = typer.Option(False, "--ece", help="Also report both expected calibration errors (15 bins)."),
+    fmt: opt.Format = Format.AUTO,
+    top_k: opt.TopK = 0,
+    ece: opt.Ece = False,
     ece_bins: opt.EceBins = 0,
-    ci: float = typer.Option(0.95, "--ci", help="Level of the interval of delta."),
-    bootstrap: opt.Bootstrap = 1000,
-    seed: opt.Seed = 12345,
-    fail_if_worse: bool = typer.Option(False, "--fail-if-worse", help="Exit 1 when B is significantly worse than A."),
-    alpha: float = typer.Option(0.05, "--alpha", help="Significance level of --fail-if-worse."),
-    margin: float = typer.Option(0.0, "--margin", help="--fail-if-worse tolerates delta up to this."),
-    chunk_rows: int | None = typer.Option(None, "--chunk-rows", help="Rows per chunk."),
-    workers: int | None = typer.Option(None, "--workers", help="Threads over chunks (default: the number of cores)."),
+    ci: opt.Ci = 0.95,
+    bootstrap: opt.Bootstrap = DEFAULT_BOOTSTRAP,
+    seed: opt.Seed = DEFAULT_SEED,
+    fail_if_worse: opt.FailIfWorse = False,
+    alpha: opt.Alpha = DEFAULT_ALPHA,
+    margin: opt.Margin = DEFAULT_MARGIN,
+    chunk_rows: opt.ChunkRows = None,
+    workers: opt.Workers = None,
     float64: opt.Float64 = False,
-    nonfinite: str = typer.Option("error", "--nonfinite", help="error (default) or propagate."),
+    nonfinite: opt.Nonfinite = Nonfinite.ERROR,
     quiet: opt.Quiet = False,
 ) -> None:
-    from ..accumulate import DEFAULT_ECE_BINS, Measures
-    from ..api import RunSpec, parse_weight
-    from ..api import compare as run_compare
-    from ..core import LossSpec
-    from ..readers import ReadOptions
-    from ..report import (
-        compare_table,
-        compare_to_dict,
-        compare_tsv_lines,
-        compare_value_lines,
-    )
+    _compare(locals())
 
-    with guard():
-        check_ce_choices(
-            fmt, reduction, ("mean", "sum"), input_kind, target_kind, nonfinite,
-            label_smoothing, ece_bins, top_k,
-        )
-        if not 0.0 < alpha < 1.0:
-            raise UsageError("--alpha must be between 0 and 1, e.g. 0.05", value=alpha)
-        if not math.isfinite(margin):
-            raise UsageError("--margin must be a finite number", value=margin)
-        if (alpha != 0.05 or margin != 0.0) and not fail_if_worse:
-            raise UsageError("--alpha and --margin are for --fail-if-worse")
-        out_fmt = resolve_format(fmt)
-        read = ReadOptions(
-            format_in=format_in,
-            targets_format=targets_format,
-            preds_key=preds_key,
-            target_key=target_key,
-            target_col=target_col,
-            logit_cols=logit_cols,
-            no_header=no_header,
-            id_col=id_col,
-            sample_weight_col=sample_weight_col,
-            group_col=group_col,
-            classes=parse_classes(classes),
-            class_axis=class_axis,
-        )
-        loss = LossSpec(
-            input=input_kind,  # type: ignore[arg-type]  # parsed by the spec
-            targets=target_kind,  # type: ignore[arg-type]
-            weight=parse_weight(weight),
-            ignore_index=ignore_index,
-            reduction=reduction,  # type: ignore[arg-type]
-            label_smoothing=label_smoothing,
-            float64=float64,
-            nonfinite=nonfinite,  # type: ignore[arg-type]
-        )
-        measures = Measures(
-            top_k=top_k,
-            ece_bins=ece_bins or (DEFAULT_ECE_BINS if ece else 0),
-            ci=ci,
-            bootstrap=bootstrap,
-            seed=seed,
-        )
-        run = RunSpec(chunk_rows=chunk_rows, workers=workers)
-        cmp = run_compare(preds_a, preds_b, targets, read, loss, measures, run)
-        checks: list[dict[str, Any]] = []
-        if fail_if_worse:
-            p_worse = cmp.p_worse(margin)
-            checks.append(
-                {
-                    "name": "fail_if_worse",
-                    "alpha": alpha,
-                    "margin": margin,
-                    "threshold": margin,
-                    "value": cmp.delta,
-                    "p_worse": p_worse,
-                    # NaN delta or p: not shown to be worse, so the check passes
-                    "passed": not (p_worse < alpha and cmp.delta > margin),
-                }
-            )
-        opt.finish(
-            "compare",
-            out_fmt,
-            to_json=lambda: compare_to_dict(cmp, checks),
-            value=lambda: compare_value_lines(cmp),
-            tsv=lambda: compare_tsv_lines(cmp),
-            table=lambda: compare_table(cmp, checks),
-            warnings=cmp.warnings,
-            checks=checks,
-            quiet=quiet,
-        )
+
+def _compare(o: dict[str, Any]) -> None:
+    from ..api import compare as run_compare
+    from ..api.gates import WorseGate
+
+    fmt = o["fmt"].resolve(on_terminal())
+    gate = WorseGate(o["fail_if_worse"], o["alpha"], o["margin"])
+    read = read_options(o)
+    loss, wanted, run = loss_spec("ce", o), measures(o), run_spec(o)
+    cmp = run_compare(o["preds_a"], o["preds_b"], o["targets"], read, loss, wanted, run)
+    finish("compare", fmt, cmp, gate.check(cmp.delta, cmp.p_worse), o["quiet"])

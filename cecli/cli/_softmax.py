@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import typer
-
+from ..report.formats import InfoFormat
 from . import _options as opt
-from . import app, emit_json, guard, resolve_format, stderr_console, stdout_console
-from ._ce import check_choice, parse_classes
+from ._app import app
+from ._console import emit_json, on_terminal, stderr_console, stdout_console
+from ._run import read_options
 
 SOFTMAX_HELP = """Write the softmax (or --log log-softmax) of logits to OUT, streamed, rows in input order.
 
@@ -25,64 +25,42 @@ Examples:
 
 @app.command("softmax", help=SOFTMAX_HELP, no_args_is_help=True)
 def softmax(
-    preds: str = typer.Argument(..., help="Logits: .npy .npz .csv .tsv .parquet, a directory or glob of Parquet, or - for stdin."),
-    output: str = typer.Option(..., "--output", "-o", help="Where to write (.npy .parquet .csv .tsv)."),
-    log: bool = typer.Option(False, "--log", help="Write log-softmax instead of softmax."),
-    temperature: float = typer.Option(1.0, "--temperature", "-t", help="Divide the logits by T first (T > 0)."),
-    wide: bool = typer.Option(False, "--wide", help="Parquet: one column per class instead of a list column."),
-    force: bool = typer.Option(False, "--force", help="Replace an existing output file."),
-    class_axis: int = typer.Option(1, "--class-axis", help="The class axis of NPY/NPZ arrays: 1 (torch) or -1 (batch, seq, vocab)."),
-    logit_cols: str | None = typer.Option(None, "--logit-cols", help="Logit columns: a comma list or a glob like 'logit_*'."),
+    preds: opt.Logits,
+    output: opt.SoftmaxOutput,
+    log: opt.Log = False,
+    temperature: opt.Temperature = 1.0,
+    wide: opt.Wide = False,
+    force: opt.Force = False,
+    class_axis: opt.ClassAxis = 1,
+    logit_cols: opt.LogitCols = None,
     no_header: opt.NoHeader = False,
-    id_col: str | None = typer.Option(None, "--id-col", help="An id column carried into OUT."),
-    target_col: str | None = typer.Option(None, "--target-col", help="A target column carried into OUT (default: target, label, ... when present)."),
-    classes: str | None = typer.Option(None, "--classes", help="Class names (OUT's column names): a,b,c or a file, one per line."),
-    format_in: str | None = typer.Option(None, "--format-in", help="Input format when the extension does not tell (or for stdin)."),
-    preds_key: str | None = typer.Option(None, "--preds-key", help="NPZ key of the logits."),
-    float64: bool = typer.Option(False, "--float64", help="Compute and write float64."),
-    chunk_rows: int | None = typer.Option(None, "--chunk-rows", help="Rows per chunk (default: about 16 MiB of logits)."),
-    workers: int | None = typer.Option(None, "--workers", help="Threads over chunks (default: the number of cores)."),
-    fmt: str = typer.Option("auto", "--format", "-f", help="What to print about OUT: auto (table on a terminal, else json), table or json."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="Nothing on stderr."),
+    id_col: opt.IdCol = None,
+    target_col: opt.TargetCol = None,
+    classes: opt.Classes = None,
+    format_in: opt.FormatIn = None,
+    preds_key: opt.PredsKey = None,
+    float64: opt.Float64 = False,
+    chunk_rows: opt.ChunkRows = None,
+    workers: opt.Workers = None,
+    fmt: opt.InfoFormat = InfoFormat.AUTO,
+    quiet: opt.Quiet = False,
 ) -> None:
+    o = dict(locals())
     from ..api import OutputSpec, RunSpec, SoftmaxSpec, write_softmax
-    from ..readers import ReadOptions
-    from ..report import softmax_to_dict
+    from ..report import softmax_table, softmax_to_dict
 
-    with guard():
-        check_choice("--format", fmt, ("auto", "table", "json"))
-        out_fmt = resolve_format(fmt)
-        read = ReadOptions(
-            format_in=format_in,
-            preds_key=preds_key,
-            target_col=target_col,
-            logit_cols=logit_cols,
-            no_header=no_header,
-            id_col=id_col,
-            classes=parse_classes(classes),
-            class_axis=class_axis,
-        )
-        spec = SoftmaxSpec(log=log, temperature=temperature, wide=wide, float64=float64)
-        run = RunSpec(chunk_rows=chunk_rows, workers=workers)
-        res = write_softmax(preds, read, spec, OutputSpec(path=output, force=force), run)
-        info = softmax_to_dict(res, log, temperature)
-        if out_fmt == "json":
-            emit_json(info)
-        else:
-            stdout_console().print(_table(info))
-        what = "log-softmax" if log else "softmax"
-        stderr_console(quiet).print(
-            f"wrote {what} of {res.rows:,} row(s) x {res.classes} classes to {res.output}",
-            markup=False,
-        )
-
-
-def _table(info: dict[str, object]) -> object:
-    from rich.table import Table
-
-    t = Table(title=f"cecli softmax · {info['output']}", show_header=False, title_justify="left")
-    t.add_column("what", style="bold")
-    t.add_column("value")
-    for key in ("format", "layout", "log", "temperature", "rows", "classes", "shape", "dtype"):
-        t.add_row(key, str(info[key]))
-    return t
+    out_fmt = fmt.resolve(on_terminal())
+    read = read_options(o)
+    spec = SoftmaxSpec(log=log, temperature=temperature, wide=wide, float64=float64)
+    run = RunSpec(chunk_rows=chunk_rows, workers=workers)
+    res = write_softmax(preds, read, spec, OutputSpec(path=output, force=force), run)
+    info = softmax_to_dict(res, log, temperature)
+    if out_fmt is InfoFormat.JSON:
+        emit_json(info)
+    else:
+        stdout_console().print(softmax_table(info))
+    what = "log-softmax" if log else "softmax"
+    stderr_console(quiet).print(
+        f"wrote {what} of {res.rows:,} row(s) x {res.classes} classes to {res.output}",
+        markup=False,
+    )

@@ -5,54 +5,16 @@ The seams: a :class:`LossSpec` (``spec``) holds torch's options of one loss, val
 Kernels walk their input in row blocks of about 4 MiB with reused buffers (``_blocks``): the
 cross-entropy kernel (``_ce``) and the binary one (``_bce.bce_blocks``) are shared by the
 one-shot functions (``_oneshot``, ``_bce``) and the streaming accumulators (``cecli.accumulate``).
+
+Names are loaded on first use (PEP 562): the command line imports the ``spec`` module at
+start-up without loading NumPy.
 """
 
-from ._bce import (
-    BCEBlock,
-    bce_arrays,
-    bce_blocks,
-    bce_elements,
-    bce_grad,
-    bce_grad_elements,
-    bce_losses,
-    bce_with_logits_elements,
-    bce_with_logits_grad_elements,
-    binary_cross_entropy,
-    binary_cross_entropy_grad,
-    binary_cross_entropy_with_logits,
-    binary_cross_entropy_with_logits_grad,
-)
-from ._blocks import as_3d, class_axis_of, work_dtype
-from ._ce import TOP_K_TIES, ce_positions, index_targets
-from ._checks import (
-    DIST_TOL,
-    binary_probs,
-    looks_like_probs,
-    not_logprobs,
-    probs_clip,
-    sample_weight_findings,
-)
-from ._grad import (
-    binary_grad,
-    ce_denominator,
-    ce_grad_positions,
-    cross_entropy_grad,
-    nll_loss_grad,
-)
-from ._oneshot import (
-    as_float,
-    check_reduction,
-    cross_entropy,
-    is_soft,
-    log_softmax,
-    nll_loss,
-    raise_nonfinite,
-    reduce,
-    softmax,
-    softmax_into,
-    split_input,
-)
-from ._positions import Positions
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from .spec import (
     DEFAULT_IGNORE_INDEX,
     CEOptions,
@@ -63,6 +25,109 @@ from .spec import (
     Reduction,
     TargetKind,
 )
+
+if TYPE_CHECKING:
+    from ._bce import (
+        BCEBlock,
+        bce_arrays,
+        bce_blocks,
+        bce_elements,
+        bce_grad,
+        bce_grad_elements,
+        bce_losses,
+        bce_with_logits_elements,
+        bce_with_logits_grad_elements,
+        binary_cross_entropy,
+        binary_cross_entropy_grad,
+        binary_cross_entropy_with_logits,
+        binary_cross_entropy_with_logits_grad,
+    )
+    from ._blocks import (
+        as_3d,
+        class_axis_of,
+        work_dtype,
+    )
+    from ._ce import (
+        TOP_K_TIES,
+        ce_positions,
+        index_targets,
+    )
+    from ._checks import (
+        DIST_TOL,
+        binary_probs,
+        looks_like_probs,
+        not_logprobs,
+        probs_clip,
+        sample_weight_findings,
+    )
+    from ._grad import (
+        binary_grad,
+        ce_denominator,
+        ce_grad_positions,
+        cross_entropy_grad,
+        nll_loss_grad,
+    )
+    from ._oneshot import (
+        as_float,
+        check_reduction,
+        cross_entropy,
+        is_soft,
+        log_softmax,
+        nll_loss,
+        raise_nonfinite,
+        reduce,
+        softmax,
+        softmax_into,
+        split_input,
+    )
+    from ._positions import (
+        Positions,
+    )
+
+_LAZY = {
+    "BCEBlock": "_bce",
+    "DIST_TOL": "_checks",
+    "Positions": "_positions",
+    "TOP_K_TIES": "_ce",
+    "as_3d": "_blocks",
+    "as_float": "_oneshot",
+    "bce_arrays": "_bce",
+    "bce_blocks": "_bce",
+    "bce_elements": "_bce",
+    "bce_grad": "_bce",
+    "bce_grad_elements": "_bce",
+    "bce_losses": "_bce",
+    "bce_with_logits_elements": "_bce",
+    "bce_with_logits_grad_elements": "_bce",
+    "binary_cross_entropy": "_bce",
+    "binary_cross_entropy_grad": "_bce",
+    "binary_cross_entropy_with_logits": "_bce",
+    "binary_cross_entropy_with_logits_grad": "_bce",
+    "binary_grad": "_grad",
+    "binary_probs": "_checks",
+    "ce_denominator": "_grad",
+    "ce_grad_positions": "_grad",
+    "ce_positions": "_ce",
+    "check_reduction": "_oneshot",
+    "class_axis_of": "_blocks",
+    "cross_entropy": "_oneshot",
+    "cross_entropy_grad": "_grad",
+    "index_targets": "_ce",
+    "is_soft": "_oneshot",
+    "log_softmax": "_oneshot",
+    "looks_like_probs": "_checks",
+    "nll_loss": "_oneshot",
+    "nll_loss_grad": "_grad",
+    "not_logprobs": "_checks",
+    "probs_clip": "_checks",
+    "raise_nonfinite": "_oneshot",
+    "reduce": "_oneshot",
+    "sample_weight_findings": "_checks",
+    "softmax": "_oneshot",
+    "softmax_into": "_oneshot",
+    "split_input": "_oneshot",
+    "work_dtype": "_blocks",
+}
 
 __all__ = [
     "DEFAULT_IGNORE_INDEX",
@@ -116,3 +181,16 @@ __all__ = [
     "split_input",
     "work_dtype",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -65,7 +65,14 @@ def bce_arrays(
 def _broadcastable(v: Any, shape: tuple[int, ...], name: str, wd: np.dtype) -> np.ndarray | None:
     if v is None:
         return None
-    a = np.asarray(v, dtype=wd)
+    with np.errstate(over="ignore"):  # checked just below
+        a = np.asarray(v, dtype=wd)
+    if not np.isfinite(a).all() and np.isfinite(np.asarray(v, dtype=np.float64)).all():
+        raise UsageError(
+            f"{name} values up to {float(np.max(v)):g} do not fit in the predictions' "
+            f"precision ({np.dtype(wd).name})",
+            fix="scale them down, or pass --float64",
+        )
     try:
         np.broadcast_shapes(a.shape, shape)
     except ValueError:

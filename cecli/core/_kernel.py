@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..errors import UsageError
 from ._blocks import buffer, transpose_into
 from ._checks import looks_like_probs, not_logprobs, probs_clip
 
@@ -98,7 +99,7 @@ class TileKernel:
         self.light = light  # loss, denom, counted and target only: no argmax, nothing kept
         self.cax = 1 if rows else 0  # the class axis of a laid-out tile
         self.w = opts.weight
-        w_wd = None if opts.weight is None else opts.weight.astype(wd)
+        w_wd = None if opts.weight is None else _weights_in(opts.weight, wd)
         self.w_wd = None if w_wd is None else (w_wd if rows else w_wd[:, None])
         # columns: argmax = C - max_c([x_c == max] * (C - c)), in the narrowest integer type.
         self.idt = np.dtype(np.int8 if C < 127 else np.int16 if C < 32767 else np.int32)
@@ -413,3 +414,17 @@ class TileKernel:
             np.greater(d, dy[:, None] if self.rows else dy, out=gt)
             rank = np.count_nonzero(gt, axis=self.cax)
         return smooth_dot, soft_dot, rank
+
+
+def _weights_in(weight: np.ndarray, wd: np.dtype) -> np.ndarray:
+    """The class weights in the working precision; a weight that does not fit (1e308 with
+    float32 predictions) is a usage error, not an inf that turns the loss into NaN."""
+    with np.errstate(over="ignore"):  # checked just below
+        out = weight.astype(wd)
+    if not np.isfinite(out).all():
+        raise UsageError(
+            f"--weight values up to {float(np.max(weight)):g} do not fit in the predictions' "
+            f"precision ({np.dtype(wd).name})",
+            fix="scale the weights down (the mean does not change), or pass --float64",
+        )
+    return out

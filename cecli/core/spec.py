@@ -11,12 +11,14 @@ types, and ``Reduction.MEAN == "mean"``.
 from __future__ import annotations
 
 import enum
+import numbers
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from ..errors import UsageError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = [
     "DEFAULT_IGNORE_INDEX",
@@ -119,7 +121,7 @@ class LossSpec:
         self._set("reduction", Reduction.parse(self.reduction, "--reduction"))
         self._set("nonfinite", Nonfinite.parse(self.nonfinite, "--nonfinite"))
         ls = self.label_smoothing
-        if isinstance(ls, bool) or not isinstance(ls, (int, float, np.floating, np.integer)):
+        if isinstance(ls, bool) or not isinstance(ls, numbers.Real):
             raise UsageError("--label-smoothing must be a number", value=ls)
         if not 0.0 <= float(ls) <= 1.0:  # False for NaN
             raise UsageError("--label-smoothing must be in [0, 1]", value=ls)
@@ -195,11 +197,11 @@ class CEOptions:
 
     @property
     def weight_total(self) -> float:
-        return float(self.num_classes) if self.weight is None else float(np.sum(self.weight))
+        return float(self.num_classes) if self.weight is None else float(self.weight.sum())
 
 
 def _integer(v: Any, option: str) -> int:
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+    if isinstance(v, bool) or not isinstance(v, numbers.Integral):
         raise UsageError(f"{option} must be an integer", value=v)
     return int(v)
 
@@ -208,6 +210,8 @@ def _weights(v: Any, option: str, binary: bool) -> np.ndarray | None:
     """Class (or label) weights as a float64 vector: finite, not negative."""
     if v is None:
         return None
+    import numpy as np  # here, not at import: the command line loads this module at start-up
+
     try:
         a = np.array(v, dtype=np.float64)  # a copy: frozen below, the caller's array is not
     except (TypeError, ValueError):

@@ -22,6 +22,7 @@ the file and, where they apply, the 1-based data row, the column and the value.
 from __future__ import annotations
 
 from cecli.readers.base import FORMATS, Batch, ReadOptions, SourceInfo, detect_format
+from cecli.readers.classes import read_class_names
 from cecli.readers.inputs import Inputs, open_inputs
 from cecli.readers.inspect import inspect_file
 
@@ -34,4 +35,5 @@ __all__ = [
     "detect_format",
     "inspect_file",
     "open_inputs",
+    "read_class_names",
 ]

@@ -23,6 +23,12 @@ __all__ = ["PARQUET_EXT", "filesystem", "hive_keys", "list_parquet"]
 PARQUET_EXT = (".parquet", ".pq", ".parq")
 
 
+S3_CONNECT_TIMEOUT = 3.0
+S3_REQUEST_TIMEOUT = 10.0
+S3_ATTEMPTS = 2
+"""An ``s3://`` endpoint gets a few seconds to connect, and two attempts per request."""
+
+
 def filesystem(uri: str) -> tuple[Any, str]:
     """``(pyarrow FileSystem, path)`` for a URI; S3 honours the endpoint env vars."""
     pafs = arrow("pyarrow.fs")
@@ -30,6 +36,7 @@ def filesystem(uri: str) -> tuple[Any, str]:
         if uri.startswith("s3://"):
             endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
             if endpoint:
+                _check_endpoint(endpoint, uri)
                 parsed = urlparse(endpoint)
                 region = (
                     os.environ.get("AWS_REGION")
@@ -40,10 +47,16 @@ def filesystem(uri: str) -> tuple[Any, str]:
                     endpoint_override=parsed.netloc or parsed.path,
                     scheme=parsed.scheme or "https",
                     region=region,
+                    # an endpoint that refuses or never answers: fail in seconds, not minutes
+                    connect_timeout=S3_CONNECT_TIMEOUT,
+                    request_timeout=S3_REQUEST_TIMEOUT,
+                    retry_strategy=pafs.AwsStandardS3RetryStrategy(max_attempts=S3_ATTEMPTS),
                 )
                 return fs, uri[len("s3://") :].rstrip("/")
         fs, path = pafs.FileSystem.from_uri(uri)
         return fs, str(path).rstrip("/")
+    except InputError:
+        raise
     except (arrow().ArrowException, OSError, ValueError) as exc:
         raise InputError(
             f"cannot open the URI ({exc})", file=uri, fix="check the scheme, bucket and credentials"
@@ -58,31 +71,76 @@ def _wanted(name: str) -> bool:
 def list_parquet(path: str) -> tuple[Any, list[str], str | None]:
     """``(filesystem or None, files sorted by path, dataset root or None)`` for ``path``."""
     if is_uri(path):
-        pafs = arrow("pyarrow.fs")
-        fs, p = filesystem(path)
-        if is_glob(p):
-            root = p[: min(p.index(c) for c in "*?[" if c in p)].rsplit("/", 1)[0]
-            infos = fs.get_file_info(pafs.FileSelector(root, recursive=True))
-            files = sorted(
-                i.path
-                for i in infos
-                if i.type == pafs.FileType.File and fnmatch.fnmatchcase(i.path, p)
-            )
-            return fs, files, root
-        info = fs.get_file_info(p)
-        if info.type == pafs.FileType.NotFound:
-            raise InputError("no such file or prefix", file=path, fix="check the URI")
-        if info.type == pafs.FileType.Directory:
-            infos = fs.get_file_info(pafs.FileSelector(p, recursive=True))
-            files = sorted(
-                i.path for i in infos if i.type == pafs.FileType.File and _wanted(i.path)
-            )
-            return fs, files, p
-        return fs, [p], None
+        try:
+            return _list_uri(path)
+        except (arrow().ArrowException, OSError) as exc:  # network, endpoint, credentials
+            raise InputError(
+                f"cannot list the URI ({_first_line(exc)})",
+                file=path,
+                fix="check the endpoint (AWS_ENDPOINT_URL), the network and the credentials",
+            ) from None
+    return _list_local(path)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def _list_uri(path: str) -> tuple[Any, list[str], str | None]:
+    pafs = arrow("pyarrow.fs")
+    fs, p = filesystem(path)
+    if is_glob(p):
+        root = p[: min(p.index(c) for c in "*?[" if c in p)].rsplit("/", 1)[0]
+        infos = fs.get_file_info(pafs.FileSelector(root, recursive=True))
+        files = sorted(
+            i.path
+            for i in infos
+            if i.type == pafs.FileType.File and fnmatch.fnmatchcase(i.path, p)
+        )
+        return fs, files, root
+    info = fs.get_file_info(p)
+    if info.type == pafs.FileType.NotFound:
+        raise InputError("no such file or prefix", file=path, fix="check the URI")
+    if info.type == pafs.FileType.Directory:
+        infos = fs.get_file_info(pafs.FileSelector(p, recursive=True))
+        files = sorted(
+            i.path for i in infos if i.type == pafs.FileType.File and _wanted(i.path)
+        )
+        return fs, files, p
+    return fs, [p], None
+
+
+def _check_endpoint(endpoint: str, uri: str) -> None:
+    """InputError unless the S3 endpoint override accepts a connection and answers a request
+    within :data:`S3_CONNECT_TIMEOUT` seconds: pyarrow's client retries a refused or silent
+    endpoint for tens of seconds (and a refused one escaped as a bug, exit 4)."""
+    import socket
+
+    parsed = urlparse(endpoint if "://" in endpoint else f"https://{endpoint}")
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    fix = "check AWS_ENDPOINT_URL and the network"
+    try:
+        with socket.create_connection((parsed.hostname or "", port), S3_CONNECT_TIMEOUT) as s:
+            s.sendall(b"HEAD / HTTP/1.0\r\n\r\n")  # any reply will do, even a TLS alert
+            s.recv(1)
+    except TimeoutError:
+        raise InputError(
+            f"the S3 endpoint {endpoint} accepts connections but does not answer",
+            file=uri,
+            fix=fix,
+        ) from None
+    except OSError as exc:
+        raise InputError(
+            f"cannot reach the S3 endpoint {endpoint} ({exc.strerror or exc})", file=uri, fix=fix
+        ) from None
+
+
+def _list_local(path: str) -> tuple[Any, list[str], str | None]:
     if path.startswith("file://"):
         path = path[len("file://") :]
     if os.path.isdir(path):
-        files = []
+        files: list[str] = []
         for dirpath, dirnames, filenames in os.walk(path):
             dirnames[:] = [d for d in dirnames if not d.startswith((".", "_"))]
             files.extend(os.path.join(dirpath, f) for f in filenames if _wanted(f))

@@ -1,32 +1,63 @@
-"""Results -> JSON-able dicts, TSV lines and rich renderables. Returns, never prints.
+"""Results -> JSON-able dicts, TSV and value lines, rich renderables. Returns, never prints.
 
-rich is imported inside the functions that build renderables, so JSON and value output never
-pay for it.
+One module per command's result (``_ce``: ce / nll, ``_bce``, ``_compare``, ``_softmax``,
+``_inspect``); :func:`render` picks a result's view for a ``--format``; ``_common`` holds the
+formatting they share (JSON-safe values, numbers, bars, the one-line verdict of a gate) and
+:mod:`.formats` the ``--format`` choices. Names are loaded on first use (PEP 562), and rich
+inside the functions that build renderables, so the command line can import :mod:`.formats` at
+start-up and JSON or value output never pays for rich.
 """
 
-from ._ce import per_class_table, summary_table, to_dict, tsv_lines, value_lines
-from ._common import (
-    DASH,
-    SPARK,
-    check_verdict,
-    checks_failed,
-    clean,
-    format_pair,
-    share_bar,
-    sparkline,
-)
-from ._compare import compare_table, compare_to_dict, compare_tsv_lines, compare_value_lines
-from ._family import (
-    bce_summary_table,
-    bce_to_dict,
-    bce_tsv_lines,
-    bce_value_lines,
-    softmax_to_dict,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from .formats import Format, InfoFormat
+
+if TYPE_CHECKING:
+    from ._bce import bce_summary_table, bce_to_dict, bce_tsv_lines, bce_value_lines
+    from ._ce import per_class_table, summary_table, to_dict, tsv_lines, value_lines
+    from ._common import (
+        DASH,
+        SPARK,
+        check_verdict,
+        checks_failed,
+        clean,
+        format_pair,
+        share_bar,
+        sparkline,
+    )
+    from ._compare import compare_table, compare_to_dict, compare_tsv_lines, compare_value_lines
+    from ._inspect import inspect_table
+    from ._render import render
+    from ._softmax import softmax_table, softmax_to_dict
+
+_LAZY = {
+    "_bce": ("bce_summary_table", "bce_to_dict", "bce_tsv_lines", "bce_value_lines"),
+    "_ce": ("per_class_table", "summary_table", "to_dict", "tsv_lines", "value_lines"),
+    "_common": (
+        "DASH",
+        "SPARK",
+        "check_verdict",
+        "checks_failed",
+        "clean",
+        "format_pair",
+        "share_bar",
+        "sparkline",
+    ),
+    "_compare": ("compare_table", "compare_to_dict", "compare_tsv_lines", "compare_value_lines"),
+    "_inspect": ("inspect_table",),
+    "_render": ("render",),
+    "_softmax": ("softmax_table", "softmax_to_dict"),
+}
+_MODULE_OF = {name: module for module, names in _LAZY.items() for name in names}
 
 __all__ = [
     "DASH",
     "SPARK",
+    "Format",
+    "InfoFormat",
     "bce_summary_table",
     "bce_to_dict",
     "bce_tsv_lines",
@@ -39,8 +70,11 @@ __all__ = [
     "compare_tsv_lines",
     "compare_value_lines",
     "format_pair",
+    "inspect_table",
     "per_class_table",
+    "render",
     "share_bar",
+    "softmax_table",
     "softmax_to_dict",
     "sparkline",
     "summary_table",
@@ -48,3 +82,16 @@ __all__ = [
     "tsv_lines",
     "value_lines",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return list(__all__)

@@ -9,7 +9,7 @@ import numpy as np
 from .._version import __version__
 from ..accumulate import CEResult
 from ..api import Evaluation
-from ._common import BAR_WIDTH, DASH, _cell, _fmt, _num, clean, share_bar, sparkline
+from ._common import BAR_WIDTH, DASH, cell, clean, exact, share_bar, short, sparkline
 
 
 def to_dict(ev: Evaluation[CEResult], checks: list[dict[str, Any]] | None = None) -> dict[str, Any]:
@@ -69,8 +69,8 @@ def to_dict(ev: Evaluation[CEResult], checks: list[dict[str, Any]] | None = None
 def value_lines(ev: Evaluation[CEResult]) -> list[str]:
     """``-f value``: the bare loss, or one loss per line for ``--reduction none``."""
     if ev.losses is not None:
-        return [_num(v) for v in np.asarray(ev.losses).reshape(-1).tolist()]
-    return [_num(ev.result.loss)]
+        return [exact(v) for v in np.asarray(ev.losses).reshape(-1).tolist()]
+    return [exact(ev.result.loss)]
 
 
 def tsv_lines(ev: Evaluation[CEResult]) -> list[str]:
@@ -79,7 +79,7 @@ def tsv_lines(ev: Evaluation[CEResult]) -> list[str]:
         return value_lines(ev)
     d = to_dict(ev)
     keys = [k for k, v in d.items() if not isinstance(v, (dict, list))]
-    return ["\t".join(keys), "\t".join(_cell(d[k]) for k in keys)]
+    return ["\t".join(keys), "\t".join(cell(d[k]) for k in keys)]
 
 
 def summary_table(ev: Evaluation[CEResult], checks: list[dict[str, Any]] | None = None) -> Any:
@@ -95,40 +95,40 @@ def summary_table(ev: Evaluation[CEResult], checks: list[dict[str, Any]] | None 
     t.add_column("value", justify="right")
     t.add_column("", style="dim")
     label = {"mean": "loss (mean)", "sum": "loss (sum)", "none": "loss (mean of none)"}
-    t.add_row(label.get(r.reduction, "loss"), Text(_fmt(r.loss, 8), style="bold cyan"), "")
+    t.add_row(label.get(r.reduction, "loss"), Text(short(r.loss, 8), style="bold cyan"), "")
     if r.ci is not None:
         t.add_row(
             f"{r.ci['level']:.0%} interval",
-            f"{_fmt(r.ci['low'])} {DASH} {_fmt(r.ci['high'])}",
+            f"{short(r.ci['low'])} {DASH} {short(r.ci['high'])}",
             f"{r.ci['method']}, B={r.ci['replicates']}, seed {r.ci['seed']}"
             + (f", groups: {r.ci['group']}" if r.ci.get("group") else ""),
         )
     if r.perplexity is not None:
-        t.add_row("perplexity", _fmt(r.perplexity), "exp(loss)")
-    t.add_row("accuracy", _fmt(r.accuracy), "argmax == target")
+        t.add_row("perplexity", short(r.perplexity), "exp(loss)")
+    t.add_row("accuracy", short(r.accuracy), "argmax == target")
     if r.top_k:
-        t.add_row(f"top-{r.top_k} accuracy", _fmt(r.top_k_accuracy), "")
+        t.add_row(f"top-{r.top_k} accuracy", short(r.top_k_accuracy), "")
     if r.ece is not None:
-        t.add_row("ECE", _fmt(r.ece), f"{r.ece_bins} bins")
+        t.add_row("ECE", short(r.ece), f"{r.ece_bins} bins")
     t.add_row("samples", f"{r.samples:,}", f"{r.counted:,} counted, {r.ignored:,} ignored")
-    t.add_row("weight sum", _fmt(r.weight_sum), "mean denominator")
+    t.add_row("weight sum", short(r.weight_sum), "mean denominator")
     t.add_row("classes", str(r.classes), f"targets: {ev.target_kind}")
     q = r.quantiles
     if q:
         t.add_row(
             "loss p50 / p90 / p99",
-            " / ".join(_fmt(q.get(k), 4) for k in ("p50", "p90", "p99")),
-            f"max {_fmt(q.get('max'), 4)}",
+            " / ".join(short(q.get(k), 4) for k in ("p50", "p90", "p99")),
+            f"max {short(q.get('max'), 4)}",
         )
     spark = sparkline(r.histogram[1])
     if spark:
-        t.add_row("distribution", Text(spark, style="green"), f"0 … {_fmt(r.histogram[0][-1], 3)}")
+        t.add_row("distribution", Text(spark, style="green"), f"0 … {short(r.histogram[0][-1], 3)}")
     for c in checks or []:
         ok = c["passed"]
         t.add_row(
             c["name"],
             Text("pass" if ok else "FAIL", style="green" if ok else "bold red"),
-            f"threshold {_fmt(c['threshold'])}",
+            f"threshold {short(c['threshold'])}",
         )
     parts: list[Any] = [t]
     if r.per_class is not None:
@@ -164,15 +164,13 @@ def per_class_table(rows: list[dict[str, Any]], limit: int = 30) -> Any:
         t.add_row(
             str(row["class"]),
             f"{row['count']:,}",
-            _fmt(row["weight_sum"]),
-            _fmt(row["loss"]),
+            short(row["weight_sum"]),
+            short(row["loss"]),
             f"{share:.1%}" if share == share else DASH,
             bar,
-            _fmt(row["accuracy"], 4),
+            short(row["accuracy"], 4),
         )
     if len(rows) > limit:
         t.caption = f"{len(rows) - limit} more classes in -f json"
     return t
 
-
-# -- bce and softmax ---------------------------------------------------------------------

@@ -31,17 +31,20 @@ def clean(value: Any) -> Any:
     return value
 
 
-def _num(v: float) -> str:
+def exact(v: float) -> str:
+    """A number at full precision (``repr``): what ``-f value`` prints."""
     return repr(float(v))
 
 
-def _cell(v: Any) -> str:
+def cell(v: Any) -> str:
+    """A TSV cell: floats at full precision, ``None`` (a NaN in JSON) as ``nan``."""
     if v is None:
         return "nan"
     return repr(v) if isinstance(v, float) else str(v)
 
 
-def _fmt(v: float | None, digits: int = 6) -> str:
+def short(v: float | None, digits: int = 6) -> str:
+    """A number for a table: ``digits`` significant digits, a dash for no value or NaN."""
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return DASH
     return f"{v:.{digits}g}"
@@ -122,5 +125,3 @@ def check_verdict(command: str, check: dict[str, Any]) -> str:
 def checks_failed(checks: list[dict[str, Any]]) -> bool:
     return any(not c["passed"] for c in checks)
 
-
-# -- compare -------------------------------------------------------------------------------

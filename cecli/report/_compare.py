@@ -7,7 +7,7 @@ from typing import Any
 
 from .._version import __version__
 from ..api import Comparison
-from ._common import DASH, _cell, _fmt, _num, clean
+from ._common import DASH, cell, clean, exact, short
 
 
 def _side(r: Any, path: str) -> dict[str, Any]:
@@ -67,14 +67,14 @@ def compare_to_dict(cmp: Comparison, checks: list[dict[str, Any]] | None = None)
 
 def compare_value_lines(cmp: Comparison) -> list[str]:
     """``-f value``: the bare delta (B - A)."""
-    return [_num(cmp.delta)]
+    return [exact(cmp.delta)]
 
 
 def compare_tsv_lines(cmp: Comparison) -> list[str]:
     keys = ["loss_a", "loss_b", "delta", "ci_low", "ci_high", "p_value", "samples", "counted"]
     vals = [cmp.a.loss, cmp.b.loss, cmp.delta, cmp.ci["low"], cmp.ci["high"], cmp.p_value,
             cmp.a.samples, cmp.a.counted]
-    return ["\t".join(keys), "\t".join(_cell(clean(v)) for v in vals)]
+    return ["\t".join(keys), "\t".join(cell(clean(v)) for v in vals)]
 
 
 def compare_table(cmp: Comparison, checks: list[dict[str, Any]] | None = None) -> Any:
@@ -100,20 +100,20 @@ def compare_table(cmp: Comparison, checks: list[dict[str, Any]] | None = None) -
 
     label = {"mean": "loss (mean)", "sum": "loss (sum)"}.get(a.reduction, "loss")
     d_style = "bold red" if cmp.delta > 0 else "bold green" if cmp.delta < 0 else "bold"
-    t.add_row(label, _fmt(a.loss, 8), _fmt(b.loss, 8), Text(f"{cmp.delta:+.6g}", style=d_style))
+    t.add_row(label, short(a.loss, 8), short(b.loss, 8), Text(f"{cmp.delta:+.6g}", style=d_style))
     if a.perplexity is not None and b.perplexity is not None:
-        t.add_row("perplexity", _fmt(a.perplexity), _fmt(b.perplexity),
+        t.add_row("perplexity", short(a.perplexity), short(b.perplexity),
                   diff(a.perplexity, b.perplexity))
-    t.add_row("accuracy", _fmt(a.accuracy), _fmt(b.accuracy), diff(a.accuracy, b.accuracy))
+    t.add_row("accuracy", short(a.accuracy), short(b.accuracy), diff(a.accuracy, b.accuracy))
     if a.top_k:
-        t.add_row(f"top-{a.top_k} accuracy", _fmt(a.top_k_accuracy), _fmt(b.top_k_accuracy),
+        t.add_row(f"top-{a.top_k} accuracy", short(a.top_k_accuracy), short(b.top_k_accuracy),
                   diff(a.top_k_accuracy, b.top_k_accuracy))
     if a.ece is not None:
-        t.add_row("ECE", _fmt(a.ece), _fmt(b.ece), diff(a.ece, b.ece))
+        t.add_row("ECE", short(a.ece), short(b.ece), diff(a.ece, b.ece))
     qa, qb = a.quantiles, b.quantiles
     for k in ("p50", "p90", "p99"):
         if k in qa:
-            t.add_row(f"loss {k}", _fmt(qa.get(k), 4), _fmt(qb.get(k), 4), "")
+            t.add_row(f"loss {k}", short(qa.get(k), 4), short(qb.get(k), 4), "")
     ci = cmp.ci
     s = Table(show_header=False, title_justify="left")
     s.add_column("measure", style="bold")
@@ -121,11 +121,11 @@ def compare_table(cmp: Comparison, checks: list[dict[str, Any]] | None = None) -
     s.add_column("", style="dim")
     s.add_row(
         f"{ci['level']:.0%} interval of B - A",
-        f"{_fmt(ci['low'])} {DASH} {_fmt(ci['high'])}",
+        f"{short(ci['low'])} {DASH} {short(ci['high'])}",
         f"paired Poisson bootstrap, B={ci['replicates']}, seed {ci['seed']}"
         + (f", groups: {ci['group']}" if ci.get("group") else ""),
     )
-    s.add_row("p-value", _fmt(cmp.p_value, 4), "two-sided, no difference")
+    s.add_row("p-value", short(cmp.p_value, 4), "two-sided, no difference")
     s.add_row("samples", f"{a.samples:,}", f"{a.counted:,} counted, {a.ignored:,} ignored")
     for c in checks or []:
         ok = c["passed"]
@@ -134,7 +134,7 @@ def compare_table(cmp: Comparison, checks: list[dict[str, Any]] | None = None) -
             Text("pass" if ok else "FAIL", style="green" if ok else "bold red"),
             f"one-sided p {c['p_worse']:.3g}, alpha {c['alpha']:g}, margin {c['margin']:g}"
             if c["name"] == "fail_if_worse"
-            else f"threshold {_fmt(c['threshold'])}",
+            else f"threshold {short(c['threshold'])}",
         )
     parts: list[Any] = [t, s]
     for w in cmp.warnings:

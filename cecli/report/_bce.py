@@ -1,4 +1,4 @@
-"""Reports of ``bce`` and ``softmax``."""
+"""Reports of ``bce``: the JSON object, TSV and value lines, the rich summary."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import numpy as np
 
 from .._version import __version__
 from ..accumulate import BCEResult
-from ..api import Evaluation, SoftmaxResult
-from ._common import _cell, _fmt, _num, clean
+from ..api import Evaluation
+from ._common import cell, clean, exact, short
 
 
 def bce_to_dict(ev: Evaluation[BCEResult], checks: list[dict[str, Any]] | None = None) -> dict[str, Any]:
@@ -54,8 +54,8 @@ def bce_to_dict(ev: Evaluation[BCEResult], checks: list[dict[str, Any]] | None =
 def bce_value_lines(ev: Evaluation[BCEResult]) -> list[str]:
     """``-f value``: the bare loss, or one loss per element (row-major) for ``none``."""
     if ev.losses is not None:
-        return [_num(v) for v in np.asarray(ev.losses).reshape(-1).tolist()]
-    return [_num(ev.result.loss)]
+        return [exact(v) for v in np.asarray(ev.losses).reshape(-1).tolist()]
+    return [exact(ev.result.loss)]
 
 
 def bce_tsv_lines(ev: Evaluation[BCEResult]) -> list[str]:
@@ -64,7 +64,7 @@ def bce_tsv_lines(ev: Evaluation[BCEResult]) -> list[str]:
         return bce_value_lines(ev)
     d = bce_to_dict(ev)
     keys = [k for k, v in d.items() if not isinstance(v, (dict, list))]
-    return ["\t".join(keys), "\t".join(_cell(d[k]) for k in keys)]
+    return ["\t".join(keys), "\t".join(cell(d[k]) for k in keys)]
 
 
 def bce_summary_table(ev: Evaluation[BCEResult], checks: list[dict[str, Any]] | None = None) -> Any:
@@ -82,11 +82,11 @@ def bce_summary_table(ev: Evaluation[BCEResult], checks: list[dict[str, Any]] | 
     t.add_column("", style="dim")
     label = {"mean": "loss (mean)", "sum": "loss (sum)", "none": "loss (mean of none)"}
     kind = "BCELoss" if cfg.input == "probs" else "BCEWithLogitsLoss"
-    t.add_row(label.get(r.reduction, "loss"), Text(_fmt(r.loss, 8), style="bold cyan"), kind)
+    t.add_row(label.get(r.reduction, "loss"), Text(short(r.loss, 8), style="bold cyan"), kind)
     threshold = "p > 0.5" if cfg.input == "probs" else "logit > 0"
-    t.add_row("accuracy", _fmt(r.accuracy), f"({threshold}) == (target > 0.5)")
+    t.add_row("accuracy", short(r.accuracy), f"({threshold}) == (target > 0.5)")
     t.add_row("samples", f"{r.elements:,}", f"elements: {r.rows:,} rows x {r.labels} label(s)")
-    t.add_row("positives", _fmt(r.positives), "sum of the targets")
+    t.add_row("positives", short(r.positives), "sum of the targets")
     if cfg.weight is not None:
         t.add_row("weight", _short(cfg.weight), "per label")
     if cfg.pos_weight is not None:
@@ -96,7 +96,7 @@ def bce_summary_table(ev: Evaluation[BCEResult], checks: list[dict[str, Any]] | 
         t.add_row(
             c["name"],
             Text("pass" if ok else "FAIL", style="green" if ok else "bold red"),
-            f"threshold {_fmt(c['threshold'])}",
+            f"threshold {short(c['threshold'])}",
         )
     parts: list[Any] = [t]
     for w in ev.warnings:
@@ -105,29 +105,5 @@ def bce_summary_table(ev: Evaluation[BCEResult], checks: list[dict[str, Any]] | 
 
 
 def _short(v: np.ndarray) -> str:
-    vals = [_fmt(float(x), 4) for x in v[:6]]
+    vals = [short(float(x), 4) for x in v[:6]]
     return ", ".join(vals) + (" …" if v.size > 6 else "")
-
-
-def softmax_to_dict(res: SoftmaxResult, log: bool, temperature: float) -> dict[str, Any]:
-    """What ``cecli softmax -f json`` prints about the file it wrote."""
-    out: dict[str, Any] = {
-        "command": "softmax",
-        "output": res.output,
-        "format": res.format,
-        "layout": res.layout,
-        "log": log,
-        "temperature": temperature,
-        "rows": res.rows,
-        "classes": res.classes,
-        "shape": list(res.shape),
-        "dtype": res.dtype,
-        "columns": list(res.columns),
-        "inputs": [{"path": i.path, "format": i.format, "rows": i.rows} for i in res.inputs],
-        "version": __version__,
-    }
-    result: dict[str, Any] = clean(out)
-    return result
-
-
-# -- checks and verdicts -------------------------------------------------------------------

@@ -1,0 +1,160 @@
+"""The typer app, the exit codes and the one place errors become exit codes (:func:`guard`).
+
+Every user mistake is a :class:`~cecli.errors.CecliError`, printed once as ``error: ...`` on
+stderr and mapped to its exit code here, in :func:`guard`; anything else is a bug (exit 4, with
+a traceback). stdout carries only the result.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import os
+import signal
+import sys
+from collections.abc import Iterator
+from typing import Any, NoReturn
+
+import typer
+import typer.core
+
+from .._version import __version__
+from ..errors import CecliError, DataError, EngineError, InputError, OutputError, UsageError
+
+
+class ExitCode(enum.IntEnum):
+    OK = 0
+    CHECK_FAILED = 1
+    USAGE = 2
+    INPUT = 3
+    INTERNAL = 4
+    INTERRUPTED = 130
+    TERMINATED = 143
+
+
+EXIT_FOR: dict[type[CecliError], ExitCode] = {
+    UsageError: ExitCode.USAGE,
+    InputError: ExitCode.INPUT,
+    DataError: ExitCode.INPUT,
+    OutputError: ExitCode.INPUT,
+    EngineError: ExitCode.INPUT,
+}
+
+
+class _Commands(typer.core.TyperGroup):
+    """The command group: every command runs inside :func:`guard`, and a value typer itself
+    rejects (a choice not offered, a number that is not one) is one ``error:`` line, exit 2,
+    like every other usage error."""
+
+    def invoke(self, ctx: Any) -> Any:
+        with guard():
+            try:
+                return super().invoke(ctx)
+            except typer.BadParameter as exc:
+                fail(exc.format_message(), ExitCode.USAGE)
+
+
+app = typer.Typer(
+    name="cecli",
+    cls=_Commands,
+    pretty_exceptions_enable=False,
+    help=(
+        "Cross-entropy losses of saved predictions, with exactly PyTorch's semantics.\n\n"
+        "Example: cecli ce preds.csv -f value"
+    ),
+    no_args_is_help=True,
+    add_completion=True,
+    pretty_exceptions_show_locals=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+class Terminated(BaseException):
+    """SIGTERM, turned into an exception so outputs are cleaned up like on Ctrl-C."""
+
+
+def _on_sigterm(signum: int, frame: Any) -> NoReturn:
+    raise Terminated()
+
+
+def _version(value: bool) -> None:
+    if value:
+        sys.stdout.write(f"cecli {__version__}\n")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", "-V", callback=_version, is_eager=True, help="Print the version."
+    ),
+) -> None:
+    """Cross-entropy losses of saved predictions, with exactly PyTorch's semantics."""
+
+
+def fail(message: str, code: ExitCode) -> NoReturn:
+    sys.stderr.write(f"error: {message}\n")
+    sys.stderr.flush()
+    raise typer.Exit(int(code))
+
+
+@contextlib.contextmanager
+def guard() -> Iterator[None]:
+    """Map errors to exit codes: the single place where that happens."""
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        yield
+    except CecliError as exc:
+        fail(exc.message(), EXIT_FOR.get(type(exc), _code_of(exc)))
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
+    except Terminated:
+        raise typer.Exit(int(ExitCode.TERMINATED)) from None
+    except BrokenPipeError:
+        _quiet_pipe()
+        raise typer.Exit(int(ExitCode.OK)) from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _code_of(exc: CecliError) -> ExitCode:
+    for cls, code in EXIT_FOR.items():
+        if isinstance(exc, cls):
+            return code
+    return ExitCode.INPUT
+
+
+def _quiet_pipe() -> None:
+    # The reader went away (`cecli ... | head -1`): point stdout at /dev/null so the interpreter's
+    # final flush does not complain, and end quietly.
+    with contextlib.suppress(OSError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+
+
+def main() -> None:
+    """Console-script entry point.
+
+    User mistakes were mapped to their codes in :func:`guard`; what reaches here is a bug, which
+    exits 4 after its traceback (the only case that shows one).
+    """
+    signal.signal(signal.SIGTERM, _on_sigterm)  # 143, not -15, from the start (issue 12)
+    try:
+        app()
+    except Terminated:  # SIGTERM outside a command body
+        sys.exit(int(ExitCode.TERMINATED))
+    except BrokenPipeError:  # a pipe closed during typer's own output (e.g. --help | head -1)
+        _quiet_pipe()
+        sys.exit(int(ExitCode.OK))
+    except KeyboardInterrupt:  # Ctrl-C outside a command body (argument parsing, imports)
+        sys.exit(int(ExitCode.INTERRUPTED))
+    except Exception:  # not an error mapper: whatever reaches here is a bug (exit 4)
+        import traceback
+
+        traceback.print_exc()
+        sys.stderr.write(
+            "error: internal error (a bug in cecli); please report it with the traceback above\n"
+        )
+        sys.exit(int(ExitCode.INTERNAL))

@@ -1,0 +1,134 @@
+"""stdout and stderr: the result on stdout, warnings, verdicts and progress on stderr."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import typer
+
+from ._app import ExitCode
+
+
+def stderr_console(quiet: bool = False) -> Any:
+    from rich.console import Console
+
+    return Console(stderr=True, quiet=quiet, highlight=False, soft_wrap=True)
+
+
+def stdout_console() -> Any:
+    from rich.console import Console
+
+    return Console(highlight=False)
+
+
+def emit(lines: list[str]) -> None:
+    """Write result lines to stdout (and flush, so a closed pipe is noticed here)."""
+    out = sys.stdout
+    for i in range(0, len(lines), 4096):
+        out.write("\n".join(lines[i : i + 4096]) + "\n")
+    out.flush()
+
+
+def emit_json(obj: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(obj, allow_nan=False) + "\n")
+    sys.stdout.flush()
+
+
+def on_terminal() -> bool:
+    """Whether stdout is a terminal (``--format auto`` then means a table)."""
+    return sys.stdout.isatty()
+
+
+def show(out: list[str] | Any) -> None:
+    """Lines as they are; a rich renderable through a console (a table)."""
+    if isinstance(out, list):
+        emit(out)
+    else:
+        stdout_console().print(out)
+
+
+def finish(
+    command: str, fmt: Any, result: Any, checks: list[dict[str, Any]], quiet: bool
+) -> None:
+    """Print a result in ``fmt`` on stdout, its warnings and the gates' verdicts on stderr, and
+    exit 1 when a check failed. The same for every command that computes a loss."""
+    from ..report import check_verdict, checks_failed, render
+
+    show(render(result, fmt, checks))
+    shown = result.warnings if fmt != "table" else []  # the table shows its warnings itself
+    if shown or checks:  # rich is imported only when there is something to say
+        err = stderr_console(quiet)
+        for w in shown:
+            err.print(f"warning: {w}", markup=False)
+        for check in checks:
+            err.print(check_verdict(command, check), markup=False)
+    if checks_failed(checks):
+        raise typer.Exit(int(ExitCode.CHECK_FAILED))
+
+
+class ProgressBar:
+    """Rows, throughput and ETA on stderr, shown only once a run has taken ``delay`` seconds
+    (a quick run prints nothing) and removed when done. Build it with :func:`progress_bar`."""
+
+    def __init__(self, console: Any, delay: float = 0.5) -> None:
+        import time
+
+        self.console = console
+        self.delay = delay
+        self.clock = time.monotonic
+        self.started = self.clock()
+        self.bar: Any = None
+        self.task: Any = None
+
+    def __call__(self, done: int, total: int | None) -> None:
+        if self.bar is None:
+            if self.clock() - self.started < self.delay:
+                return
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TaskProgressColumn,
+                TextColumn,
+                TimeRemainingColumn,
+            )
+
+            class RowsPerSecond(TextColumn):
+                def __init__(self) -> None:
+                    super().__init__("")
+
+                def render(self, task: Any) -> Any:
+                    from rich.text import Text
+
+                    speed = task.finished_speed or task.speed
+                    return Text(f"{speed:,.0f} rows/s" if speed else "", style="dim")
+
+            self.bar = Progress(
+                TextColumn("rows"),
+                BarColumn(),
+                TaskProgressColumn(),
+                MofNCompleteColumn(),
+                RowsPerSecond(),
+                TimeRemainingColumn(),
+                console=self.console,
+                transient=True,
+            )
+            self.bar.start()
+            self.task = self.bar.add_task("rows", total=total)
+        self.bar.update(self.task, completed=done, total=total)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+            self.bar = None
+
+
+def progress_bar(quiet: bool) -> ProgressBar | None:
+    """A progress bar when stderr is a terminal (never in a pipe, never with --quiet)."""
+    import sys
+
+    if quiet or not sys.stderr.isatty():
+        return None
+    return ProgressBar(stderr_console())

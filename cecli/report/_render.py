@@ -1,0 +1,41 @@
+"""One entry point for every result: :func:`render` in the format asked for."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from .formats import Format
+
+Checks = list[dict[str, Any]]
+
+
+def render(result: Any, fmt: Format, checks: Checks) -> list[str] | Any:
+    """``result`` (an evaluation of ``ce`` / ``nll`` / ``bce``, or a comparison) in ``fmt``:
+    the lines for stdout (JSON: one line; ``value``: the bare number(s); ``tsv``), or for a
+    table a rich renderable. ``fmt`` is concrete (``auto`` resolved by the caller)."""
+    to_json, value, tsv, table = _views(result)
+    if fmt is Format.JSON:
+        return [json.dumps(to_json(result, checks), allow_nan=False)]
+    if fmt is Format.VALUE:
+        return value(result)
+    if fmt is Format.TSV:
+        return tsv(result)
+    return table(result, checks)
+
+
+def _views(result: Any) -> tuple[Callable[..., Any], ...]:
+    from ..api import Comparison
+
+    if isinstance(result, Comparison):
+        from . import _compare as c
+
+        return c.compare_to_dict, c.compare_value_lines, c.compare_tsv_lines, c.compare_table
+    if result.loss.binary:  # an Evaluation of bce
+        from . import _bce as b
+
+        return b.bce_to_dict, b.bce_value_lines, b.bce_tsv_lines, b.bce_summary_table
+    from . import _ce as e
+
+    return e.to_dict, e.value_lines, e.tsv_lines, e.summary_table
