@@ -973,6 +973,75 @@ def cancer_more_cases(bc: dict[str, Any]) -> None:
          "sklearn.metrics.log_loss(y, predict_proba[:, 1])",
          "sklearn's binary form from an array: (N,) positive-class probabilities and 0/1 labels")
 
+
+def role_evidence_cases(w: dict[str, Any], ir: dict[str, Any]) -> None:
+    """Columns whose role only their name or values tell: what pandas / R users leave in."""
+    names, z, y = w["names"], w["z"], w["y"]
+    n, c = z.shape
+    want = ce_ref(z, y)
+    ref = "NumPy float64 log_softmax of LogisticRegression.decision_function (wine test half)"
+    ok = loss(want, RTOL64, c, n)
+
+    x = pd.DataFrame(z, columns=names)
+    x.insert(0, "X", np.arange(1, n + 1))
+    x["label"] = y
+    x.to_csv(OUT / "wine_r_roundtrip_X.csv", index=False)
+    case("r_read_write_roundtrip_X_column", "R write.csv, read.csv, write.csv(row.names=FALSE) "
+         "(written with pandas): the old row names come back as an integer column 'X', 1..N",
+         ["wine_r_roundtrip_X.csv"], ["ce", "wine_r_roundtrip_X.csv"],
+         [ok, error(3, "X", "--logit-cols")], ref,
+         "an integer 1..N column is row numbers: excluded (a warning is fine) or refused naming "
+         "it; never a fourth class", group="wine_logits")
+
+    sw = pd.DataFrame(z, columns=names)
+    sw["label"] = y
+    sw["sample_weight"] = 1.0 + (np.arange(n) % 3)
+    sw.to_csv(OUT / "wine_sample_weight_column.csv", index=False)
+    weights = sw["sample_weight"].to_numpy()
+    lp = log_softmax64(z)[np.arange(n), y]
+    weighted = float(-(weights * lp).sum() / weights.sum())
+    case("sample_weight_column_undeclared", "pandas to_csv of an evaluation frame that keeps "
+         "sklearn's 'sample_weight' column (float), without --sample-weight-col",
+         ["wine_sample_weight_column.csv"], ["ce", "wine_sample_weight_column.csv"],
+         [error(3, "sample_weight"), loss(want, RTOL64, c, n, stderr_words=["sample_weight"]),
+          loss(weighted, RTOL64, c, n, stderr_words=["sample_weight"])],
+         "NumPy: the unweighted loss, or the weighted one sum w_i l_i / sum w_i",
+         "a float column named sample_weight is evidently not a class: refused by name, or used "
+         "as one of the two losses with a warning naming it; never a fourth class")
+    case("sample_weight_column_declared", "the same file with --sample-weight-col sample_weight",
+         ["wine_sample_weight_column.csv"],
+         ["ce", "wine_sample_weight_column.csv", "--sample-weight-col", "sample_weight"],
+         loss(weighted, RTOL64, c, n), "NumPy: sum_i w_i * -lp[i, y_i] / sum_i w_i",
+         "the declared weight column weights the rows and is not a class")
+
+    q = pd.DataFrame(np.round(z * 10).astype(np.int64), columns=names)
+    q["label"] = y
+    q.to_csv(OUT / "wine_integer_logits.csv", index=False)
+    case("integer_logits", "pandas to_csv of logits quantized to integers (round(10 z)): every "
+         "class column is an integer column", ["wine_integer_logits.csv"],
+         ["ce", "wine_integer_logits.csv"],
+         loss(ce_ref(q[names].to_numpy(), y), RTOL64, c, n),
+         "NumPy float64 log_softmax of the integer logits",
+         "when every prediction column is an integer column they are the classes (none is an "
+         "index: no 0..N-1 sequence, no index name)")
+
+    pre = pd.DataFrame(z, columns=[f"logit_{nm}" for nm in names])
+    pre["label"] = [names[i] for i in y]
+    pre.to_csv(OUT / "wine_prefixed_columns.csv", index=False)
+    case("prefixed_columns_string_labels", "pandas to_csv with columns logit_class_0.. and "
+         "string labels class_0..", ["wine_prefixed_columns.csv"],
+         ["ce", "wine_prefixed_columns.csv"], ok, ref,
+         "the README: string labels match the column names with a shared prefix such as "
+         "'logit_' stripped (here the names themselves share 'class_', which must stay)")
+    zi, yi, inames = ir["z"], ir["y"], ir["names"]
+    ipre = pd.DataFrame(zi, columns=[f"logit_{nm}" for nm in inames])
+    ipre["label"] = [inames[i] for i in yi]
+    ipre.to_csv(OUT / "iris_prefixed_columns.csv", index=False)
+    case("prefixed_columns_string_labels_iris", "pandas to_csv with columns logit_setosa.. and "
+         "string labels setosa..", ["iris_prefixed_columns.csv"],
+         ["ce", "iris_prefixed_columns.csv"], loss(ce_ref(zi, yi), RTOL64, 3, len(yi)),
+         "NumPy float64 log_softmax", "the README's 'logit_' prefix, stripped to match the labels")
+
 def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     old: dict[str, Any] = {}
@@ -986,7 +1055,9 @@ def main() -> None:
     wine_f32_cases(wine)
     wine_more_cases(wine)
     f32_more_cases(wine)
-    iris_cases(iris_model())
+    iris = iris_model()
+    iris_cases(iris)
+    role_evidence_cases(wine, iris)
     cancer = cancer_model()
     cancer_cases(cancer)
     cancer_more_cases(cancer)
