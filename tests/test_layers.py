@@ -167,9 +167,7 @@ PACKAGES = sorted(p.parent for p in PKG.glob("*/__init__.py"))
 
 # Known violations, owned by work in progress (issue 11): remove an entry when it is fixed.
 KNOWN_CYCLES: dict[str, str] = {}
-KNOWN_PRIVATE = {
-    "readers/npz.py": "readers: npy's _ArraySource, _Mapped, _slices, _spans",
-}
+KNOWN_PRIVATE: dict[str, str] = {}
 
 
 def _known(table: dict[str, str], key: str) -> list[pytest.MarkDecorator]:

@@ -33,7 +33,17 @@ from cecli.readers.base import (
     check_local_file,
 )
 
-__all__ = ["MemorySource", "NpySource", "byte_stream", "load_npy_bytes", "read_npy_header"]
+__all__ = [
+    "ArraySource",
+    "MappedArray",
+    "MemorySource",
+    "NpySource",
+    "byte_stream",
+    "load_npy_bytes",
+    "read_npy_header",
+    "row_slices",
+    "row_spans",
+]
 
 _NUMERIC_KINDS = "biuf"
 
@@ -86,7 +96,7 @@ def read_npy_header(fp: IO[bytes], file: str) -> tuple[tuple[int, ...], bool, np
     return tuple(int(s) for s in shape), bool(fortran), dtype
 
 
-class _Mapped:
+class MappedArray:
     """A read-only map of a whole file and one array inside it, with page release."""
 
     def __init__(
@@ -167,8 +177,14 @@ class _Mapped:
             self.mm = None
 
 
-class _ArraySource(Source):
+class ArraySource(Source):
     """An array (mapped, streamed or in memory) served in row slices as one field."""
+
+    _map: MappedArray | None = None
+
+    def _start(self, path: str, fmt: str, label: str) -> None:
+        self.label = label
+        self.info = SourceInfo(path=path, format=fmt, rows=None)
 
     def _setup(
         self,
@@ -176,8 +192,12 @@ class _ArraySource(Source):
         dtype: np.dtype[Any],
         opts: ReadOptions,
         field: str,
-        unbatched: bool,
+        unbatched: bool | None,
     ) -> None:
+        """Checks the shape and sets the fields; ``unbatched=None``: a 1-D array of preds
+        (not binary) is one sample."""
+        if unbatched is None:
+            unbatched = len(shape) == 1 and field == "preds" and not opts.binary
         self.field = field
         self.fields = frozenset({field})
         self.dtype = dtype
@@ -214,8 +234,12 @@ class _ArraySource(Source):
             if c == len(opts.classes):
                 self.class_names = list(opts.classes)
 
+    def close(self) -> None:
+        if self._map is not None:
+            self._map.close()
 
-class NpySource(_ArraySource):
+
+class NpySource(ArraySource):
     """An NPY file, memory-mapped."""
 
     def __init__(
@@ -227,37 +251,30 @@ class NpySource(_ArraySource):
         field: str = "preds",
         unbatched: bool | None = None,
     ) -> None:
-        self.label = label
-        self.info = SourceInfo(path=path, format="npy", rows=None)
+        self._start(path, "npy", label)
         check_local_file(path)
         with open(path, "rb") as fh:
             shape, fortran, dtype = read_npy_header(fh, path)
             offset = fh.tell()
-        self._map: _Mapped | None = _Mapped(path, offset, shape, fortran, dtype, label)
+        self._map = MappedArray(path, offset, shape, fortran, dtype, label)
         self.array = self._map.array
-        if unbatched is None:
-            unbatched = len(shape) == 1 and field == "preds" and not opts.binary
         self._setup(shape, dtype, opts, field, unbatched)
 
     seekable = True
 
     def parts(self, chunk_rows: int) -> Iterator[Part]:
-        yield from _slices(self.array, self.field, self.unbatched, chunk_rows, self._map)
+        yield from row_slices(self.array, self.field, self.unbatched, chunk_rows, self._map)
 
     def read(self, spans: Sequence[tuple[int, int]]) -> Iterator[Part]:
-        yield from _spans(self.array, self.field, self.unbatched, spans, self._map)
-
-    def close(self) -> None:
-        if self._map is not None:
-            self._map.close()
+        yield from row_spans(self.array, self.field, self.unbatched, spans, self._map)
 
 
-def _slices(
+def row_slices(
     array: np.ndarray[Any, Any],
     field: str,
     unbatched: bool,
     chunk_rows: int,
-    mapped: _Mapped | None,
+    mapped: MappedArray | None,
 ) -> Iterator[Part]:
     if unbatched:
         yield Part(1, {field: array[np.newaxis]})
@@ -270,14 +287,14 @@ def _slices(
             mapped.release(hi)
 
 
-def _spans(
+def row_spans(
     array: np.ndarray[Any, Any],
     field: str,
     unbatched: bool,
     spans: Sequence[tuple[int, int]],
-    mapped: _Mapped | None,
+    mapped: MappedArray | None,
 ) -> Iterator[Part]:
-    """Rows ``lo:hi`` of each span, as :func:`_slices` serves them (a chunk read elsewhere)."""
+    """Rows ``lo:hi`` of each span, as :func:`row_slices` serves them (a chunk read elsewhere)."""
     n = 1 if unbatched else array.shape[0]
     for lo, hi in spans:
         if hi > n:
@@ -295,7 +312,7 @@ def _spans(
             mapped.release(hi)
 
 
-class MemorySource(_ArraySource):
+class MemorySource(ArraySource):
     """An array already in memory (NPY / NPZ read from stdin)."""
 
     def __init__(
@@ -310,8 +327,7 @@ class MemorySource(_ArraySource):
         unbatched: bool | None = None,
         key: str | None = None,
     ) -> None:
-        self.label = label
-        self.info = SourceInfo(path=path, format=fmt, rows=None)
+        self._start(path, fmt, label)
         self.npz_arrays: dict[str, np.ndarray[Any, Any]] | None = None
         """All arrays of an NPZ read from stdin (the target key is looked up here)."""
         if array.dtype.hasobject or array.dtype.kind not in _NUMERIC_KINDS + "U":
@@ -323,12 +339,10 @@ class MemorySource(_ArraySource):
             )
         self.array = array
         self.target_name = key if field == "target" else None
-        if unbatched is None:
-            unbatched = array.ndim == 1 and field == "preds" and not opts.binary
         self._setup(tuple(array.shape), array.dtype, opts, field, unbatched)
 
     def parts(self, chunk_rows: int) -> Iterator[Part]:
-        yield from _slices(self.array, self.field, self.unbatched, chunk_rows, None)
+        yield from row_slices(self.array, self.field, self.unbatched, chunk_rows, None)
 
 
 class _View(io.RawIOBase):

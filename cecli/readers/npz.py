@@ -24,19 +24,18 @@ from cecli.readers.base import (
     TARGET_NAMES,
     Part,
     ReadOptions,
-    SourceInfo,
     check_local_file,
     closest_fix,
     missing_target,
 )
 from cecli.readers.npy import (
-    _ArraySource,
-    _Mapped,
-    _slices,
-    _spans,
+    ArraySource,
+    MappedArray,
     byte_stream,
     load_npy_bytes,
     read_npy_header,
+    row_slices,
+    row_spans,
 )
 
 __all__ = [
@@ -130,7 +129,7 @@ def choose_key(
     return None
 
 
-class NpzSource(_ArraySource):
+class NpzSource(ArraySource):
     """One array of an NPZ archive (``--preds-key`` / ``--target-key``)."""
 
     def __init__(
@@ -138,13 +137,12 @@ class NpzSource(_ArraySource):
         path: str,
         opts: ReadOptions,
         *,
+        key: str | None = None,
         label: str = "PREDS",
         field: str = "preds",
-        key: str | None = None,
         unbatched: bool | None = None,
     ) -> None:
-        self.label = label
-        self.info = SourceInfo(path=path, format="npz", rows=None)
+        self._start(path, "npz", label)
         self.keys = npz_keys(path)
         names = list(self.keys)
         if field == "preds":
@@ -164,20 +162,17 @@ class NpzSource(_ArraySource):
         self.key = found
         self.target_name = found if field == "target" else None
         self._info = self.keys[found]
-        self._map: _Mapped | None = None
         self._loaded: np.ndarray[Any, Any] | None = None
         shape, fortran, dtype, header_len = member_header(path, self._info, found)
         self.shape, self.fortran = shape, fortran
         if self._info.compress_type == zipfile.ZIP_STORED and not self._info.flag_bits & 1:
-            self._map = _Mapped(
+            self._map = MappedArray(
                 path, _data_offset(path, self._info) + header_len, shape, fortran, dtype, label
             )
         elif fortran and len(shape) > 1:  # rows are not contiguous in the stream: load it
             self._loaded = self._load_whole()
         self.header_len = header_len
         self.seekable = self._map is not None  # a compressed member is read from its start
-        if unbatched is None:
-            unbatched = len(shape) == 1 and field == "preds" and not opts.binary
         self._setup(shape, dtype, opts, field, unbatched)
 
     def _load_whole(self) -> np.ndarray[Any, Any]:
@@ -192,18 +187,20 @@ class NpzSource(_ArraySource):
 
     def parts(self, chunk_rows: int) -> Iterator[Part]:
         if self._map is not None:
-            yield from _slices(self._map.array, self.field, self.unbatched, chunk_rows, self._map)
+            yield from row_slices(
+                self._map.array, self.field, self.unbatched, chunk_rows, self._map
+            )
             return
         if self._loaded is not None or self.unbatched or not self.shape:
             arr = self._loaded if self._loaded is not None else self._load_whole()
-            yield from _slices(arr, self.field, self.unbatched, chunk_rows, None)
+            yield from row_slices(arr, self.field, self.unbatched, chunk_rows, None)
             return
         yield from self._stream(chunk_rows)
 
     def read(self, spans: Sequence[tuple[int, int]]) -> Iterator[Part]:
         if self._map is None:
             raise NotImplementedError("a compressed NPZ member cannot be read by row range")
-        yield from _spans(self._map.array, self.field, self.unbatched, spans, self._map)
+        yield from row_spans(self._map.array, self.field, self.unbatched, spans, self._map)
 
     def _stream(self, chunk_rows: int) -> Iterator[Part]:
         n, rest = self.shape[0], self.shape[1:]
@@ -228,10 +225,6 @@ class NpzSource(_ArraySource):
             raise InputError(
                 f"array {self.key!r} is corrupt ({exc})", file=path, fix="re-create the archive"
             ) from None
-
-    def close(self) -> None:
-        if self._map is not None:
-            self._map.close()
 
 
 def _missing_key(path: str, names: list[str]) -> InputError:
