@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import re
 from collections.abc import Sequence
@@ -16,7 +17,43 @@ from ._place import AtomicFile
 _NPY_HEADER = 256  # bytes reserved for the NPY header, rewritten with the final shape
 
 
-class ArrayWriter:
+class _Output(abc.ABC):
+    """What the writers share: OS errors turned into an aborted output and one
+    :class:`OutputError`, and ``commit`` = prepare, publish, finalize."""
+
+    @abc.abstractmethod
+    def _atomic(self) -> AtomicFile: ...
+
+    @abc.abstractmethod
+    def prepare(self, shape: tuple[int, ...] | None = None) -> None: ...
+
+    @abc.abstractmethod
+    def publish(self) -> None: ...
+
+    @abc.abstractmethod
+    def finalize(self) -> None: ...
+
+    @abc.abstractmethod
+    def abort(self) -> None: ...
+
+    def _guarded(self, fn: Any, *args: Any) -> Any:
+        """``fn(*args)``; an OS error (disk full, file too large) aborts the output and becomes an
+        :class:`OutputError` naming it."""
+        try:
+            return fn(*args)
+        except OutputError:
+            raise
+        except OSError as exc:
+            self.abort()
+            raise self._atomic().failed(exc) from None
+
+    def commit(self, shape: tuple[int, ...] | None = None) -> None:
+        self.prepare(shape)
+        self.publish()
+        self.finalize()
+
+
+class ArrayWriter(_Output):
     """An ``.npy`` array of rows ``(N, *row_shape)`` streamed without knowing N up front."""
 
     def __init__(
@@ -32,16 +69,8 @@ class ArrayWriter:
             raise self.atomic.failed(exc) from None
         self._guarded(self.fh.write, b"\0" * _NPY_HEADER)
 
-    def _guarded(self, fn: Any, *args: Any) -> Any:
-        """``fn(*args)``; an OS error (disk full, file too large) aborts the output and becomes an
-        :class:`OutputError` naming it."""
-        try:
-            return fn(*args)
-        except OutputError:
-            raise
-        except OSError as exc:
-            self.abort()
-            raise self.atomic.failed(exc) from None
+    def _atomic(self) -> AtomicFile:
+        return self.atomic
 
     def write(self, rows: np.ndarray) -> None:
         a = np.ascontiguousarray(rows, dtype=self.dtype)
@@ -77,11 +106,6 @@ class ArrayWriter:
     def finalize(self) -> None:
         self.atomic.finalize()
 
-    def commit(self, shape: tuple[int, ...] | None = None) -> None:
-        self.prepare(shape)
-        self.publish()
-        self.finalize()
-
     def abort(self) -> None:
         with contextlib.suppress(OSError):  # flushing the buffer may fail again (disk full)
             self.fh.close()
@@ -98,7 +122,7 @@ def _quoted(fields: list[str], sep: str) -> list[str]:
     return ['"' + f.replace('"', '""') + '"' if needs(f) else f for f in fields]
 
 
-class TableWriter:
+class TableWriter(_Output):
     """Rows of named columns to CSV, TSV or Parquet (or, for ``.npy``, the ``loss`` column in
     the targets' shape)."""
 
@@ -121,18 +145,6 @@ class TableWriter:
             self.arrays = ArrayWriter(path, row_shape, dtype, force)
         else:
             self.atomic = AtomicFile(path, force)
-
-    def _guarded(self, fn: Any, *args: Any) -> Any:
-        """``fn(*args)``; an OS error (disk full, file too large) aborts the output and becomes an
-        :class:`OutputError` naming it."""
-        assert self.atomic is not None
-        try:
-            return fn(*args)
-        except OutputError:
-            raise
-        except OSError as exc:
-            self.abort()
-            raise self.atomic.failed(exc) from None
 
     def write(self, columns: dict[str, np.ndarray]) -> None:
         """Append rows; ``columns`` maps names to equal-length 1-D arrays (``loss`` required)."""
@@ -195,11 +207,6 @@ class TableWriter:
 
     def finalize(self) -> None:
         self._atomic().finalize()
-
-    def commit(self, shape: tuple[int, ...] | None = None) -> None:
-        self.prepare(shape)
-        self.publish()
-        self.finalize()
 
     def _atomic(self) -> AtomicFile:
         if self.arrays is not None:
