@@ -71,11 +71,11 @@ class CsvSource(TableSource):
         fmt: str,
         opts: ReadOptions,
         *,
+        class_names: list[str] | None = None,
         label: str = "PREDS",
         want_target: bool = True,
         need_target: bool = True,
         aux_elsewhere: bool = False,
-        class_names: list[str] | None = None,
         stdin: IO[bytes] | None = None,
     ) -> None:
         self.label = label
@@ -252,11 +252,7 @@ class CsvSource(TableSource):
         pa = arrow()
         header = 0
         try:
-            if self._fs is not None:
-                stream = self._fs.open_input_stream(self._fs_path, compression="detect")
-            else:
-                stream = pa.input_stream(self.info.path, compression="detect")
-            with stream:
+            with self._open_stream() as stream:
                 while header < limit:
                     piece = stream.read(SNIFF)
                     if not self._peek:
@@ -414,6 +410,12 @@ class CsvSource(TableSource):
             return None
         return None
 
+    def _open_stream(self) -> Any:
+        """The file (local or remote) as a byte stream, decompressed by its extension."""
+        if self._fs is not None:
+            return self._fs.open_input_stream(self._fs_path, compression="detect")
+        return arrow().input_stream(self.info.path, compression="detect")
+
     def _locate_ragged(self, expected: int) -> int | None:
         if self._replay is not None:
             return self._replay.find_row(
@@ -425,11 +427,7 @@ class CsvSource(TableSource):
         # the handler and a row with non-UTF-8 bytes would raise inside it (printed to stderr).
         pa = arrow()
         try:
-            if self._fs is not None:
-                stream = self._fs.open_input_stream(self._fs_path, compression="detect")
-            else:
-                stream = pa.input_stream(self.info.path, compression="detect")
-            with stream:
+            with self._open_stream() as stream:
                 text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="replace", newline="")
                 rows = (r for r in pycsv.reader(text, delimiter=self.delimiter) if r)
                 if not self.headerless:
