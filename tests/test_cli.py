@@ -233,6 +233,28 @@ def test_nll_is_ce_on_log_probabilities(tmp_path: Path) -> None:
     assert out["loss"] == pytest.approx(EXPECTED["loss"], rel=1e-6)
 
 
+def test_ce_and_nll_share_one_function_but_not_their_defaults(tmp_path: Path) -> None:
+    """One function is registered as `ce` and `nll`: the command's name picks --input's default,
+    an explicit --input wins on either, and each --help shows its own examples."""
+    logits, labels = EXAMPLES / "iris_logits.npy", EXAMPLES / "iris_labels.npy"
+    ce = invoke_json(["ce", logits, labels])
+    assert ce["command"] == "ce" and ce["options"]["input"] == "logits"
+    assert ce["signature"].startswith("ce|in:logits|")
+    as_logits = invoke_json(["nll", logits, labels, "--input", "logits", "-q"])
+    assert as_logits["command"] == "nll" and as_logits["options"]["input"] == "logits"
+    assert as_logits["loss"] == pytest.approx(EXPECTED["loss"], rel=1e-6)
+    x = np.load(logits).astype(np.float64)
+    lp = x - np.log(np.exp(x).sum(1, keepdims=True))
+    np.save(tmp_path / "lp.npy", lp)
+    as_lp = invoke_json(["ce", tmp_path / "lp.npy", labels, "--input", "logprobs"])
+    assert as_lp["command"] == "ce" and as_lp["options"]["input"] == "logprobs"
+    helps = {cmd: invoke([cmd, "--help"]).stdout for cmd in ("ce", "nll")}
+    assert "cecli nll logprobs.npy labels.npy" in helps["nll"]
+    assert "cecli nll" not in helps["ce"] and "cecli ce logits.npy" in helps["ce"]
+    for text in helps.values():
+        assert "nll: logprobs" in " ".join(text.split())
+
+
 # -- the installed command as a real process ---------------------------------------------------
 
 

@@ -1,10 +1,11 @@
 """Every option of the command line, declared once (typer reads ``Annotated`` metadata).
 
-One line per option, here and in a command's signature (``weight: opt.Weight = None``). Choice
-options are typed with the library's enums (typer validates and completes their values) and
-commands take their defaults from the library's constants, so neither is written twice. A
-default stays in the command's signature: ``nll`` defaults ``--input`` to ``logprobs`` with the
-same declaration as ``ce``. A help text that differs by command says so in parentheses.
+One line per option here; a command's signature names the ones it offers, in help order, several
+to a line (``weight: opt.Weight = None``). Choice options are typed with the library's enums
+(typer validates and completes their values) and commands take their defaults from the
+library's constants, so neither is written twice. ``ce`` and ``nll`` are one function:
+``--input`` defaults to None there (``LossInputKind``), resolved by the command's name in
+``_run.loss_spec``. A help text that differs by command says so in parentheses.
 """
 
 from __future__ import annotations
@@ -45,7 +46,9 @@ PosWeight = Annotated[str | None, typer.Option("--pos-weight", help="Weight of p
 IgnoreIndex = Annotated[int, typer.Option("--ignore-index", help="Targets equal to this contribute nothing (torch's ignore_index).")]
 Reduction = Annotated[loss_spec.Reduction, typer.Option("--reduction", "-r", help="mean, sum or none (bce: over all elements).")]
 LabelSmoothing = Annotated[float, typer.Option("--label-smoothing", help="Label smoothing in [0, 1].")]
-InputKind = Annotated[loss_spec.InputKind, typer.Option("--input", help="What PREDS hold: logits, probs (as sklearn's log_loss) or logprobs (bce: logits or probs).")]
+_INPUT = "What PREDS hold: logits, probs (as sklearn's log_loss) or logprobs (bce: logits or probs)."
+InputKind = Annotated[loss_spec.InputKind, typer.Option("--input", help=_INPUT)]
+LossInputKind = Annotated[loss_spec.InputKind | None, typer.Option("--input", help=_INPUT, show_default="logits; nll: logprobs")]
 TargetKind = Annotated[loss_spec.TargetKind, typer.Option("--targets", help="auto, index or probs (auto: the predictions' shape means probabilities).")]
 Float64 = Annotated[bool, typer.Option("--float64", help="Compute everything in float64.")]
 Nonfinite = Annotated[loss_spec.Nonfinite, typer.Option("--nonfinite", help="error (default) or propagate (NaN / inf flow through, as torch).")]

@@ -41,11 +41,14 @@ def read_options(o: Params, **implied: Any) -> Any:
 def loss_spec(kind: LossKind, o: Params) -> Any:
     """torch's options of a ``ce`` / ``nll`` / ``bce`` loss (``compare``: of both sides)."""
     from ..api import parse_vector
-    from ..core.spec import LossSpec
+    from ..core.spec import InputKind, LossSpec
 
     weight = parse_vector(o["weight"], "--weight")
     pos_weight = parse_vector(o.get("pos_weight"), "--pos-weight")
-    return LossSpec(kind=kind, weight=weight, pos_weight=pos_weight, **_given(o, _LOSS))
+    given = _given(o, _LOSS)
+    if given["input"] is None:  # ce / nll: the command's name picks the default
+        given["input"] = InputKind.LOGPROBS if kind == "nll" else InputKind.LOGITS
+    return LossSpec(kind=kind, weight=weight, pos_weight=pos_weight, **given)
 
 
 def measures(o: Params) -> Any:
