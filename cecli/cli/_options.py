@@ -1,11 +1,10 @@
 """Every option of the command line, declared once (typer reads ``Annotated`` metadata).
 
-One line per option here; a command's signature names the ones it offers, in help order, several
-to a line (``weight: opt.Weight = None``). Choice options are typed with the library's enums
-(typer validates and completes their values) and commands take their defaults from the
-library's constants, so neither is written twice. ``ce`` and ``nll`` are one function:
-``--input`` defaults to None there (``LossInputKind``), resolved by the command's name in
-``_run.loss_spec``. A help text that differs by command says so in parentheses.
+One line per option, here and in a command's signature (``weight: opt.Weight = None``). Choice
+options are typed with the library's enums (typer validates and completes their values) and
+commands take their defaults from the library's constants, so neither is written twice. A
+default stays in the command's signature: ``nll`` defaults ``--input`` to ``logprobs`` with the
+same declaration as ``ce``. A help text that differs by command says so in parentheses.
 """
 
 from __future__ import annotations
