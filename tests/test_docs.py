@@ -88,3 +88,18 @@ def test_docstring_examples_run() -> None:
         tried += res.attempted
     assert tried >= 8, "the examples went missing"
     assert failures == 0
+
+
+def test_readme_console_blocks_print_what_they_show() -> None:
+    """Each ```console block of the README (``$ cecli ...`` then its output) prints exactly
+    the output it shows, so no number in them is stale."""
+    from conftest import run_cecli
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```console\n(.*?)```", text, re.S)
+    assert blocks
+    for block in blocks:
+        for cmd, shown in re.findall(r"^\$ cecli (.*)\n((?:(?!\$ ).*\n)*)", block, re.M):
+            res = run_cecli(cmd.split(), cwd=ROOT)
+            assert res.returncode == 0, res.stderr
+            assert res.stdout.decode() == shown, cmd

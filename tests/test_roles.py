@@ -371,3 +371,41 @@ def test_classes_against_a_header_named_by_the_labels(tmp_path: Path, xy: Any) -
     (tmp_path / "p.csv").write_text(text)
     line = error_of([tmp_path / "p.csv", "--classes", "red,white,rose"])
     assert "--classes" in line and "class_0" in line
+
+
+def test_an_undeclared_weight_column_is_never_a_class(tmp_path: Path) -> None:
+    """A float ``sample_weight`` column (sklearn's name) among the logits: an error naming it
+    and --sample-weight-col, never a fourth class; declared, it weights the loss."""
+    x = np.array([[2.0, 0.5, -1.0], [0.1, 0.2, 0.3], [1.0, 3.0, 0.0]])
+    y = np.array([0, 2, 1])
+    w = np.array([1.0, 2.0, 0.5])
+    lines = ["a,b,c,label,sample_weight"] + [
+        ",".join([*(repr(float(v)) for v in x[i]), str(y[i]), repr(float(w[i]))]) for i in range(3)
+    ]
+    (tmp_path / "p.csv").write_text("\n".join(lines) + "\n")
+    res = run_cecli(["ce", str(tmp_path / "p.csv"), "-f", "json"])
+    assert res.returncode == 3
+    err = res.stderr.decode()
+    assert err.count("error:") == 1 and "'sample_weight'" in err and "--sample-weight-col" in err
+    out = run_cecli(["ce", str(tmp_path / "p.csv"), "--sample-weight-col", "sample_weight",
+                     "-f", "value"])
+    lp = x - x.max(1, keepdims=True)
+    lp = lp - np.log(np.exp(lp).sum(1, keepdims=True))
+    want = float(np.sum(-lp[np.arange(3), y] * w) / np.sum(w))
+    assert float(out.stdout) == pytest.approx(want, rel=1e-12)
+
+
+def test_labels_keep_a_prefix_of_their_own(tmp_path: Path) -> None:
+    """Columns ``logit_class_0 ..`` with labels ``class_0 ..``: only ``logit_`` is the columns'
+    prefix; the labels keep ``class_``."""
+    x = np.array([[2.0, 0.5, -1.0], [0.1, 0.2, 0.3], [1.0, 3.0, 0.0]])
+    y = np.array([0, 2, 1])
+    lines = ["logit_class_0,logit_class_1,logit_class_2,label"] + [
+        ",".join([*(repr(float(v)) for v in x[i]), f"class_{y[i]}"]) for i in range(3)
+    ]
+    (tmp_path / "p.csv").write_text("\n".join(lines) + "\n")
+    out = run_cecli(["ce", str(tmp_path / "p.csv"), "-f", "value"])
+    assert out.returncode == 0, out.stderr
+    lp = x - x.max(1, keepdims=True)
+    lp = lp - np.log(np.exp(lp).sum(1, keepdims=True))
+    assert float(out.stdout) == pytest.approx(float(np.mean(-lp[np.arange(3), y])), rel=1e-12)

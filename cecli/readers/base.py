@@ -38,6 +38,9 @@ FORMATS = ("npy", "npz", "csv", "tsv", "parquet", "txt")
 TARGET_NAMES = ("target", "targets", "label", "labels", "y")
 ID_NAMES = ("id", "ids", "sample_id", "example_id", "uid")
 """Columns with these names are ids, never logits, unless ``--logit-cols`` names them."""
+WEIGHT_NAMES = ("sample_weight", "sample_weights", "weight", "weights")
+"""Numeric columns with these names are per-sample weights by every evidence but a flag: never
+read as a class by default (an error names ``--sample-weight-col``)."""
 
 _EXTENSIONS = {
     ".npy": "npy",

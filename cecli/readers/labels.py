@@ -50,6 +50,22 @@ def strip_common_prefix(names: Sequence[str]) -> list[str] | None:
     return stripped
 
 
+def prefix_cuts(names: Sequence[str]) -> list[list[str]]:
+    """``names`` without each prefix all of them share that ends at a separator, the shortest
+    cut first: ``logit_class_0 ..`` gives ``class_0 ..`` and then ``0 ..`` (class names may
+    share a prefix of their own, which labels keep)."""
+    longest = strip_common_prefix(names)
+    if longest is None:
+        return []
+    cut_at = len(names[0]) - len(longest[0])
+    out = []
+    for m in re.finditer(r"[^0-9A-Za-z]", names[0][:cut_at]):
+        stripped = [name[m.end() :] for name in names]
+        if all(stripped) and len(set(stripped)) == len(stripped):
+            out.append(stripped)
+    return out
+
+
 def candidate_names(
     classes: Sequence[str] | None, logit_names: Sequence[str] | None
 ) -> list[list[str]]:
@@ -58,11 +74,7 @@ def candidate_names(
         return [list(classes)]
     if not logit_names:
         return []
-    out = [list(logit_names)]
-    stripped = strip_common_prefix(logit_names)
-    if stripped is not None:
-        out.append(stripped)
-    return out
+    return [list(logit_names), *prefix_cuts(logit_names)]
 
 
 def _int_like(values: np.ndarray[Any, Any]) -> np.ndarray[Any, Any] | None:

@@ -36,7 +36,7 @@ import numpy as np
 
 from cecli.errors import InputError, UsageError
 from cecli.readers._arrow import arrow
-from cecli.readers.base import ID_NAMES, TARGET_NAMES, missing_target, not_found
+from cecli.readers.base import ID_NAMES, TARGET_NAMES, WEIGHT_NAMES, missing_target, not_found
 
 __all__ = [
     "ROW_NOTE",
@@ -391,6 +391,17 @@ def _default_logits(
             file=file,
             column=n,
             fix="name the classes with --logit-cols (e.g. --logit-cols 'logit_*')",
+        )
+    weights = [n for n in numeric if n.lower() in WEIGHT_NAMES and n not in roles.excluded]
+    if weights:
+        n = weights[0]
+        raise RolesError(
+            "a column named like per-sample weights among the logit columns: not evidently a "
+            "class",
+            file=file,
+            column=n,
+            fix=f"pass --sample-weight-col {n} to weight the loss by it, or name the classes "
+            "with --logit-cols",
         )
     values = ev.values or (lambda _n: None)
     if floats:
