@@ -9,7 +9,7 @@ import numpy as np
 
 from ._blocks import buffer, rows_per_block, work_dtype
 from ._checks import probs_clip
-from ._oneshot import kernel_inputs, loss_spec
+from ._oneshot import torch_inputs
 from .spec import DEFAULT_IGNORE_INDEX, CEOptions
 
 
@@ -118,10 +118,9 @@ def cross_entropy_grad(
     array([[ 0.5, -0.5]])
     """
     x = np.asarray(input)
-    spec = loss_spec(
-        input_kind, targets, weight, ignore_index, reduction, label_smoothing, "propagate", False
+    x3, t3, _, opts, ax = torch_inputs(
+        x, target, axis, input_kind, targets, weight, ignore_index, reduction, label_smoothing
     )
-    x3, t3, _, opts, ax = kernel_inputs(x, target, spec, axis)
     scale = 1.0
     if reduction == "mean":
         denom = ce_denominator(t3, opts)

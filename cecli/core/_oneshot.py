@@ -125,18 +125,22 @@ def kernel_inputs(
     return x3, t3, pos_shape, opts, ax
 
 
-def loss_spec(
+def torch_inputs(
+    input: Any,
+    target: Any,
+    axis: int,
     input_kind: str,
     targets: str,
     weight: Any,
     ignore_index: int,
     reduction: str,
     label_smoothing: float,
-    nonfinite: str,
-    float64: bool,
-) -> LossSpec:
-    """The spec of a one-shot call from torch's keyword arguments."""
-    return LossSpec(
+    nonfinite: str = "propagate",
+    float64: bool = False,
+) -> tuple[np.ndarray, np.ndarray, tuple[int, ...], CEOptions, int]:
+    """:func:`kernel_inputs` of a one-shot call (``cross_entropy`` and its gradient) from
+    torch's keyword arguments, validated by the :class:`LossSpec` they make."""
+    spec = LossSpec(
         kind="ce",
         input=input_kind,  # type: ignore[arg-type]  # parsed by the spec
         targets=targets,  # type: ignore[arg-type]
@@ -147,6 +151,7 @@ def loss_spec(
         float64=float64,
         nonfinite=nonfinite,  # type: ignore[arg-type]
     )
+    return kernel_inputs(input, target, spec, axis)
 
 
 def cross_entropy(
@@ -210,10 +215,10 @@ def cross_entropy(
     >>> round(cecli.cross_entropy(np.array([[2.0, 0.5, -1.0]]), np.array([0])), 6)
     0.241311
     """
-    spec = loss_spec(
-        input_kind, targets, weight, ignore_index, reduction, label_smoothing, nonfinite, float64
+    x3, t3, pos_shape, opts, _ = torch_inputs(
+        input, target, axis, input_kind, targets, weight, ignore_index, reduction,
+        label_smoothing, nonfinite, float64,
     )
-    x3, t3, pos_shape, opts, _ = kernel_inputs(input, target, spec, axis)
     pos = ce_positions(x3, t3, opts, threads=threads, light=True)
     if pos.nonfinite_count:
         raise_nonfinite(pos.nonfinite_rows[0], pos.nonfinite_count)

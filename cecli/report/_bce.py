@@ -6,10 +6,10 @@ from typing import Any
 
 import numpy as np
 
-from .._version import __version__
 from ..accumulate import BCEResult
 from ..api import Evaluation
-from ._common import cell, clean, exact, short
+from . import _parts
+from ._common import short
 
 
 def bce_to_dict(ev: Evaluation[BCEResult], checks: list[dict[str, Any]] | None = None) -> dict[str, Any]:
@@ -18,9 +18,7 @@ def bce_to_dict(ev: Evaluation[BCEResult], checks: list[dict[str, Any]] | None =
     r = ev.result
     cfg = ev.loss
     out: dict[str, Any] = {
-        "command": ev.command,
-        "loss": r.loss,
-        "reduction": r.reduction,
+        **_parts.headline(ev),
         "samples": r.elements,
         "samples_unit": "elements",
         "rows": r.rows,
@@ -32,57 +30,31 @@ def bce_to_dict(ev: Evaluation[BCEResult], checks: list[dict[str, Any]] | None =
             "weight": None if cfg.weight is None else cfg.weight.tolist(),
             "pos_weight": None if cfg.pos_weight is None else cfg.pos_weight.tolist(),
         },
-        "inputs": [{"path": i.path, "format": i.format, "rows": i.rows} for i in ev.inputs],
-        "signature": ev.signature,
-        "warnings": list(ev.warnings),
+        **_parts.run_fields(ev),
     }
     if ev.class_names is not None:
         out["label_names"] = list(ev.class_names)
-    if checks:
-        out["checks"] = checks
-    if ev.losses is not None:
-        out["losses"] = ev.losses
-    if ev.output:
-        out["output"] = ev.output
-    if ev.grad_output:
-        out["grad_output"] = ev.grad_output
-    out["version"] = __version__
-    result: dict[str, Any] = clean(out)
-    return result
+    return _parts.finish_dict(out, ev, checks, grad_output=True)
 
 
-def bce_value_lines(ev: Evaluation[BCEResult]) -> list[str]:
-    """``-f value``: the bare loss, or one loss per element (row-major) for ``none``."""
-    if ev.losses is not None:
-        return [exact(v) for v in np.asarray(ev.losses).reshape(-1).tolist()]
-    return [exact(ev.result.loss)]
+bce_value_lines = _parts.loss_value_lines  # ``-f value``
 
 
 def bce_tsv_lines(ev: Evaluation[BCEResult]) -> list[str]:
     """``-f tsv``: a header line and a value line (or one loss per line for ``none``)."""
-    if ev.losses is not None:
-        return bce_value_lines(ev)
-    d = bce_to_dict(ev)
-    keys = [k for k, v in d.items() if not isinstance(v, (dict, list))]
-    return ["\t".join(keys), "\t".join(cell(d[k]) for k in keys)]
+    return _parts.loss_tsv_lines(ev, bce_to_dict)
 
 
 def bce_summary_table(ev: Evaluation[BCEResult], checks: list[dict[str, Any]] | None = None) -> Any:
     """A rich renderable of the headline figures."""
-    from rich.console import Group
-    from rich.table import Table
     from rich.text import Text
 
     r = ev.result
     cfg = ev.loss
-    names = ", ".join(i.path for i in ev.inputs)
-    t = Table(title=f"cecli {ev.command} · {names}", show_header=False, title_justify="left")
-    t.add_column("measure", style="bold")
-    t.add_column("value", justify="right")
-    t.add_column("", style="dim")
-    label = {"mean": "loss (mean)", "sum": "loss (sum)", "none": "loss (mean of none)"}
+    t = _parts.evaluation_table(ev)
     kind = "BCELoss" if cfg.input == "probs" else "BCEWithLogitsLoss"
-    t.add_row(label.get(r.reduction, "loss"), Text(short(r.loss, 8), style="bold cyan"), kind)
+    label = _parts.LOSS_LABEL.get(r.reduction, "loss")
+    t.add_row(label, Text(short(r.loss, 8), style="bold cyan"), kind)
     threshold = "p > 0.5" if cfg.input == "probs" else "logit > 0"
     t.add_row("accuracy", short(r.accuracy), f"({threshold}) == (target > 0.5)")
     t.add_row("samples", f"{r.elements:,}", f"elements: {r.rows:,} rows x {r.labels} label(s)")
@@ -91,17 +63,8 @@ def bce_summary_table(ev: Evaluation[BCEResult], checks: list[dict[str, Any]] | 
         t.add_row("weight", _short(cfg.weight), "per label")
     if cfg.pos_weight is not None:
         t.add_row("pos_weight", _short(cfg.pos_weight), "per label")
-    for c in checks or []:
-        ok = c["passed"]
-        t.add_row(
-            c["name"],
-            Text("pass" if ok else "FAIL", style="green" if ok else "bold red"),
-            f"threshold {short(c['threshold'])}",
-        )
-    parts: list[Any] = [t]
-    for w in ev.warnings:
-        parts.append(Text(f"warning: {w}", style="yellow"))
-    return Group(*parts)
+    _parts.add_threshold_checks(t, checks)
+    return _parts.with_warnings([t], ev.warnings)
 
 
 def _short(v: np.ndarray) -> str:

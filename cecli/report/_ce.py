@@ -4,12 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
-from .._version import __version__
 from ..accumulate import CEResult
 from ..api import Evaluation
-from ._common import BAR_WIDTH, DASH, cell, clean, exact, share_bar, short, sparkline
+from ._common import BAR_WIDTH, DASH, share_bar, short, sparkline
+from ._parts import (
+    LOSS_LABEL,
+    add_measures,
+    add_threshold_checks,
+    ce_options,
+    evaluation_table,
+    finish_dict,
+    headline,
+    loss_tsv_lines,
+    loss_value_lines,
+    run_fields,
+    with_warnings,
+)
 
 
 def to_dict(ev: Evaluation[CEResult], checks: list[dict[str, Any]] | None = None) -> dict[str, Any]:
@@ -17,9 +27,7 @@ def to_dict(ev: Evaluation[CEResult], checks: list[dict[str, Any]] | None = None
     r = ev.result
     cfg = ev.loss
     out: dict[str, Any] = {
-        "command": ev.command,
-        "loss": r.loss,
-        "reduction": r.reduction,
+        **headline(ev),
         "samples": r.samples,
         "counted": r.counted,
         "ignored": r.ignored,
@@ -27,26 +35,12 @@ def to_dict(ev: Evaluation[CEResult], checks: list[dict[str, Any]] | None = None
         "classes": r.classes,
         "accuracy": r.accuracy,
         "perplexity": r.perplexity,
-        "options": {
-            "input": str(cfg.input),
-            "targets": ev.target_kind,
-            "weight": None if cfg.weight is None else cfg.weight.tolist(),
-            "ignore_index": cfg.ignore_index,
-            "label_smoothing": cfg.label_smoothing,
-        },
-        "inputs": [{"path": i.path, "format": i.format, "rows": i.rows} for i in ev.inputs],
-        "signature": ev.signature,
-        "warnings": list(ev.warnings),
+        "options": ce_options(cfg, ev.target_kind),
+        **run_fields(ev),
     }
     if ev.sample_weight_col:
         out["options"]["sample_weight_col"] = ev.sample_weight_col
-    if r.top_k:
-        out["top_k"] = r.top_k
-        out["top_k_accuracy"] = r.top_k_accuracy
-        out["top_k_ties"] = r.top_k_ties
-    if r.ece is not None:
-        out["ece"] = r.ece
-        out["ece_bins"] = r.ece_bins
+    add_measures(out, r)
     if r.ci is not None:
         out["ci"] = dict(r.ci)
     if r.per_class is not None:
@@ -55,47 +49,24 @@ def to_dict(ev: Evaluation[CEResult], checks: list[dict[str, Any]] | None = None
             for row in r.per_class
         ]
     out["quantiles"] = dict(r.quantiles)
-    if checks:
-        out["checks"] = checks
-    if ev.losses is not None:
-        out["losses"] = ev.losses
-    if ev.output:
-        out["output"] = ev.output
-    out["version"] = __version__
-    cleaned: dict[str, Any] = clean(out)
-    return cleaned
+    return finish_dict(out, ev, checks)
 
 
-def value_lines(ev: Evaluation[CEResult]) -> list[str]:
-    """``-f value``: the bare loss, or one loss per line for ``--reduction none``."""
-    if ev.losses is not None:
-        return [exact(v) for v in np.asarray(ev.losses).reshape(-1).tolist()]
-    return [exact(ev.result.loss)]
+value_lines = loss_value_lines  # ``-f value``
 
 
 def tsv_lines(ev: Evaluation[CEResult]) -> list[str]:
     """``-f tsv``: a header line and a value line (or one loss per line for ``none``)."""
-    if ev.losses is not None:
-        return value_lines(ev)
-    d = to_dict(ev)
-    keys = [k for k, v in d.items() if not isinstance(v, (dict, list))]
-    return ["\t".join(keys), "\t".join(cell(d[k]) for k in keys)]
+    return loss_tsv_lines(ev, to_dict)
 
 
 def summary_table(ev: Evaluation[CEResult], checks: list[dict[str, Any]] | None = None) -> Any:
     """A rich renderable: the headline figures, the loss distribution and the per-class table."""
-    from rich.console import Group
-    from rich.table import Table
     from rich.text import Text
 
     r = ev.result
-    names = ", ".join(i.path for i in ev.inputs)
-    t = Table(title=f"cecli {ev.command} · {names}", show_header=False, title_justify="left")
-    t.add_column("measure", style="bold")
-    t.add_column("value", justify="right")
-    t.add_column("", style="dim")
-    label = {"mean": "loss (mean)", "sum": "loss (sum)", "none": "loss (mean of none)"}
-    t.add_row(label.get(r.reduction, "loss"), Text(short(r.loss, 8), style="bold cyan"), "")
+    t = evaluation_table(ev)
+    t.add_row(LOSS_LABEL.get(r.reduction, "loss"), Text(short(r.loss, 8), style="bold cyan"), "")
     if r.ci is not None:
         t.add_row(
             f"{r.ci['level']:.0%} interval",
@@ -123,19 +94,11 @@ def summary_table(ev: Evaluation[CEResult], checks: list[dict[str, Any]] | None 
     spark = sparkline(r.histogram[1])
     if spark:
         t.add_row("distribution", Text(spark, style="green"), f"0 … {short(r.histogram[0][-1], 3)}")
-    for c in checks or []:
-        ok = c["passed"]
-        t.add_row(
-            c["name"],
-            Text("pass" if ok else "FAIL", style="green" if ok else "bold red"),
-            f"threshold {short(c['threshold'])}",
-        )
+    add_threshold_checks(t, checks)
     parts: list[Any] = [t]
     if r.per_class is not None:
         parts.append(per_class_table(r.per_class))
-    for w in ev.warnings:
-        parts.append(Text(f"warning: {w}", style="yellow"))
-    return Group(*parts)
+    return with_warnings(parts, ev.warnings)
 
 
 def per_class_table(rows: list[dict[str, Any]], limit: int = 30) -> Any:

@@ -8,6 +8,7 @@ from typing import Any
 from .._version import __version__
 from ..api import Comparison
 from ._common import DASH, cell, clean, exact, short
+from ._parts import add_measures, ce_options, input_rows, measure_table, with_warnings
 
 
 def _side(r: Any, path: str) -> dict[str, Any]:
@@ -18,13 +19,7 @@ def _side(r: Any, path: str) -> dict[str, Any]:
         "perplexity": r.perplexity,
         "loss_sum": r.loss_sum,
     }
-    if r.top_k:
-        out["top_k"] = r.top_k
-        out["top_k_accuracy"] = r.top_k_accuracy
-        out["top_k_ties"] = r.top_k_ties
-    if r.ece is not None:
-        out["ece"] = r.ece
-        out["ece_bins"] = r.ece_bins
+    add_measures(out, r)
     out["quantiles"] = dict(r.quantiles)
     return out
 
@@ -48,14 +43,8 @@ def compare_to_dict(cmp: Comparison, checks: list[dict[str, Any]] | None = None)
         "ignored": a.ignored,
         "weight_sum": a.weight_sum,
         "classes": a.classes,
-        "options": {
-            "input": str(cfg.input),
-            "targets": cmp.target_kind,
-            "weight": None if cfg.weight is None else cfg.weight.tolist(),
-            "ignore_index": cfg.ignore_index,
-            "label_smoothing": cfg.label_smoothing,
-        },
-        "inputs": [{"path": i.path, "format": i.format, "rows": i.rows} for i in inputs],
+        "options": ce_options(cfg, cmp.target_kind),
+        "inputs": input_rows(inputs),
         "signature": cmp.signature,
         "warnings": list(cmp.warnings),
     }
@@ -79,7 +68,6 @@ def compare_tsv_lines(cmp: Comparison) -> list[str]:
 
 def compare_table(cmp: Comparison, checks: list[dict[str, Any]] | None = None) -> Any:
     """A rich renderable: both models side by side, the difference, its interval and p-value."""
-    from rich.console import Group
     from rich.table import Table
     from rich.text import Text
 
@@ -115,10 +103,7 @@ def compare_table(cmp: Comparison, checks: list[dict[str, Any]] | None = None) -
         if k in qa:
             t.add_row(f"loss {k}", short(qa.get(k), 4), short(qb.get(k), 4), "")
     ci = cmp.ci
-    s = Table(show_header=False, title_justify="left")
-    s.add_column("measure", style="bold")
-    s.add_column("value", justify="right")
-    s.add_column("", style="dim")
+    s = measure_table()
     s.add_row(
         f"{ci['level']:.0%} interval of B - A",
         f"{short(ci['low'])} {DASH} {short(ci['high'])}",
@@ -136,7 +121,4 @@ def compare_table(cmp: Comparison, checks: list[dict[str, Any]] | None = None) -
             if c["name"] == "fail_if_worse"
             else f"threshold {short(c['threshold'])}",
         )
-    parts: list[Any] = [t, s]
-    for w in cmp.warnings:
-        parts.append(Text(f"warning: {w}", style="yellow"))
-    return Group(*parts)
+    return with_warnings([t, s], cmp.warnings)
