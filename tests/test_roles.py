@@ -409,3 +409,26 @@ def test_labels_keep_a_prefix_of_their_own(tmp_path: Path) -> None:
     lp = x - x.max(1, keepdims=True)
     lp = lp - np.log(np.exp(lp).sum(1, keepdims=True))
     assert float(out.stdout) == pytest.approx(float(np.mean(-lp[np.arange(3), y])), rel=1e-12)
+
+
+def test_r_write_table_row_names(tmp_path: Path) -> None:
+    """R's ``write.table`` writes no header cell over the row names: each data row has one field
+    more than the header. The row names are an index, not a class; a row ending in an empty
+    field (a trailing delimiter) is not taken for that layout."""
+    x = np.array([[2.0, 0.5, -1.0], [0.1, 0.2, 0.3], [1.0, 3.0, 0.0]])
+    y = np.array([0, 2, 1])
+    rows = [f'"{10 + i}"\t' + "\t".join([*(repr(float(v)) for v in x[i]), f'"c{y[i]}"'])
+            for i in range(3)]
+    (tmp_path / "r.tsv").write_text("\n".join(['"c0"\t"c1"\t"c2"\t"label"', *rows]) + "\n")
+    out = run_cecli(["ce", str(tmp_path / "r.tsv"), "-f", "json"])
+    assert out.returncode == 0, out.stderr
+    lp = x - x.max(1, keepdims=True)
+    lp = lp - np.log(np.exp(lp).sum(1, keepdims=True))
+    doc = json.loads(out.stdout)
+    assert doc["classes"] == 3
+    assert doc["loss"] == pytest.approx(float(np.mean(-lp[np.arange(3), y])), rel=1e-12)
+    trailing = ["a,b,c,label", *(",".join([*(repr(float(v)) for v in x[i]), str(y[i]), ""])
+                                 for i in range(3))]
+    (tmp_path / "t.csv").write_text("\n".join(trailing) + "\n")
+    res = run_cecli(["ce", str(tmp_path / "t.csv"), "-f", "json"])
+    assert res.returncode == 3 and res.stderr.decode().count("error:") == 1

@@ -89,6 +89,8 @@ class CsvSource(TableSource):
         self._fs_path = path
         self.headerless = opts.no_header
         self._column_names: list[str] | None = None
+        self._row_names = False
+        """R's ``write.table`` layout: a header without a cell over the rows' first field."""
         if stdin is None:
             if is_uri(path):
                 from cecli.readers.dataset import filesystem
@@ -182,10 +184,11 @@ class CsvSource(TableSource):
         ropts = csv.ReadOptions(
             block_size=self._block,
             use_threads=threads,
+            skip_rows=1 if self._row_names else 0,
             skip_rows_after_names=skip,
             autogenerate_column_names=self.headerless and self._column_names is None,
         )
-        if self.headerless and self._column_names is not None:
+        if (self.headerless or self._row_names) and self._column_names is not None:
             ropts.column_names = self._column_names
         popts = csv.ParseOptions(delimiter=self.delimiter)
         copts = csv.ConvertOptions(
@@ -284,6 +287,9 @@ class CsvSource(TableSource):
             except pycsv.Error:  # a stray CR or NUL: pyarrow's sniff below names the problem
                 first_line = []
             self._check_one_column(first_line)
+            self._row_names = _r_row_names(self._peek, first_line, self.delimiter)
+            if self._row_names:  # the row names are an index named "" (as R's col.names=NA)
+                self._column_names = ["", *first_line]
         try:
             reader = self._open(True)
             schema = reader.schema
@@ -441,6 +447,21 @@ class CsvSource(TableSource):
 
     def close(self) -> None:
         pass
+
+
+def _r_row_names(peek: bytes, header: list[str], sep: str) -> bool:
+    """Whether the first data row (complete in ``peek``) has one field more than the header:
+    R's ``write.table`` with row names, which writes no header cell over them."""
+    lines = peek.split(b"\n", 2)
+    if not header or len(lines) < 3:
+        return False
+    line = lines[1].decode("utf-8", "replace").rstrip("\r")
+    try:
+        row = next(pycsv.reader([line], delimiter=sep), [])
+    except pycsv.Error:
+        return False
+    # a row ending in an empty field is a trailing delimiter, not a row name before the fields
+    return len(row) == len(header) + 1 and row[0] != "" and row[-1] != ""
 
 
 def _check_header(names: list[str], path: str) -> None:
