@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from conftest import run_cecli
 from typer.testing import CliRunner
 
 from cecli.cli import app
@@ -192,3 +193,22 @@ def test_library_clips_as_sklearn_and_reads_the_binary_form() -> None:
             rows = cecli.cross_entropy(p, y, input_kind="probs", reduction="none")
             got = float(np.sum(rows * sw) / (np.sum(sw) if case["reduction"] == "mean" else 1))
         assert got == pytest.approx(case["expected"], rel=case["rtol"]), case["id"]
+
+
+def test_binary_form_from_a_1d_npy(tmp_path: Path) -> None:
+    """``np.save`` of ``predict_proba[:, 1]`` (N,) with N integer labels: N rows of one score
+    (sklearn's binary ``log_loss``), not one unbatched sample of N classes; as logits it is
+    the one-column error that suggests bce."""
+    p = np.array([0.9, 0.2, 0.6, 0.0, 1.0])
+    y = np.array([1, 0, 0, 0, 1])
+    np.save(tmp_path / "p.npy", p)
+    np.save(tmp_path / "y.npy", y)
+    eps = np.finfo(np.float64).eps
+    q = np.clip(p, eps, 1 - eps)
+    want = float(np.mean(-(y * np.log(q) + (1 - y) * np.log1p(-q))))
+    out = run_cecli(["ce", str(tmp_path / "p.npy"), str(tmp_path / "y.npy"), "--input", "probs",
+                     "-f", "value"])
+    assert out.returncode == 0, out.stderr
+    assert float(out.stdout) == pytest.approx(want, rel=1e-12)
+    res = run_cecli(["ce", str(tmp_path / "p.npy"), str(tmp_path / "y.npy"), "-f", "value"])
+    assert res.returncode == 3 and "bce" in res.stderr.decode()

@@ -71,10 +71,30 @@ class _Rebuffer:
         return self.have + sum(p.n for p in self.parts)
 
 
+def _binary_form(preds: Source, target: Source | None, separate: bool) -> bool:
+    """A 1-D array of N predictions with a TARGETS file of N integer labels: never one sample
+    (torch's unbatched ``(C,)`` input takes one label), but N rows of one score each, as
+    sklearn's ``log_loss`` reads ``predict_proba[:, 1]``."""
+    return (
+        preds.unbatched
+        and len(preds.sample_shape) == 1
+        and target is not None
+        and separate
+        and target.unbatched
+        and target.sample_shape == preds.sample_shape
+        and np.dtype(target.dtype).kind in "iub"
+        and hasattr(preds, "as_rows")
+        and hasattr(target, "as_rows")
+    )
+
+
 class Inputs:
     """Opened PREDS (and TARGETS): metadata up front, aligned batches on demand."""
 
     def __init__(self, preds: Source, target: Source | None, *, separate: bool = True) -> None:
+        if _binary_form(preds, target, separate):
+            preds.as_rows()  # type: ignore[attr-defined]
+            target.as_rows()  # type: ignore[union-attr]
         self._preds = preds
         self._target = target
         self.preds_info: SourceInfo = preds.info

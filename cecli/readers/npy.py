@@ -186,6 +186,21 @@ class ArraySource(Source):
         self.label = label
         self.info = SourceInfo(path=path, format=fmt, rows=None)
 
+    def as_rows(self) -> bool:
+        """Read a 1-D array as N rows instead of one unbatched sample: predictions become one
+        column each (sklearn's binary form: one positive-class score per row), targets one
+        label each. False where the source cannot (an NPZ member streamed from its archive)."""
+        array = getattr(self, "array", None)
+        if array is None or array.ndim != 1 or not self.unbatched:
+            return False
+        preds = self.field == "preds"
+        self.array = array.reshape(-1, 1) if preds else array
+        self._map = None  # rows come from the view of the mapped array
+        self.unbatched = False
+        self.sample_shape = (1,) if preds else ()
+        self.info.rows = int(array.shape[0])
+        return True
+
     def _setup(
         self,
         shape: tuple[int, ...],
