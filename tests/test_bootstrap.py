@@ -116,6 +116,46 @@ def test_bootstrap_sums_zero_weight_rows_ignore_infinite_values() -> None:
     np.testing.assert_allclose(out[~drawn], (w[0] * 1.0 + w[2] * 2.0)[~drawn])
 
 
+@settings(max_examples=60, deadline=None)
+@given(
+    st.integers(1, 700),
+    st.integers(0, 300),
+    st.sampled_from([1, 3, 257, 1000]),
+    st.lists(st.integers(1, 400), min_size=1, max_size=6),
+    st.sampled_from(["float", "mask", "int", "inf", "huge"]),
+)
+def test_bootstrap_sums_are_the_tree_sums_of_weighted_values(
+    n: int, start: int, B: int, cuts: list[int], kind: str
+) -> None:
+    """Whatever path a block takes (aligned blocks with an exact integer sum or in-cache
+    pairwise sums, the general path for ragged ends and non-finite values), the replicate sums
+    are the TreeSum of ``w * v`` over the global positions, bit for bit."""
+    rng = np.random.default_rng(n * 1000 + start)
+    loss = rng.gamma(1.0, 1.0, n) * 10.0 ** rng.integers(-4, 4, n)
+    other = {
+        "float": rng.random(n),
+        "mask": (rng.random(n) > 0.2).astype(np.float64),
+        "int": rng.integers(-3, 5, n).astype(np.float64),
+        "inf": np.where(rng.random(n) > 0.98, np.inf, 1.0),
+        "huge": np.full(n, 1e301),
+    }[kind]
+    keys = np.arange(start, start + n, dtype=np.uint64)
+    w = poisson_weights(keys, B, seed=11).astype(np.float64)
+    with np.errstate(invalid="ignore", over="ignore"):
+        prods = np.stack([np.where(w > 0, v[:, None] * w, 0.0) for v in (loss, other)], axis=1)
+    ref = TreeSum((2, B))
+    ref.add(start, prods)
+    got = BootstrapSums(2, B, seed=11)
+    a, i = 0, 0
+    while a < n:
+        b = min(n, a + cuts[i % len(cuts)])
+        part = got.spawn()
+        part.add(start + a, keys[a:b], [loss[a:b], other[a:b]])
+        got.merge(part)
+        a, i = b, i + 1
+    assert np.array_equal(got.value(), ref.value())
+
+
 # -- the accumulator -----------------------------------------------------------------------
 
 
