@@ -426,7 +426,7 @@ def poisson_weights(keys: np.ndarray, replicates: int, seed: int) -> np.ndarray:
     through the Poisson(1) quantile function at 16-bit resolution (``_POISSON1``).
     """
     k = np.asarray(keys).reshape(-1)
-    return _Draws(k.size, replicates, seed).draw(k).copy()
+    return np.array(_Draws(k.size, replicates, seed).draw(k))
 
 
 def _plain(v: np.ndarray) -> bool:
