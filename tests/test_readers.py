@@ -828,3 +828,43 @@ def test_csv_logits_dtype_follows_the_text(tmp_path: Path, data: Any) -> None:
     got = read_all(tmp_path / "d.csv")
     assert got["inputs"].dtype == np.float64
     np.testing.assert_array_equal(got["preds"], x64)
+
+
+def test_wide_csv_columns_typed_before_reading_as_pyarrow_infers(tmp_path: Path) -> None:
+    """From WIDE_SNIFF columns on, plain numeric columns of the first block are typed before
+    pyarrow reads it (its inference costs ~40 us a column); every column must still get the
+    type pyarrow's own inference gives, including the cases the typing leaves alone."""
+    from cecli.readers.tabular import NULLS, WIDE_SNIFF
+
+    rng = np.random.default_rng(4)
+    n, c = 12, WIDE_SNIFF + 5
+    cols: dict[str, list[str]] = {f"c{j}": [f"{v:.3f}" for v in rng.normal(size=n)] for j in range(c)}
+    cols["label"] = [str(int(v)) for v in rng.integers(0, c, n)]
+    cols["mixed"] = ["1", "2.5", "", "-3", "1e-05", "0.25", "7", "NA", "8", "9", "1.0", "2"]
+    cols["ints_nulls"] = ["", "3", "-0", "NA", "12", "5", "6", "7", "8", "9", "10", "11"]
+    cols["all_null"] = [""] * n
+    cols["huge"] = ["1000000000000000000"] + ["5"] * (n - 1)  # 19 digits: still int64
+    cols["too_big"] = ["99999999999999999999"] + ["5"] * (n - 1)  # past int64: double
+    cols["zeros"] = ["007", "8"] + ["1"] * (n - 2)
+    cols["spaced"] = [" 1.5"] + ["2.5"] * (n - 1)
+    cols["flags"] = ["true", "false"] * (n // 2)
+    cols["words"] = ["a", "b"] * (n // 2)
+    cols["dates"] = ["2024-01-0" + str(1 + i % 9) for i in range(n)]
+    cols["nan"] = ["nan", "1.5"] + ["2.5"] * (n - 2)
+    names = list(cols)
+    lines = [",".join(f'"{k}"' for k in names)]  # a quoted header, as pyarrow writes it
+    lines += [",".join(cols[k][i] for k in names) for i in range(n)]
+    path = tmp_path / "wide.csv"
+    path.write_text("\n".join(lines) + "\n")
+    want = pacsv.read_csv(
+        path,
+        convert_options=pacsv.ConvertOptions(strings_can_be_null=True, null_values=NULLS),
+    ).schema
+    got = inspect_file(str(path), ReadOptions(target_col="label", logit_cols="c*"))
+    assert "problem" not in got, got.get("problem")  # the sniffed schema, not a fallback's
+    types = {col["name"]: col["dtype"] for col in got["columns"]}
+    want_types = {f.name: str(f.type) for f in want}
+    want_types.update({f"c{j}": "double" for j in range(c)})  # the logits, as read
+    assert types == want_types
+    assert types["c0"] == "double" and types["ints_nulls"] == "int64"
+    assert types["mixed"] == "double" and types["huge"] == "int64"
