@@ -47,7 +47,7 @@ sys.path.insert(0, str(HERE.parent))
 
 import cecli  # noqa: E402
 from cecli.accumulate import CrossEntropyAccumulator  # noqa: E402
-from cecli.api import default_chunk_rows, ordered_map  # noqa: E402
+from cecli.api import RunSpec, ordered_map  # noqa: E402
 from cecli.core import LossSpec, ce_positions  # noqa: E402
 from cecli.core._blocks import BLOCK_ELEMENTS  # noqa: E402
 
@@ -165,7 +165,7 @@ def _print_core(r: dict[str, Any]) -> None:
 
 # -- workers ---------------------------------------------------------------------------------
 def bench_workers(data: Path, sizes: list[tuple[int, int]], reps: int) -> list[dict[str, Any]]:
-    """The streaming path: chunks of ``default_chunk_rows`` through the accumulator (what
+    """The streaming path: chunks of ``RunSpec().rows_per_chunk`` through the accumulator (what
     ``evaluate`` does) on 1 and 2 ``ordered_map`` workers, and the bare kernel on the same
     chunks."""
     rows = []
@@ -185,7 +185,7 @@ def bench_workers(data: Path, sizes: list[tuple[int, int]], reps: int) -> list[d
 def workers_one(data: Path, N: int, C: int, reps: int) -> dict[str, Any]:
     xm, y = logits(data, N, C)
     x = np.array(xm)
-    chunk = default_chunk_rows(C, x.dtype.itemsize)
+    chunk = RunSpec().rows_per_chunk(C, x.dtype.itemsize)
     starts = range(0, N, chunk)
     opts = LossSpec().bind(C, False)
 
@@ -372,7 +372,55 @@ def process_files(data: Path, quick: bool) -> list[dict[str, Any]]:
     specs.append(
         {"kind": "csv-wide", "name": f"CSV wide ({N} x {C})", "cecli": [pc], "user": ["csv", pc]}
     )
+    N, C = 5, 100_000 // scale
+    pk = d / f"columns_{N}x{C}.csv"
+    if not pk.exists():
+        pacsv.write_csv(table(N, C, 3), pk)
+    specs.append(
+        {"kind": "csv-columns", "name": f"CSV, many columns ({N} x {C})", "cecli": [pk],
+         "user": ["csv", pk]}
+    )
     return specs
+
+
+def bench_ci(data: Path, quick: bool, reps: int) -> dict[str, Any]:
+    """``--ci 0.95`` (B = 1000) against the same run without it, on a ~1 GB NPY (a tenth with
+    ``--quick``), and the bootstrap's own cost per row (:class:`BootstrapSums`, 2 series)."""
+    from cecli.accumulate import BootstrapSums
+
+    N, C = (250_000 if quick else 2_500_000), 100
+    d = data / "ci"
+    d.mkdir(parents=True, exist_ok=True)
+    px, py = d / f"logits_{N}x{C}.npy", d / f"targets_{N}x{C}.npy"
+    if not py.exists():
+        rng = np.random.default_rng(11)
+        x = np.lib.format.open_memmap(px, "w+", np.float32, (N, C))
+        for a in range(0, N, 100_000):
+            b = min(N, a + 100_000)
+            x[a:b] = rng.standard_normal((b - a, C), dtype=np.float32) * np.float32(3)
+        x.flush()
+        del x
+        np.save(py, rng.integers(0, C, N))
+    plain = [*cecli_command(), "ce", str(px), str(py), "-f", "value"]
+    runs: dict[str, list[float]] = {"plain": [], "ci": []}
+    for _ in range(reps):
+        runs["plain"].append(measure(plain)[0])
+        runs["ci"].append(measure([*plain, "--ci", "0.95"])[0])
+    n = 1 << 16
+    keys = np.arange(n, dtype=np.uint64)
+    loss, denom = np.random.default_rng(0).random(n), np.ones(n)
+
+    def boot() -> None:
+        BootstrapSums(2, 1000, seed=0).add(0, keys, [loss, denom])
+
+    per_row = best_of({"boot": boot}, reps)["boot"] / n
+    out = {"N": N, "C": C, "plain": min(runs["plain"]), "ci": min(runs["ci"]), "row": per_row}
+    print(
+        f"--ci 0.95 on {N} x {C} NPY: {out['ci']:.2f} s vs {out['plain']:.2f} s without "
+        f"({out['ci'] / out['plain']:.2f}x); the bootstrap alone {per_row * 1e9:.0f} ns a row",
+        flush=True,
+    )
+    return out
 
 
 def cecli_command() -> list[str]:
@@ -530,11 +578,17 @@ def verdicts(res: dict[str, Any]) -> list[dict[str, Any]]:
             1.8,
             True,
         )
+    ci = res.get("ci")
+    if ci:
+        add(f"--ci 0.95 / no --ci, NPY ({ci['N']} x {ci['C']})", ci["ci"] / ci["plain"], 1.5, False)
+    for r in res.get("process") or []:
+        if r["kind"] == "csv-columns":
+            add(f"whole process (s), {r['name']}", r["cecli"]["time"], 2.0, False)
     st = res.get("startup")
     if st:
         add("import cecli / import numpy", st["cecli"] / st["numpy"], 1.3, False)
         add("cecli --help (s)", st["help"], 0.150, False)
-    speed = {"tiny": 8.0, "npy": 6.0, "parquet-list": 3.0, "parquet-wide": 3.0, "csv-wide": 1.5}
+    speed = {"tiny": 10.0, "npy": 6.0, "parquet-list": 3.0, "parquet-wide": 3.0, "csv-wide": 2.0}
     mem = {"npy": 256, "npy-large": 256, "parquet-list": 400, "parquet-wide": 400, "csv-wide": 400}
     for r in res.get("process") or []:
         if r["kind"] in speed and "user" in r:
@@ -563,7 +617,7 @@ def markdown(res: dict[str, Any]) -> str:
     lines.append("")
     if res.get("verdicts"):
         lines += [
-            "## Targets (issue 6)",
+            "## Targets (issues 6 and 15)",
             "",
             "| target | measured | limit | met |",
             "|---|---|---|---|",
@@ -618,6 +672,16 @@ def markdown(res: dict[str, Any]) -> str:
             sp = f"{u['time'] / c['time']:.1f}x" if u else "n/a"
             lines.append(f"| {r['name']} | {c['time']:.2f} | {_mib(c['rss'])} | {us} | {sp} |")
         lines.append("")
+    if res.get("ci"):
+        c = res["ci"]
+        lines += [
+            "## Bootstrap: `--ci 0.95` (B = 1000)",
+            "",
+            f"`cecli ce` on a {c['N']} x {c['C']} float32 NPY: {c['ci']:.2f} s with `--ci 0.95`, "
+            f"{c['plain']:.2f} s without ({c['ci'] / c['plain']:.2f}x). The bootstrap alone "
+            f"(`BootstrapSums`, loss and denominator series) costs {c['row'] * 1e9:.0f} ns a row.",
+            "",
+        ]
     if res.get("startup"):
         s = res["startup"]
         lines += [
@@ -748,7 +812,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=HERE, help="where results.* go")
     ap.add_argument(
         "--only",
-        default="core,workers,process,startup",
+        default="core,workers,process,ci,startup",
         help="sections to run (comma list); 'layout' (not run by default) times the kernel's "
         "two layouts across C and its tile sizes",
     )
@@ -771,6 +835,8 @@ def main(argv: list[str] | None = None) -> int:
         res["workers"] = bench_workers(args.data, sizes, max(3, reps - 2))
     if "process" in only:
         res["process"] = bench_process(args.data, args.quick, 3)
+    if "ci" in only:
+        res["ci"] = bench_ci(args.data, args.quick, 3)
     if "startup" in only:
         res["startup"] = bench_startup(9)
     if "layout" in only:
