@@ -74,41 +74,46 @@ def main() -> None:
 
     import torch
 
-    import cecli
-
     torch.set_num_threads(args.threads)
     fused = build(args.threads)
     sizes = [(1_000_000, 10), (200_000, 1000), (4096, 50257)]
     print(f"threads={args.threads}; time of each / torch F.cross_entropy (lower is better)")
     for n, c in sizes:
-        n = n // 10 if args.quick else n
-        rng = np.random.default_rng(0)
-        x = rng.standard_normal((n, c), dtype=np.float32) * 3
-        y = rng.integers(0, c, n)
-        out = np.empty(n, np.float64)
-        fused(x, y, out)  # compile outside the timing
-        xt, yt = torch.from_numpy(x), torch.from_numpy(y)
-        runs = {
-            "torch": lambda: torch.nn.functional.cross_entropy(xt, yt),
-            "fused": lambda: fused(x, y, out),
-            "cecli": lambda: cecli.cross_entropy(x, y, threads=args.threads),
-            "floor": lambda: np.exp(x),  # one thread: np.exp does not thread
-        }
-        best = dict.fromkeys(runs, math.inf)
-        for _ in range(args.reps):
-            for name, run in runs.items():
-                t = time.perf_counter()
-                run()
-                best[name] = min(best[name], time.perf_counter() - t)
-        ref = torch.nn.functional.cross_entropy(xt.double(), yt, reduction="none").numpy()
-        err = float(np.max(np.abs(out - ref) / np.maximum(np.abs(ref), 1e-30)))
-        ms = ", ".join(f"{k} {v * 1e3:.1f} ms" for k, v in best.items())
-        print(
-            f"{n} x {c}: {ms}; fused/torch {best['fused'] / best['torch']:.3f}, "
-            f"cecli/torch {best['cecli'] / best['torch']:.3f}, "
-            f"fused/(floor/{args.threads}) {best['fused'] * args.threads / best['floor']:.2f}, "
-            f"max relative error vs torch float64 {err:.1e}"
-        )
+        one_size(fused, n // 10 if args.quick else n, c, args.threads, args.reps)
+
+
+def one_size(fused: Any, n: int, c: int, threads: int, reps: int) -> None:
+    import torch
+
+    import cecli
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((n, c), dtype=np.float32) * 3
+    y = rng.integers(0, c, n)
+    out = np.empty(n, np.float64)
+    fused(x, y, out)  # compile outside the timing
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    runs = {
+        "torch": lambda: torch.nn.functional.cross_entropy(xt, yt),
+        "fused": lambda: fused(x, y, out),
+        "cecli": lambda: cecli.cross_entropy(x, y, threads=threads),
+        "floor": lambda: np.exp(x),  # one thread: np.exp does not thread
+    }
+    best = dict.fromkeys(runs, math.inf)
+    for _ in range(reps):
+        for name, run in runs.items():
+            t = time.perf_counter()
+            run()
+            best[name] = min(best[name], time.perf_counter() - t)
+    ref = torch.nn.functional.cross_entropy(xt.double(), yt, reduction="none").numpy()
+    err = float(np.max(np.abs(out - ref) / np.maximum(np.abs(ref), 1e-30)))
+    ms = ", ".join(f"{k} {v * 1e3:.1f} ms" for k, v in best.items())
+    print(
+        f"{n} x {c}: {ms}; fused/torch {best['fused'] / best['torch']:.3f}, "
+        f"cecli/torch {best['cecli'] / best['torch']:.3f}, "
+        f"fused/(floor/{threads}) {best['fused'] * threads / best['floor']:.2f}, "
+        f"max relative error vs torch float64 {err:.1e}"
+    )
 
 
 if __name__ == "__main__":
