@@ -285,6 +285,20 @@ print(F.cross_entropy(x, y).item())
 """
 
 
+def npy_files(d: Path, N: int, C: int, rng: np.random.Generator) -> tuple[Path, Path]:
+    """float32 logits ``(N, C)`` and integer targets as NPY files in ``d`` (made once)."""
+    px, py = d / f"logits_{N}x{C}.npy", d / f"targets_{N}x{C}.npy"
+    if not py.exists():
+        x = np.lib.format.open_memmap(px, "w+", np.float32, (N, C))
+        for a in range(0, N, 100_000):
+            b = min(N, a + 100_000)
+            x[a:b] = rng.standard_normal((b - a, C), dtype=np.float32) * np.float32(3)
+        x.flush()
+        del x
+        np.save(py, rng.integers(0, C, N))
+    return px, py
+
+
 def process_files(data: Path, quick: bool) -> list[dict[str, Any]]:
     """The files of the whole-process runs (made once): name, cecli args, user-script args."""
     import pyarrow as pa
@@ -312,20 +326,8 @@ def process_files(data: Path, quick: bool) -> list[dict[str, Any]]:
         {"kind": "tiny", "name": "tiny CSV (20 x 3)", "cecli": [tiny], "user": ["csv", tiny]}
     )
 
-    def npy(N: int, C: int) -> tuple[Path, Path]:
-        px, py = d / f"logits_{N}x{C}.npy", d / f"targets_{N}x{C}.npy"
-        if not py.exists():
-            x = np.lib.format.open_memmap(px, "w+", np.float32, (N, C))
-            for a in range(0, N, 100_000):
-                b = min(N, a + 100_000)
-                x[a:b] = rng.standard_normal((b - a, C), dtype=np.float32) * np.float32(3)
-            x.flush()
-            del x
-            np.save(py, rng.integers(0, C, N))
-        return px, py
-
     for kind, N in (("npy", 100_000 // scale), ("npy-large", 2_000_000 // scale)):
-        px, py = npy(N, 100)
+        px, py = npy_files(d, N, 100, rng)
         label = "NPY" if kind == "npy" else "NPY, large (memory)"
         specs.append(
             {
@@ -391,16 +393,7 @@ def bench_ci(data: Path, quick: bool, reps: int) -> dict[str, Any]:
     N, C = (250_000 if quick else 2_500_000), 100
     d = data / "ci"
     d.mkdir(parents=True, exist_ok=True)
-    px, py = d / f"logits_{N}x{C}.npy", d / f"targets_{N}x{C}.npy"
-    if not py.exists():
-        rng = np.random.default_rng(11)
-        x = np.lib.format.open_memmap(px, "w+", np.float32, (N, C))
-        for a in range(0, N, 100_000):
-            b = min(N, a + 100_000)
-            x[a:b] = rng.standard_normal((b - a, C), dtype=np.float32) * np.float32(3)
-        x.flush()
-        del x
-        np.save(py, rng.integers(0, C, N))
+    px, py = npy_files(d, N, C, np.random.default_rng(11))
     plain = [*cecli_command(), "ce", str(px), str(py), "-f", "value"]
     runs: dict[str, list[float]] = {"plain": [], "ci": []}
     for _ in range(reps):
