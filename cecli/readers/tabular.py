@@ -292,6 +292,9 @@ class CsvSource(TableSource):
         convert as typed is sniffed again by inference (:meth:`_sniff`)."""
         if self.headerless or self._row_names or self._stdin is not None:
             return None
+        end = self._peek.find(b"\n")  # a narrow header, complete in the peek: nothing to do
+        if end >= 0 and self._peek.count(self.delimiter.encode(), 0, end) + 1 < WIDE_SNIFF:
+            return None
         pa, pc = arrow(), arrow("pyarrow.compute")
         try:
             with self._open_stream() as stream:
@@ -576,7 +579,8 @@ def _text_dtype(first: Any, logits: list[str]) -> np.dtype[Any]:
     if values.shape[0] > 256:  # each column's first 256 finite values
         finite &= np.cumsum(finite, axis=0) <= 256
     evidence = False
-    for v in np.unique(values[finite]).tolist():  # one look at each distinct value
+    seen = np.sort(values[finite])  # each distinct value once (np.unique imports numpy.ma)
+    for v in seen[np.flatnonzero(np.diff(seen, prepend=-np.inf))].tolist():
         digits = _digits(v)
         if digits > 9:
             evidence = True  # exactly float32 (float32_text), printed at double precision
@@ -591,7 +595,6 @@ def _first_block_values(first: Any, logits: list[str]) -> np.ndarray[Any, Any] |
     """The logit columns of the first block as one ``(rows, columns)`` float64 array (nulls as
     NaN), or None when one is not numeric. One ``to_tensor`` call for the usual numeric block
     (a 100k-column block column by column costs seconds), else column by column."""
-    pc = arrow("pyarrow.compute")
     pa = arrow()
     sub = first.select(logits)
     if all(pa.types.is_integer(t) or pa.types.is_floating(t) for t in sub.schema.types):
@@ -599,6 +602,7 @@ def _first_block_values(first: Any, logits: list[str]) -> np.ndarray[Any, Any] |
             return np.asarray(sub.to_tensor(null_to_nan=True, row_major=True), dtype=np.float64)
         except (AttributeError, TypeError, pa.ArrowInvalid, pa.ArrowNotImplementedError):
             pass  # older pyarrow without RecordBatch.to_tensor
+    pc = arrow("pyarrow.compute")
     out = np.empty((first.num_rows, len(logits)))
     for j, col in enumerate(sub.columns):
         try:
