@@ -122,7 +122,7 @@ def test_bootstrap_sums_zero_weight_rows_ignore_infinite_values() -> None:
     st.integers(0, 300),
     st.sampled_from([1, 3, 257, 1000]),
     st.lists(st.integers(1, 400), min_size=1, max_size=6),
-    st.sampled_from(["float", "mask", "int", "inf", "huge"]),
+    st.sampled_from(["float", "mask", "int", "inf", "huge", "negative zero"]),
 )
 def test_bootstrap_sums_are_the_tree_sums_of_weighted_values(
     n: int, start: int, B: int, cuts: list[int], kind: str
@@ -138,6 +138,7 @@ def test_bootstrap_sums_are_the_tree_sums_of_weighted_values(
         "int": rng.integers(-3, 5, n).astype(np.float64),
         "inf": np.where(rng.random(n) > 0.98, np.inf, 1.0),
         "huge": np.full(n, 1e301),
+        "negative zero": np.where(rng.random(n) > 0.01, -0.0, 1.0),
     }[kind]
     keys = np.arange(start, start + n, dtype=np.uint64)
     w = poisson_weights(keys, B, seed=11).astype(np.float64)

@@ -440,7 +440,10 @@ def _small_integers(v: np.ndarray, rows: int) -> bool:
     if v.size == 0:
         return True
     big = max(-float(v.min()), float(v.max()))
-    return big * len(_THRESHOLDS) * rows < 2.0**52 and bool(np.all(v == np.floor(v)))
+    if not big * len(_THRESHOLDS) * rows < 2.0**52 or not np.all(v == np.floor(v)):
+        return False
+    # -0.0: a block of them sums to -0.0 pairwise, +0.0 through BLAS
+    return not np.any(np.signbit(v) & (v == 0.0))
 
 
 def group_keys(group: np.ndarray) -> np.ndarray:
