@@ -26,7 +26,7 @@ from ._where import shown_row
 from .signature import Signature
 from .spec import OutputSpec, RunSpec
 
-__all__ = ["Evaluation", "engine_for", "evaluate"]
+__all__ = ["Evaluation", "bce_job", "ce_job", "chunk_rows_of", "engine_for", "evaluate"]
 
 R = TypeVar("R", CEResult, BCEResult)
 
@@ -70,17 +70,13 @@ def evaluate(
     with Outputs(out, run, paths) as outputs:
         with open_inputs(preds, targets, read) as inputs:
             if loss.binary:
-                job, second = _bce_job(loss, inputs, out, outputs)
+                job, second = bce_job(loss, inputs, out, outputs)
             else:
-                job, second = _ce_job(loss, measures, read, inputs, out, outputs)
+                job, second = ce_job(loss, measures, read, inputs, out, outputs)
             job.command = loss.kind
             job.progress = run.progress
             job.total = inputs.rows
-            itemsize = max(2, np.dtype(inputs.dtype).itemsize)
-            if loss.binary:
-                itemsize = max(2, work_dtype(np.dtype(inputs.dtype), loss.float64).itemsize)
-            row_elements = int(np.prod(inputs.sample_shape)) if inputs.sample_shape else 1
-            plan = Plan(preds, targets, read, inputs, run.rows_per_chunk(row_elements, itemsize))
+            plan = Plan(preds, targets, read, inputs, chunk_rows_of(run, inputs, loss))
             engine_for(run).run(plan, job)
             infos = inputs.sources if loss.binary else _infos(inputs)
             class_names = inputs.class_names
@@ -101,6 +97,16 @@ def evaluate(
                           class_names, unbatched)
 
 
+def chunk_rows_of(run: RunSpec, inputs: Inputs, loss: LossSpec) -> int:
+    """The rows of a chunk: ``--chunk-rows``, or about 16 MiB of predictions (bce: in its
+    working precision)."""
+    itemsize = max(2, np.dtype(inputs.dtype).itemsize)
+    if loss.binary:
+        itemsize = max(2, work_dtype(np.dtype(inputs.dtype), loss.float64).itemsize)
+    row_elements = int(np.prod(inputs.sample_shape)) if inputs.sample_shape else 1
+    return run.rows_per_chunk(row_elements, itemsize)
+
+
 def engine_for(run: RunSpec) -> Engine:
     """The engine a run asks for (the Dask one is imported only then)."""
     if run.dask:
@@ -113,7 +119,7 @@ def engine_for(run: RunSpec) -> Engine:
 # -- cross-entropy (ce, nll) ---------------------------------------------------------------------
 
 
-def _ce_job(
+def ce_job(
     loss: LossSpec,
     measures: Measures,
     read: ReadOptions,
@@ -256,7 +262,7 @@ def likely_mistakes(r: CEResult, input_kind: str, info: SourceInfo, name: str = 
 # -- binary cross-entropy ------------------------------------------------------------------------
 
 
-def _bce_job(
+def bce_job(
     loss: LossSpec, inputs: Inputs, out: OutputSpec, outputs: Outputs
 ) -> tuple[Job, bool]:
     shape = tuple(inputs.sample_shape)

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
         binary_cross_entropy_grad,
         binary_cross_entropy_with_logits,
         binary_cross_entropy_with_logits_grad,
+        log_sigmoid,
     )
     from ._blocks import (
         as_3d,
@@ -114,6 +115,7 @@ _LAZY = {
     "cross_entropy_grad": "_grad",
     "index_targets": "_ce",
     "is_soft": "_oneshot",
+    "log_sigmoid": "_bce",
     "log_softmax": "_oneshot",
     "looks_like_probs": "_checks",
     "nll_loss": "_oneshot",
@@ -167,6 +169,7 @@ __all__ = [
     "cross_entropy_grad",
     "index_targets",
     "is_soft",
+    "log_sigmoid",
     "log_softmax",
     "looks_like_probs",
     "nll_loss",

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
         sparkline,
     )
     from ._compare import compare_table, compare_to_dict, compare_tsv_lines, compare_value_lines
+    from ._explain import explain_to_dict, explain_view
     from ._inspect import inspect_table
     from ._progress import progress_display
     from ._render import render
@@ -48,6 +49,7 @@ _LAZY = {
         "sparkline",
     ),
     "_compare": ("compare_table", "compare_to_dict", "compare_tsv_lines", "compare_value_lines"),
+    "_explain": ("explain_to_dict", "explain_view"),
     "_inspect": ("inspect_table",),
     "_progress": ("progress_display",),
     "_render": ("render",),
@@ -71,6 +73,8 @@ __all__ = [
     "compare_to_dict",
     "compare_tsv_lines",
     "compare_value_lines",
+    "explain_to_dict",
+    "explain_view",
     "format_pair",
     "inspect_table",
     "per_class_table",
