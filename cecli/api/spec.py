@@ -159,6 +159,8 @@ class ExplainSpec:
     def parse(cls, rows: str | None, worst: int | None, shown: int = 5) -> ExplainSpec:
         """The spec of ``--rows 0,17`` / ``--worst K``."""
         picked: tuple[int, ...] = ()
+        if worst is not None and worst < 1:
+            raise UsageError("--worst must be at least 1", value=worst)
         if rows is not None:
             try:
                 picked = tuple(int(r) for r in rows.split(",") if r.strip())
