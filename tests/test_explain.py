@@ -290,3 +290,18 @@ def test_worst_on_a_1gb_npy_in_bounded_memory(tmp_path: Path) -> None:
     d = invoke_json(["explain", str(tmp_path / "x.npy"), str(tmp_path / "y.npy"), "--rows", ",".join(map(str, planted)), "-f", "json"])
     assert [r["row"] for r in d["rows"]] == sorted(planted)
 
+
+
+def test_readme_shows_what_explain_prints() -> None:
+    """The README's ``explain`` block is the command's output (an 80-column terminal)."""
+    import os
+    import re
+
+    text = (EXAMPLES.parent / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"<!-- explain -->\n```text\n\$ cecli (.*)\n((?:.*\n)*?)```", text)
+    assert block, "README has no explain block"
+    env = {**os.environ, "COLUMNS": "80", "NO_COLOR": "1"}
+    out = subprocess.run([*cecli_command(), *block.group(1).split()], capture_output=True, env=env,
+                         cwd=EXAMPLES.parent, timeout=120)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.decode() == block.group(2)
