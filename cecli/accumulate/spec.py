@@ -59,14 +59,16 @@ class Measures:
     ci: float | None = None
     bootstrap: int = DEFAULT_BOOTSTRAP
     seed: int = DEFAULT_SEED
+    confusions: int = 0
+    """The most frequent (target, prediction) confusions to report (0: none)."""
 
     def __post_init__(self) -> None:
-        for name in ("top_k", "ece_bins", "bootstrap", "seed"):
+        for name in ("top_k", "ece_bins", "bootstrap", "seed", "confusions"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int):
                 raise UsageError(f"--{name.replace('_', '-')} must be an integer", value=v)
-        if self.ece_bins < 0 or self.top_k < 0:
-            raise UsageError("--ece-bins and --top-k must not be negative")
+        if self.ece_bins < 0 or self.top_k < 0 or self.confusions < 0:
+            raise UsageError("--ece-bins, --top-k and --confusions must not be negative")
         if self.ece_bins > MAX_ECE_BINS:
             raise UsageError(
                 f"--ece-bins {self.ece_bins} is more bins than cecli allows ({MAX_ECE_BINS})",

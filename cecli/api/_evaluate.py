@@ -162,10 +162,13 @@ def _ce_evaluation(
     result = acc.result()
     soft = bool(acc.opts and acc.opts.soft)
     target_kind = "probs" if soft else "index"
-    if result.per_class is not None:
-        for row in result.per_class:
-            i = row["index"]
-            row["class"] = class_names[i] if class_names and i < len(class_names) else str(i)
+    def name(i: int) -> str:
+        return class_names[i] if class_names and i < len(class_names) else str(i)
+
+    for row in result.per_class or []:
+        row["class"] = name(row["index"])
+    for pair in result.confusions or []:
+        pair["target_class"], pair["pred_class"] = name(pair["target"]), name(pair["pred"])
     losses = None
     if out.keep_losses:
         pos_tail = kernel.pos_tail

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     )
     from ._compare import compare_table, compare_to_dict, compare_tsv_lines, compare_value_lines
     from ._explain import explain_to_dict, explain_view
+    from ._html import CONFUSIONS, html_report
     from ._inspect import inspect_table
     from ._progress import progress_display
     from ._render import render
@@ -50,6 +51,7 @@ _LAZY = {
     ),
     "_compare": ("compare_table", "compare_to_dict", "compare_tsv_lines", "compare_value_lines"),
     "_explain": ("explain_to_dict", "explain_view"),
+    "_html": ("CONFUSIONS", "html_report"),
     "_inspect": ("inspect_table",),
     "_progress": ("progress_display",),
     "_render": ("render",),
@@ -58,6 +60,7 @@ _LAZY = {
 _MODULE_OF = {name: module for module, names in _LAZY.items() for name in names}
 
 __all__ = [
+    "CONFUSIONS",
     "DASH",
     "SPARK",
     "Format",
@@ -76,6 +79,7 @@ __all__ = [
     "explain_to_dict",
     "explain_view",
     "format_pair",
+    "html_report",
     "inspect_table",
     "per_class_table",
     "progress_display",

@@ -29,7 +29,7 @@ from ._paths import (
     output_format,
     same_file,
 )
-from ._place import AtomicFile, move_noreplace
+from ._place import AtomicFile, move_noreplace, write_text
 
 __all__ = [
     "MARKER",
@@ -47,4 +47,5 @@ __all__ = [
     "part_name",
     "same_file",
     "write_part",
+    "write_text",
 ]

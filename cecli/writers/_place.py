@@ -9,9 +9,11 @@ import os
 import stat
 import sys
 import tempfile
+from collections.abc import Sequence
 from typing import Any
 
 from ..errors import OutputError
+from ._paths import check_output
 
 
 def _umask() -> int:
@@ -232,3 +234,20 @@ def _identity_nofollow(path: str) -> tuple[int, ...] | None:
     except OSError:
         return None
     return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
+
+
+def write_text(path: str, text: str, inputs: Sequence[str], force: bool = False) -> None:
+    """``text`` to ``path`` (UTF-8) through a temporary file moved into place: a failed write
+    leaves nothing, an input is never overwritten, an existing file only with ``force``."""
+    check_output(path, inputs, force)
+    out = AtomicFile(path, force)
+    try:
+        with open(out.tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+        out.commit()
+    except OSError as exc:
+        out.abort()
+        raise OutputError(f"cannot write the file ({reason(exc)})", file=path) from None
+    except BaseException:
+        out.abort()
+        raise

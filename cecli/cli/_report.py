@@ -1,0 +1,75 @@
+"""``cecli report``: one self-contained HTML file of an evaluation."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from ..accumulate.spec import DEFAULT_BOOTSTRAP, DEFAULT_SEED
+from ..core.spec import DEFAULT_IGNORE_INDEX, Nonfinite, TargetKind
+from . import _options as opt
+from ._app import app
+from ._console import stderr_console
+from ._run import loss_spec, read_options, run_spec
+
+REPORT_HELP = """One self-contained HTML file (no network needed to open it): the loss with its
+bootstrap interval, accuracy, ECE, a reliability diagram, the per-row loss histogram and the
+per-class loss share and accuracy. The figures need matplotlib: pip install 'cecli[plot]'.
+
+Example:
+
+\b
+  cecli report preds.parquet -o report.html --ci 0.99
+"""
+
+HtmlOutput = Annotated[str, typer.Option("--output", "-o", help="The HTML file to write.")]
+ReportCi = Annotated[float, typer.Option("--ci", help="Level of the loss's bootstrap interval.")]
+
+
+@app.command("report", help=REPORT_HELP, no_args_is_help=True)
+def report(
+    preds: opt.Preds,
+    targets: opt.Targets = None,
+    output: HtmlOutput = "report.html",
+    force: opt.Force = False,
+    weight: opt.Weight = None,
+    ignore_index: opt.IgnoreIndex = DEFAULT_IGNORE_INDEX,
+    label_smoothing: opt.LabelSmoothing = 0.0,
+    input_kind: opt.LossInputKind = None,
+    target_kind: opt.TargetKind = TargetKind.AUTO,
+    target_col: opt.TargetCol = None,
+    logit_cols: opt.LogitCols = None,
+    no_header: opt.NoHeader = False,
+    id_col: opt.IdCol = None,
+    classes: opt.Classes = None,
+    class_axis: opt.ClassAxis = 1,
+    format_in: opt.FormatIn = None,
+    targets_format: opt.TargetsFormat = None,
+    preds_key: opt.PredsKey = None,
+    target_key: opt.TargetKey = None,
+    ci: ReportCi = 0.95,
+    bootstrap: opt.Bootstrap = DEFAULT_BOOTSTRAP,
+    seed: opt.Seed = DEFAULT_SEED,
+    chunk_rows: opt.ChunkRows = None,
+    workers: opt.Workers = None,
+    float64: opt.Float64 = False,
+    nonfinite: opt.Nonfinite = Nonfinite.ERROR,
+    quiet: opt.Quiet = False,
+) -> None:
+    o = dict(locals(), reduction="mean")
+    from ..accumulate.spec import DEFAULT_ECE_BINS, Measures
+    from ..api import evaluate
+    from ..report import CONFUSIONS, html_report
+    from ..writers import check_output, write_text
+
+    inputs = [p for p in (preds, targets) if p]
+    check_output(output, inputs, force)  # before the data is read
+    wanted = Measures(per_class=True, ece_bins=DEFAULT_ECE_BINS, ci=ci, bootstrap=bootstrap,
+                      seed=seed, confusions=CONFUSIONS)  # fmt: skip
+    ev = evaluate(preds, targets, read_options(o), loss_spec("ce", o), wanted, run_spec(o))
+    write_text(output, html_report(ev), inputs, force)
+    err = stderr_console(quiet)
+    for w in ev.warnings:
+        err.print(f"warning: {w}", markup=False)
+    err.print(f"wrote {output}", markup=False)
