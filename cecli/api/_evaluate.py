@@ -26,7 +26,15 @@ from ._where import shown_row
 from .signature import Signature
 from .spec import OutputSpec, RunSpec
 
-__all__ = ["Evaluation", "bce_job", "ce_job", "chunk_rows_of", "engine_for", "evaluate"]
+__all__ = [
+    "Evaluation",
+    "bce_job",
+    "ce_job",
+    "chunk_rows_of",
+    "engine_for",
+    "evaluate",
+    "name_classes",
+]
 
 R = TypeVar("R", CEResult, BCEResult)
 
@@ -162,13 +170,7 @@ def _ce_evaluation(
     result = acc.result()
     soft = bool(acc.opts and acc.opts.soft)
     target_kind = "probs" if soft else "index"
-    def name(i: int) -> str:
-        return class_names[i] if class_names and i < len(class_names) else str(i)
-
-    for row in result.per_class or []:
-        row["class"] = name(row["index"])
-    for pair in result.confusions or []:
-        pair["target_class"], pair["pred_class"] = name(pair["target"]), name(pair["pred"])
+    name_classes(result, class_names)
     losses = None
     if out.keep_losses:
         pos_tail = kernel.pos_tail
@@ -213,6 +215,18 @@ def _ce_warnings(ev: Evaluation[CEResult]) -> list[str]:
         )
     out += likely_mistakes(r, str(ev.loss.input), ev.inputs[0])
     return out
+
+
+def name_classes(result: CEResult, class_names: list[str] | None) -> None:
+    """Name the classes of the per-class rows and the confusions (their index without names)."""
+
+    def name(i: int) -> str:
+        return class_names[i] if class_names and i < len(class_names) else str(i)
+
+    for row in result.per_class or []:
+        row["class"] = name(row["index"])
+    for pair in result.confusions or []:
+        pair["target_class"], pair["pred_class"] = name(pair["target"]), name(pair["pred"])
 
 
 def check_one_column(classes: int, input_kind: str, file: str) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -17,12 +17,16 @@ REPORT_HELP = """One self-contained HTML file (no network needed to open it): th
 bootstrap interval, accuracy, ECE, a reliability diagram, the per-row loss histogram and the
 per-class loss share and accuracy. The figures need matplotlib: pip install 'cecli[plot]'.
 
-Example:
+With --compare B, both models side by side and the paired difference (compare's bootstrap).
+
+Examples:
 
 \b
   cecli report preds.parquet -o report.html --ci 0.99
+  cecli report model_a.npy labels.npy --compare model_b.npy -o ab.html
 """
 
+CompareWith = Annotated[str | None, typer.Option("--compare", help="A second model's predictions (B): both models and the paired difference.")]
 HtmlOutput = Annotated[str, typer.Option("--output", "-o", help="The HTML file to write.")]
 ReportCi = Annotated[float, typer.Option("--ci", help="Level of the loss's bootstrap interval.")]
 
@@ -32,6 +36,7 @@ def report(
     preds: opt.Preds,
     targets: opt.Targets = None,
     output: HtmlOutput = "report.html",
+    compare: CompareWith = None,
     force: opt.Force = False,
     weight: opt.Weight = None,
     ignore_index: opt.IgnoreIndex = DEFAULT_IGNORE_INDEX,
@@ -59,15 +64,20 @@ def report(
 ) -> None:
     o = dict(locals(), reduction="mean")
     from ..accumulate.spec import DEFAULT_ECE_BINS, Measures
+    from ..api import compare as paired
     from ..api import evaluate
     from ..report import CONFUSIONS, html_report
     from ..writers import check_output, write_text
 
-    inputs = [p for p in (preds, targets) if p]
+    inputs = [p for p in (preds, compare, targets) if p]
     check_output(output, inputs, force)  # before the data is read
     wanted = Measures(per_class=True, ece_bins=DEFAULT_ECE_BINS, ci=ci, bootstrap=bootstrap,
                       seed=seed, confusions=CONFUSIONS)  # fmt: skip
-    ev = evaluate(preds, targets, read_options(o), loss_spec("ce", o), wanted, run_spec(o))
+    read, loss, run = read_options(o), loss_spec("ce", o), run_spec(o)
+    if compare is not None:
+        ev: Any = paired(preds, compare, targets, read, loss, wanted, run)
+    else:
+        ev = evaluate(preds, targets, read, loss, wanted, run)
     write_text(output, html_report(ev), inputs, force)
     err = stderr_console(quiet)
     for w in ev.warnings:
