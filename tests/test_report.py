@@ -44,6 +44,7 @@ def _report(tmp_path: Path, *args: str, name: str = "report.html") -> str:
 
 def test_the_page_holds_ce_numbers_and_fetches_nothing(tmp_path: Path) -> None:
     page = _report(tmp_path, IRIS)
+    assert len(page.encode()) < 100_000  # the README says so
     ce = json.loads(run_cecli(["ce", IRIS, "--ci", "0.95", "--ece", "-f", "json"]).stdout)
     for v in (ce["loss"], ce["ci"]["low"], ce["ci"]["high"]):
         assert f"{v:.6g}" in page

@@ -96,7 +96,8 @@ def _reliability(plt: Any, models: Models) -> str | None:
         if len(models) == 1:  # one model: the classic bars of accuracy per bin
             mids = [min(b, bins - 1) / bins + 0.5 / bins for b in seen]
             ax.bar(mids, acc, width=1 / bins, edgecolor="#333", color="#6a9fd8", label="accuracy")
-        ax.plot(conf, acc, "o-", color=colour, markersize=3, label=f"{label}: accuracy vs confidence")
+        who = f"{label}: " if label else ""
+        ax.plot(conf, acc, "o-", color=colour, markersize=3, label=f"{who}accuracy vs confidence")
         title.append(f"{label} {r.ece:.4f}" if len(models) > 1 else f"{r.ece:.4f}")
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
@@ -138,7 +139,7 @@ def _per_class(plt: Any, label: str, r: CEResult) -> str | None:
     a2.set_xlim(0, 1)
     a2.set_xlabel("accuracy")
     more = f", the {len(rows)} of largest share" if len(r.per_class or []) > len(rows) else ""
-    fig.suptitle(f"{label}: per class ({r.classes} classes{more})")
+    fig.suptitle(f"{label + ': ' if label else ''}per class ({r.classes} classes{more})")
     return _svg(fig)
 
 
@@ -150,7 +151,7 @@ def _confusions(plt: Any, label: str, r: CEResult) -> str | None:
     fig, ax = plt.subplots(figsize=(5.5, 0.8 + 0.22 * len(pairs)))
     ax.barh(labels, [p["count"] for p in pairs][::-1], color="#b07bd8")
     ax.set_xlabel("rows (true → predicted)" + ("" if r.confusions_exact else ", at least"))
-    ax.set_title(f"{label}: top {len(pairs)} confusions")
+    ax.set_title(f"{label + ': ' if label else ''}top {len(pairs)} confusions")
     return _svg(fig)
 
 
@@ -219,7 +220,7 @@ def html_report(result: Evaluation[CEResult] | Comparison) -> str:
     drawn: list[str | None] = [_paired(plt, cmp)] if cmp is not None else []
     drawn += [_reliability(plt, short), _histogram(plt, short)]
     for label, r in short:
-        drawn += [_per_class(plt, label or "all", r), _confusions(plt, label or "all", r)]
+        drawn += [_per_class(plt, label, r), _confusions(plt, label, r)]
     figs = [f for f in drawn if f]
     plt.close("all")
     warnings = "".join(f"<li>{html.escape(w)}</li>" for w in result.warnings)
