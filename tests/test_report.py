@@ -139,3 +139,23 @@ def test_outputs_are_never_clobbered(tmp_path: Path) -> None:
     assert res.returncode == 3 and b"one of the inputs" in res.stderr
     res = run_cecli(["report", IRIS, "-o", str(out), "--force"])
     assert res.returncode == 0 and out.read_text().startswith("<!DOCTYPE html>")
+
+
+@pytest.mark.parametrize("ext", ["png", "svg"])
+def test_ce_plot_writes_the_figures_it_computed(tmp_path: Path, ext: str) -> None:
+    out = tmp_path / f"figs.{ext}"
+    res = run_cecli(["ce", IRIS, "--ece", "--per-class", "--plot", str(out), "-f", "value"])
+    assert res.returncode == 0, res.stderr
+    expected = json.loads((EXAMPLES / "expected.json").read_text())["loss"]
+    assert float(res.stdout) == pytest.approx(expected, rel=1e-6)  # the result is unchanged
+    data = out.read_bytes()
+    if ext == "png":
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000
+    else:
+        text = data.decode()
+        for title in ("reliability (ECE", "loss histogram (300 counted rows)", "per class (3 classes)"):
+            assert title in text, title
+    again = run_cecli(["ce", IRIS, "--plot", str(out), "-f", "value"])
+    assert again.returncode == 3 and b"pass --force" in again.stderr  # never clobbered
+    bad = run_cecli(["ce", IRIS, "--plot", str(tmp_path / "f.pdf")])
+    assert bad.returncode == 2 and b"--plot writes .png or .svg" in bad.stderr

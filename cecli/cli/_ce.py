@@ -69,6 +69,7 @@ def ce(  # registered twice, as `ce` and as `nll`: the command's name is ctx.inf
     bootstrap: opt.Bootstrap = DEFAULT_BOOTSTRAP,
     seed: opt.Seed = DEFAULT_SEED,
     grad_output: opt.GradOutput = None,
+    plot: opt.Plot = None,
     fail_above: opt.FailAbove = None,
     baseline: opt.Baseline = None,
     max_increase: opt.MaxIncrease = None,

@@ -68,6 +68,7 @@ Output = Annotated[str | None, typer.Option("--output", "-o", help="Write per-po
 WithProbs = Annotated[bool, typer.Option("--with-probs", help="Add the target's probability and the argmax to -o output.")]
 Force = Annotated[bool, typer.Option("--force", help="Replace existing output files.")]
 GradOutput = Annotated[str | None, typer.Option("--grad-output", help="Write d(loss)/d(predictions), as loss.backward() gives it (except: an ignored row whose logits hold NaN/inf gets 0 here, NaN in torch).")]
+Plot = Annotated[str | None, typer.Option("--plot", help="Also draw the run's figures to FILE.png or FILE.svg: the loss histogram, with --ece the reliability diagram, with --per-class the per-class bars (pip install 'cecli[plot]').")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No warnings or verdicts on stderr.")]
 
 # -- gates --------------------------------------------------------------------------------------

@@ -95,6 +95,17 @@ def target_columns(o: Params) -> tuple[str, ...] | None:
     return cols
 
 
+def check_plot(path: str, inputs: list[str], force: bool) -> None:
+    """``--plot``: a .png / .svg name, not an input, not an existing file without --force, and
+    matplotlib installed."""
+    from ..report import plot_format, pyplot
+    from ..writers import check_output
+
+    plot_format(path)
+    check_output(path, inputs, force)
+    pyplot("--plot")
+
+
 def run_loss(command: LossKind, o: Params) -> None:
     """``ce``, ``nll`` and ``bce``: evaluate, check the gates, print the report."""
     from ..accumulate.spec import Measures
@@ -116,6 +127,9 @@ def run_loss(command: LossKind, o: Params) -> None:
     # known only once the data is read
     mine = Signature.build(command, loss, measures=wanted, read=read)
     gates.precheck(mine, unknown=() if binary else ("tgt",))
+    plot = o.get("plot")
+    if plot:  # before the data is read: a bad name or an existing file is known now
+        check_plot(plot, [p for p in (o["preds"], o["targets"]) if p], o["force"])
     bar = progress_bar(o["quiet"])
     try:
         run = dataclasses.replace(run, progress=bar)
@@ -123,6 +137,11 @@ def run_loss(command: LossKind, o: Params) -> None:
     finally:
         if bar is not None:
             bar.close()
+    if plot:
+        from ..report import save_panels
+        from ..writers import write_atomic
+
+        write_atomic(plot, save_panels(ev.result, plot), o["force"], "the plot")
     checks = gates.check(ev.result.loss, Signature.parse(ev.signature))
     finish(command, fmt, ev, checks, o["quiet"])
 

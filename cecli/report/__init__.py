@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from ._explain import explain_to_dict, explain_view
     from ._html import CONFUSIONS, html_report
     from ._inspect import inspect_table
+    from ._plots import plot_format, pyplot, save_panels
     from ._progress import progress_display
     from ._render import render
     from ._softmax import softmax_table, softmax_to_dict
@@ -53,6 +54,7 @@ _LAZY = {
     "_explain": ("explain_to_dict", "explain_view"),
     "_html": ("CONFUSIONS", "html_report"),
     "_inspect": ("inspect_table",),
+    "_plots": ("plot_format", "pyplot", "save_panels"),
     "_progress": ("progress_display",),
     "_render": ("render",),
     "_softmax": ("softmax_table", "softmax_to_dict"),
@@ -82,8 +84,11 @@ __all__ = [
     "html_report",
     "inspect_table",
     "per_class_table",
+    "plot_format",
     "progress_display",
+    "pyplot",
     "render",
+    "save_panels",
     "share_bar",
     "softmax_table",
     "softmax_to_dict",

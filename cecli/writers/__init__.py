@@ -29,7 +29,7 @@ from ._paths import (
     output_format,
     same_file,
 )
-from ._place import AtomicFile, move_noreplace, write_text
+from ._place import AtomicFile, move_noreplace, write_atomic, write_text
 
 __all__ = [
     "MARKER",
@@ -46,6 +46,7 @@ __all__ = [
     "output_format",
     "part_name",
     "same_file",
+    "write_atomic",
     "write_part",
     "write_text",
 ]
