@@ -22,6 +22,7 @@ __all__ = ["LOG_SOFTMAX", "NLL", "Derivation", "Step", "bce_steps", "ce_steps", 
 
 #: The stages of a cross-entropy, each named once (torch's modules).
 LOG_SOFTMAX = "LogSoftmax"
+LOG_PROBS = "log of probabilities (sklearn's log_loss)"
 NLL = "NLLLoss"
 CROSS_ENTROPY = "CrossEntropyLoss = LogSoftmax + NLLLoss"
 BCE_LOGITS = "BCEWithLogitsLoss"
@@ -94,10 +95,10 @@ def _log_probs(d: Derivation, x: np.ndarray, opts: CEOptions, dtype: np.dtype) -
         return given
     if opts.input_kind == "probs":
         lo, hi = probs_clip(dtype)
-        d.stages[LOG_SOFTMAX] = f"lp_c = log(clip(p_c, {lo:.3g}, 1 - {lo:.3g})) (sklearn log_loss)"
-        d.add("probs", "p_c (given: probabilities)", x, LOG_SOFTMAX)
+        d.stages[LOG_PROBS] = f"lp_c = log(clip(p_c, {lo:.3g}, 1 - {lo:.3g})), no softmax"
+        d.add("probs", "p_c (given: probabilities)", x, LOG_PROBS)
         clipped = np.clip(x, lo, hi)
-        logs: np.ndarray = d.add("log_softmax", "lp_c = log(clip(p_c, eps, 1 - eps))", np.log(clipped), LOG_SOFTMAX)
+        logs: np.ndarray = d.add("log_probs", "lp_c = log(clip(p_c, eps, 1 - eps))", np.log(clipped), LOG_PROBS)
         return logs
     d.stages[LOG_SOFTMAX] = "lp_c = x_c - log(sum_j exp(x_j)), shifted by m = max_j x_j"
     d.add("logits", "x_c", x, LOG_SOFTMAX)

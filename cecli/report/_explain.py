@@ -130,7 +130,7 @@ def _num(v: Any) -> str:
 
 
 #: Column heads of the per-class steps in the rich view (the legend under it names them).
-_HEAD = {"logits": "x", "shifted": "x - m", "exp": "exp(x - m)", "log_softmax": "lp",
+_HEAD = {"logits": "x", "shifted": "x - m", "exp": "exp(x - m)", "log_softmax": "lp", "log_probs": "lp",
          "target": "t", "smoothed_target": "q", "weight": "w", "term": "-w q lp", "probs": "p",
          "log_p": "log p", "log_1mp": "log(1-p)", "log_sigmoid": "log sig(x)",
          "log_1m_sigmoid": "log(1-sig(x))", "pos_weight": "pw", "log_weight": "1+(pw-1)t",
