@@ -42,9 +42,10 @@ CI_METHOD = "poisson-bootstrap"
 class Measures:
     """The figures to compute beside the loss.
 
-    ``top_k`` (0: none), ``per_class``, ``ece_bins`` (0: no ECE), ``ci`` (the level of a Poisson
-    bootstrap interval of the loss, or None), with ``bootstrap`` replicates drawn from ``seed``
-    (both ignored without ``ci``).
+    ``top_k`` (0: none), ``per_class``, ``ece_bins`` (0: no ECE; ``ece=True`` without a count
+    means :data:`DEFAULT_ECE_BINS`), ``ci`` (the level of a Poisson bootstrap interval of the
+    loss, or None), with ``bootstrap`` replicates drawn from ``seed`` (both ignored without
+    ``ci``).
 
     Examples
     --------
@@ -59,16 +60,23 @@ class Measures:
     ci: float | None = None
     bootstrap: int = DEFAULT_BOOTSTRAP
     seed: int = DEFAULT_SEED
+    ece: bool = False
+    """``--ece``: calibration error at the default bins unless ``ece_bins`` gives a count
+    (after construction: whether ECE is reported)."""
     confusions: int = 0
     """The most frequent (target, prediction) confusions to report (0: none)."""
 
     def __post_init__(self) -> None:
+        if self.ece and not self.ece_bins:
+            object.__setattr__(self, "ece_bins", DEFAULT_ECE_BINS)
         for name in ("top_k", "ece_bins", "bootstrap", "seed", "confusions"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int):
                 raise UsageError(f"--{name.replace('_', '-')} must be an integer", value=v)
-        if self.ece_bins < 0 or self.top_k < 0 or self.confusions < 0:
-            raise UsageError("--ece-bins, --top-k and --confusions must not be negative")
+        if self.ece_bins < 0 or self.top_k < 0:
+            raise UsageError("--ece-bins and --top-k must not be negative")
+        if self.confusions < 0:
+            raise UsageError("confusions must not be negative", value=self.confusions)
         if self.ece_bins > MAX_ECE_BINS:
             raise UsageError(
                 f"--ece-bins {self.ece_bins} is more bins than cecli allows ({MAX_ECE_BINS})",
@@ -87,6 +95,7 @@ class Measures:
                     fix="1000 to 10000 replicates give a stable 95% interval",
                 )
         object.__setattr__(self, "per_class", bool(self.per_class))
+        object.__setattr__(self, "ece", self.ece_bins > 0)
 
     @property
     def replicates(self) -> int:

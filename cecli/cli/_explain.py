@@ -11,7 +11,7 @@ from ..report.formats import InfoFormat
 from . import _options as opt
 from ._app import app
 from ._console import emit_json, on_terminal, stderr_console, stdout_console
-from ._run import loss_spec, read_options, run_spec, target_columns
+from ._run import loss_spec, read_options, run_spec
 
 EXPLAIN_HELP = """The loss of chosen rows derived step by step, as a textbook does: logits, the maximum
 of the shift, shifted values, exp, their sum, log-sum-exp, log-softmax, the target's
@@ -70,7 +70,6 @@ def explain(
     o = dict(locals())
     from ..api import ExplainSpec
     from ..api import explain as derive
-    from ..core.spec import InputKind
     from ..errors import UsageError
     from ..report import explain_to_dict, explain_view
 
@@ -78,10 +77,8 @@ def explain(
         raise UsageError("--loss must be one of ce, nll, bce", value=loss)
     if loss != "bce" and target_cols:
         raise UsageError("--target-cols is for --loss bce", fix="use --target-col")
-    if loss == "bce" and input_kind is None:
-        o["input_kind"] = InputKind.LOGITS
     pick = ExplainSpec.parse(rows, worst, shown)
-    read = read_options(o, target_cols=target_columns(o)) if loss == "bce" else read_options(o)
+    read = read_options(o, binary=loss == "bce")
     ex = derive(preds, targets, read, loss_spec(loss, o), pick, run_spec(o))  # type: ignore[arg-type]
     if fmt.resolve(on_terminal()) is InfoFormat.JSON:
         emit_json(explain_to_dict(ex))

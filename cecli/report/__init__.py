@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from ._html import CONFUSIONS, html_report
     from ._inspect import inspect_table
     from ._plots import plot_format, pyplot, save_panels
-    from ._progress import progress_display
+    from ._progress import ProgressBar, progress_display
     from ._render import render
     from ._softmax import softmax_table, softmax_to_dict
 
@@ -55,7 +55,7 @@ _LAZY = {
     "_html": ("CONFUSIONS", "html_report"),
     "_inspect": ("inspect_table",),
     "_plots": ("plot_format", "pyplot", "save_panels"),
-    "_progress": ("progress_display",),
+    "_progress": ("ProgressBar", "progress_display"),
     "_render": ("render",),
     "_softmax": ("softmax_table", "softmax_to_dict"),
 }
@@ -67,6 +67,7 @@ __all__ = [
     "SPARK",
     "Format",
     "InfoFormat",
+    "ProgressBar",
     "bce_summary_table",
     "bce_to_dict",
     "bce_tsv_lines",
