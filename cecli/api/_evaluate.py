@@ -133,6 +133,7 @@ def _ce_job(
         template=acc.spawn(),
         pos_tail=shape[: ax - 1] + shape[ax:],
         with_probs=out.with_probs,
+        row_ids=out.to_stdout,
     )
     return Job(kernel, acc, outputs), out.grad_path is not None
 
@@ -290,6 +291,7 @@ def _bce_job(
         grad_rows=same_pass,
         grad_table=outputs.grad_table,
         grad_count=count,
+        row_ids=out.to_stdout,
     )
     return Job(kernel, acc, outputs), second
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from ..core.spec import Choice
 from ..errors import UsageError
 
-__all__ = ["CHUNK_BYTES", "Engine", "OutputSpec", "Progress", "RunSpec", "require_dask"]
+__all__ = ["CHUNK_BYTES", "ROW_FORMATS", "Engine", "OutputSpec", "Progress", "RunSpec", "require_dask"]
 
 #: Bytes of predictions in one chunk when ``--chunk-rows`` is not given: large enough that
 #: per-chunk overheads (pyarrow batches, Python bookkeeping) vanish, small enough for memory.
@@ -94,21 +94,73 @@ class RunSpec:
         return self.workers or default_workers()
 
 
+#: The ``--format`` values that print a per-row table (``-o -``) for ``--reduction none``.
+ROW_FORMATS = ("csv", "tsv", "jsonl")
+
+
 @dataclass(frozen=True)
 class OutputSpec:
     """What a run writes: per-sample results to ``path`` (``-o``; with ``with_probs`` the
-    target's probability and the argmax too), the gradient to ``grad_path``; ``force``
-    replaces existing files; ``keep_losses`` keeps the per-sample losses in memory (for
-    ``--reduction none`` without ``-o``)."""
+    target's probability and the argmax too; ``-`` is stdout, in ``stdout_format``: csv, tsv
+    or jsonl), the gradient to ``grad_path``; ``force`` replaces existing files;
+    ``keep_losses`` keeps the per-sample losses in memory (for ``--reduction none`` without
+    ``-o``)."""
 
     path: str | None = None
     grad_path: str | None = None
     force: bool = False
     with_probs: bool = False
     keep_losses: bool = False
+    stdout_format: str | None = None
+
+    @classmethod
+    def of(
+        cls,
+        path: str | None,
+        fmt: str,
+        reduction: str,
+        *,
+        grad_path: str | None = None,
+        force: bool = False,
+        with_probs: bool = False,
+    ) -> OutputSpec:
+        """The outputs of a command line: ``-o PATH`` and ``--format`` (as given, ``auto``
+        unresolved) under ``--reduction``. ``--reduction none -f csv|tsv|jsonl`` without ``-o``
+        prints the per-row table, as ``-o -`` does (whose format is ``-f``'s, TSV for
+        ``auto``); ``none`` in any other format keeps the losses for the report."""
+        fmt, none = str(fmt), str(reduction) == "none"
+        if path is None and none and fmt in ROW_FORMATS:
+            path = "-"
+        stdout = None
+        if path == "-":
+            stdout = "tsv" if fmt == "auto" else fmt
+        return cls(
+            path=path,
+            grad_path=grad_path,
+            force=force,
+            with_probs=with_probs,
+            keep_losses=none and path is None,
+            stdout_format=stdout,
+        )
+
+    @property
+    def to_stdout(self) -> bool:
+        """Whether the per-row table goes to stdout (``-o -``): no report is printed there."""
+        return self.path == "-"
 
     def __post_init__(self) -> None:
-        if self.path and self.grad_path:
+        if self.grad_path == "-":
+            raise UsageError(
+                "--grad-output writes a file; stdout (-) is for the per-row table of -o",
+                fix="name a file, e.g. --grad-output grad.npy",
+            )
+        if self.path == "-" and self.stdout_format not in ROW_FORMATS:
+            raise UsageError(
+                "-o - writes the per-row table to stdout as CSV, TSV or JSON Lines",
+                value=self.stdout_format,
+                fix="use -f tsv (or -f csv, -f jsonl) with -o -",
+            )
+        if self.path and self.path != "-" and self.grad_path:
             # the same file however spelled (./x.npy, a hard link): one would replace the other;
             # imported here, as cecli --help must not load numpy
             from ..writers import check_distinct

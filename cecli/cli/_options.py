@@ -62,9 +62,9 @@ Bootstrap = Annotated[int, typer.Option("--bootstrap", help="Bootstrap replicate
 Seed = Annotated[int, typer.Option("--seed", help="Seed of the bootstrap (in the signature).")]
 
 # -- output -------------------------------------------------------------------------------------
-Format = Annotated[formats.Format, typer.Option("--format", "-f", help="auto (table on a terminal, else json), table, json, tsv or value (the bare loss; compare: the delta).")]
+Format = Annotated[formats.Format, typer.Option("--format", "-f", help="auto (table on a terminal, else json), table, json, jsonl, tsv, csv, markdown (for $GITHUB_STEP_SUMMARY) or value (the bare loss; compare: the delta). With --reduction none, tsv / csv / jsonl print one row per position (id, target, loss).")]
 InfoFormat = Annotated[formats.InfoFormat, typer.Option("--format", "-f", help="auto (table on a terminal, else json), table or json.")]
-Output = Annotated[str | None, typer.Option("--output", "-o", help="Write per-position (bce: per-element) losses: .npy .csv .tsv .parquet; with --engine dask, a folder of Parquet parts.")]
+Output = Annotated[str | None, typer.Option("--output", "-o", help="Write per-position (bce: per-element) losses: .npy .csv .tsv .jsonl .parquet, or - for stdout (in -f's format, tsv by default); with --engine dask, a folder of Parquet parts.")]
 WithProbs = Annotated[bool, typer.Option("--with-probs", help="Add the target's probability and the argmax to -o output.")]
 Force = Annotated[bool, typer.Option("--force", help="Replace existing output files.")]
 GradOutput = Annotated[str | None, typer.Option("--grad-output", help="Write d(loss)/d(predictions), as loss.backward() gives it (except: an ignored row whose logits hold NaN/inf gets 0 here, NaN in torch).")]

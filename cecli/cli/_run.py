@@ -71,14 +71,8 @@ def run_spec(o: Params, progress: Any = None) -> Any:
 def output_spec(o: Params, loss: Any) -> Any:
     from ..api.spec import OutputSpec
 
-    keep = str(loss.reduction) == "none" and o["output"] is None  # `none` printed, not written
-    return OutputSpec(
-        path=o["output"],
-        grad_path=o["grad_output"],
-        force=o["force"],
-        with_probs=o.get("with_probs", False),
-        keep_losses=keep,
-    )
+    return OutputSpec.of(o["output"], o["fmt"], loss.reduction, grad_path=o["grad_output"],
+                         force=o["force"], with_probs=o.get("with_probs", False))
 
 
 def target_columns(o: Params) -> tuple[str, ...] | None:

@@ -40,9 +40,9 @@ def bce_to_dict(ev: Evaluation[BCEResult], checks: list[dict[str, Any]] | None =
 bce_value_lines = _parts.loss_value_lines  # ``-f value``
 
 
-def bce_tsv_lines(ev: Evaluation[BCEResult]) -> list[str]:
-    """``-f tsv``: a header line and a value line (or one loss per line for ``none``)."""
-    return _parts.loss_tsv_lines(ev, bce_to_dict)
+def bce_tsv_lines(ev: Evaluation[BCEResult], sep: str = "\t") -> list[str]:
+    """``-f tsv`` / ``-f csv``: a header and a value line, then the breakdown (if any)."""
+    return _parts.loss_tsv_lines(ev, bce_to_dict, sep)
 
 
 def bce_summary_table(ev: Evaluation[BCEResult], checks: list[dict[str, Any]] | None = None) -> Any:
