@@ -51,6 +51,7 @@ def bce(
     baseline: opt.Baseline = None,
     max_increase: opt.MaxIncrease = None,
     relative: opt.Relative = False,
+    junit: opt.Junit = None,
     chunk_rows: opt.ChunkRows = None,
     workers: opt.Workers = None,
     engine: opt.Engine = Engine.LOCAL,

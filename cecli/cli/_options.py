@@ -77,6 +77,7 @@ MaxIncrease = Annotated[float | None, typer.Option("--max-increase", help="With 
 Relative = Annotated[bool, typer.Option("--relative", help="--max-increase is a fraction of the baseline.")]
 FailIfWorse = Annotated[bool, typer.Option("--fail-if-worse", help="Exit 1 when B is significantly worse than A.")]
 Alpha = Annotated[float, typer.Option("--alpha", help="Significance level of --fail-if-worse.")]
+Junit = Annotated[str | None, typer.Option("--junit", help="Write the gates as JUnit XML to FILE (each gate a test case; a failed one with its value and threshold), for CI test reports.")]
 Margin = Annotated[float, typer.Option("--margin", help="--fail-if-worse tolerates delta up to this.")]
 
 # -- running ------------------------------------------------------------------------------------

@@ -95,6 +95,7 @@ def run_loss(command: LossKind, o: Params) -> None:
     from ..api import evaluate
     from ..api.gates import LossGates
     from ..api.signature import Signature
+    from ..writers import check_report
 
     fmt = o["fmt"].resolve(on_terminal())
     binary = command == "bce"
@@ -110,6 +111,7 @@ def run_loss(command: LossKind, o: Params) -> None:
     # known only once the data is read
     mine = Signature.build(command, loss, measures=wanted, read=read)
     gates.precheck(mine, unknown=() if binary else ("tgt",))
+    check_report(o["junit"], [o["preds"], o["targets"] or ""])
     bar = progress_bar(o["quiet"])
     try:
         run = dataclasses.replace(run, progress=bar)
@@ -118,6 +120,6 @@ def run_loss(command: LossKind, o: Params) -> None:
         if bar is not None:
             bar.close()
     checks = gates.check(ev.result.loss, Signature.parse(ev.signature))
-    finish(command, fmt, ev, checks, o["quiet"])
+    finish(command, fmt, ev, checks, o["quiet"], o["junit"])
 
 

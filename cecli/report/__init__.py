@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from ._compare import compare_table, compare_to_dict, compare_tsv_lines, compare_value_lines
     from ._inspect import inspect_table
     from ._progress import progress_display
-    from ._render import render
+    from ._render import junit, render
     from ._softmax import softmax_table, softmax_to_dict
 
 _LAZY = {
@@ -50,7 +50,7 @@ _LAZY = {
     "_compare": ("compare_table", "compare_to_dict", "compare_tsv_lines", "compare_value_lines"),
     "_inspect": ("inspect_table",),
     "_progress": ("progress_display",),
-    "_render": ("render",),
+    "_render": ("junit", "render"),
     "_softmax": ("softmax_table", "softmax_to_dict"),
 }
 _MODULE_OF = {name: module for module, names in _LAZY.items() for name in names}
@@ -73,6 +73,7 @@ __all__ = [
     "compare_value_lines",
     "format_pair",
     "inspect_table",
+    "junit",
     "per_class_table",
     "progress_display",
     "render",

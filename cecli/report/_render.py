@@ -49,3 +49,12 @@ def _views(result: Any) -> tuple[Callable[..., Any], ...]:
     from . import _ce as e
 
     return e.to_dict, e.value_lines, e.tsv_lines, e.summary_table
+
+
+def junit(result: Any, checks: Checks, command: str) -> str:
+    """``--junit FILE``: the gates of ``result`` as JUnit XML (see :func:`._text.junit_xml`)."""
+    from . import _text
+    from ._common import check_verdict
+
+    d = _views(result)[0](result, checks)
+    return _text.junit_xml(d, checks, [check_verdict(command, c) for c in checks])

@@ -5,6 +5,8 @@ TSV / CSV: a header and a line of the object's scalar fields; a breakdown (``per
 ``per_label``) follows as a second section after a blank line, with a header of its own, so it
 is never dropped. Fields are quoted as Python's :mod:`csv` writer quotes them.
 
+JUnit XML (``--junit FILE``): each gate a test case, a failed one with its values.
+
 Markdown: a ``### cecli COMMAND`` heading, a table of the headline figures, the breakdown (the
 largest shares first, at most :data:`MARKDOWN_ROWS` rows), the gates with their values and
 thresholds, and the warnings, for ``$GITHUB_STEP_SUMMARY`` and pull-request comments.
@@ -18,7 +20,7 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from ._common import DASH, cell, short
+from ._common import DASH, cell, clean, short
 
 #: The keys of a JSON object's breakdown, in the order they are looked for.
 BREAKDOWNS = ("per_class", "per_label")
@@ -57,10 +59,11 @@ def _md(text: Any) -> str:
     return str(text).replace("|", "\\|").replace("\r", " ").replace("\n", " ")
 
 
-def md_table(header: Sequence[str], rows: Iterable[Sequence[Any]], right: int = 1) -> list[str]:
-    """A GitHub-flavoured table; columns from ``right`` on are right-aligned (numbers)."""
-    align = ["---" if i < right else "---:" for i in range(len(header))]
-    out = ["| " + " | ".join(map(_md, header)) + " |", "| " + " | ".join(align) + " |"]
+def md_table(header: Sequence[str], rows: Iterable[Sequence[Any]], align: str = "") -> list[str]:
+    """A GitHub-flavoured table; ``align`` has an ``l`` or ``r`` a column (default: the first
+    left, the others right, as numbers are)."""
+    marks = ["---:" if a == "r" else "---" for a in align or "l" + "r" * (len(header) - 1)]
+    out = ["| " + " | ".join(map(_md, header)) + " |", "| " + " | ".join(marks) + " |"]
     out += ["| " + " | ".join(_md(c) for c in row) + " |" for row in rows]
     return out
 
@@ -100,7 +103,7 @@ def check_rows(checks: Sequence[dict[str, Any]]) -> list[str]:
         )
         for c in checks
     ]
-    return ["", *md_table(("check", "result", "value", "threshold", "note"), rows, right=2)]
+    return ["", *md_table(("check", "result", "value", "threshold", "note"), rows, "llrrl")]
 
 
 def _check_note(c: dict[str, Any]) -> str:
@@ -153,7 +156,7 @@ def markdown_lines(d: dict[str, Any]) -> list[str]:
     for key in ("counted", "ignored", "rows", "labels", "classes", "positives"):
         if key in d:
             rows.append((key, num(d[key])))
-    out = [f"### cecli {d['command']} · {names}", "", *md_table(("measure", "value"), rows)]
+    out = [f"### cecli {d['command']} · {names}", "", *md_table(("measure", "value"), rows, "lr")]
     out += breakdown_rows(d) + check_rows(d.get("checks", []))
     out += warning_lines(d.get("warnings", []))
     return [*out, "", f"<sub>signature `{d['signature']}`</sub>"]
@@ -169,7 +172,8 @@ def compare_markdown_lines(d: dict[str, Any]) -> list[str]:
             return DASH
         return f"{y - x:+.4g}"
 
-    rows = [(f"loss ({d['reduction']})", num(a["loss"], 8), num(b["loss"], 8), f"{num(d['delta'])}")]
+    delta = DASH if d["delta"] is None else f"{d['delta']:+.6g}"
+    rows = [(f"loss ({d['reduction']})", num(a["loss"], 8), num(b["loss"], 8), delta)]
     for key, label in (("perplexity", "perplexity"), ("accuracy", "accuracy"),
                        ("top_k_accuracy", f"top-{a.get('top_k')} accuracy"), ("ece", "ECE")):
         if a.get(key) is not None or b.get(key) is not None:
@@ -178,6 +182,44 @@ def compare_markdown_lines(d: dict[str, Any]) -> list[str]:
            *md_table(("measure", "A", "B", "B - A"), rows)]
     stats = [*interval(d.get("ci")), ("p-value", f"{num(d['p_value'], 4)} (two-sided, no difference)"),
              ("samples", num(d["samples"])), ("counted", num(d["counted"]))]
-    out += ["", *md_table(("B - A", "value"), stats)]
+    out += ["", *md_table(("B - A", "value"), stats, "ll")]
     out += check_rows(d.get("checks", [])) + warning_lines(d.get("warnings", []))
     return [*out, "", f"<sub>signature `{d['signature']}`</sub>"]
+
+
+# -- JUnit XML ------------------------------------------------------------------------------------
+
+
+def junit_xml(d: dict[str, Any], checks: Sequence[dict[str, Any]], verdicts: Sequence[str]) -> str:
+    """``--junit FILE``: the gates of a result's JSON object as JUnit XML, one ``testcase`` a
+    gate (``verdicts``: each gate's one-line verdict, in order), a failed gate with a
+    ``failure`` holding its value and threshold, in one ``testsuite`` named after the command
+    and its inputs. The result's headline figures are the suite's properties."""
+    import xml.etree.ElementTree as ET
+
+    failed = sum(not c["passed"] for c in checks)
+    counts = {"tests": str(len(checks)), "failures": str(failed), "errors": "0", "skipped": "0"}
+    root = ET.Element("testsuites", {"name": "cecli", **counts, "time": "0"})
+    command = d["command"]
+    inputs = ", ".join(i["path"] for i in d.get("inputs", [])) or ", ".join(
+        d[k]["path"] for k in ("a", "b") if k in d
+    )
+    suite = ET.SubElement(root, "testsuite", {"name": f"cecli {command} {inputs}".strip(),
+                                              **counts, "time": "0"})
+    props = ET.SubElement(suite, "properties")
+    for key in ("loss", "delta", "p_value", "reduction", "signature", "version"):
+        if key in d:
+            ET.SubElement(props, "property", {"name": key, "value": cell(d[key])})
+    for c, verdict in zip(clean(list(checks)), verdicts, strict=True):
+        case = ET.SubElement(suite, "testcase", {"classname": f"cecli.{command}",
+                                                 "name": c["name"], "time": "0"})
+        if not c["passed"]:
+            failure = ET.SubElement(case, "failure", {"message": verdict, "type": c["name"]})
+            failure.text = "\n".join(
+                f"{k}: {cell(v)}" for k, v in c.items() if k not in ("name", "passed")
+            )
+        else:
+            ET.SubElement(case, "system-out").text = verdict
+    ET.indent(root)
+    body: str = ET.tostring(root, encoding="unicode")
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + body + "\n"

@@ -22,13 +22,14 @@ succeeded (:class:`SpooledStdout`). pyarrow is imported only for Parquet.
 from __future__ import annotations
 
 from ._dataset import MARKER, DatasetWriter, part_name, write_part
-from ._files import ArrayWriter, TableWriter, commit_together
+from ._files import ArrayWriter, TableWriter, commit_together, write_report
 from ._paths import (
     OUTPUT_FORMATS,
     STDOUT_FORMATS,
     check_dataset_output,
     check_distinct,
     check_output,
+    check_report,
     output_format,
     same_file,
 )
@@ -46,10 +47,12 @@ __all__ = [
     "check_dataset_output",
     "check_distinct",
     "check_output",
+    "check_report",
     "commit_together",
     "move_noreplace",
     "output_format",
     "part_name",
     "same_file",
     "write_part",
+    "write_report",
 ]

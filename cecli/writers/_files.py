@@ -258,6 +258,22 @@ def _text_column(v: np.ndarray, sep: str) -> list[str]:
     return _quoted(["" if x is None else str(x) for x in v.tolist()], sep)
 
 
+def write_report(path: str, text: str) -> None:
+    """A report file (``--junit``), written whole to a temporary beside ``path`` and renamed
+    over it: a reader never sees half a report, and a report of an earlier run is replaced (as
+    pytest's ``--junitxml`` does). Check the path with :func:`check_report` before the run."""
+    atomic = AtomicFile(path, force=True)
+    try:
+        with open(atomic.tmp, "w", encoding="utf-8") as fh:
+            fh.write(text)
+    except OSError as exc:
+        raise atomic.failed(exc) from None
+    except BaseException:
+        atomic.abort()
+        raise
+    atomic.commit()
+
+
 def _json_column(v: np.ndarray) -> list[str]:
     # JSON values: floats at full precision (NaN / inf as null, as in every JSON cecli writes),
     # integers as they are, anything else a string (a null as null).

@@ -125,6 +125,16 @@ def check_output(path: str, inputs: Sequence[str], force: bool) -> None:
         raise OutputError(f"the output's folder {folder} does not exist", file=path)
 
 
+def check_report(path: str | None, inputs: Sequence[str], option: str = "--junit") -> None:
+    """Before a run: a report file (``--junit``) is a file of an existing folder and none of the
+    inputs; an existing report is replaced (it is the previous run's)."""
+    if path is None:
+        return
+    if path == "-":
+        raise UsageError(f"{option} writes a file; stdout carries the result", fix=f"{option} report.xml")
+    check_output(path, inputs, force=True)
+
+
 def check_distinct(outputs: Sequence[tuple[str, str | None]]) -> None:
     """Refuse two outputs of one run that name the same file (``-o x.npy --grad-output
     ./x.npy``): one would silently replace the other. ``outputs`` are ``(option, path)``."""
