@@ -42,9 +42,10 @@ CI_METHOD = "poisson-bootstrap"
 class Measures:
     """The figures to compute beside the loss.
 
-    ``top_k`` (0: none), ``per_class``, ``ece_bins`` (0: no ECE), ``ci`` (the level of a Poisson
-    bootstrap interval of the loss, or None), with ``bootstrap`` replicates drawn from ``seed``
-    (both ignored without ``ci``).
+    ``top_k`` (0: none), ``per_class`` (bce: per label), ``ece_bins`` (0: no ECE), ``ci`` (the
+    level of a Poisson bootstrap interval of the loss, or None), with ``bootstrap`` replicates
+    drawn from ``seed`` (both ignored without ``ci``); ``threshold``: bce's decision threshold
+    for accuracy (None: 0 on logits, 0.5 on probabilities).
 
     Examples
     --------
@@ -59,8 +60,14 @@ class Measures:
     ci: float | None = None
     bootstrap: int = DEFAULT_BOOTSTRAP
     seed: int = DEFAULT_SEED
+    threshold: float | None = None
 
     def __post_init__(self) -> None:
+        if self.threshold is not None:
+            t = self.threshold
+            if isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(t):
+                raise UsageError("--threshold must be a finite number", value=t)
+            object.__setattr__(self, "threshold", float(t))
         for name in ("top_k", "ece_bins", "bootstrap", "seed"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int):

@@ -70,7 +70,7 @@ def evaluate(
     with Outputs(out, run, paths) as outputs:
         with open_inputs(preds, targets, read) as inputs:
             if loss.binary:
-                job, second = _bce_job(loss, inputs, out, outputs)
+                job, second = _bce_job(loss, measures, inputs, out, outputs)
             else:
                 job, second = _ce_job(loss, measures, read, inputs, out, outputs)
             job.command = loss.kind
@@ -258,7 +258,7 @@ def likely_mistakes(r: CEResult, input_kind: str, info: SourceInfo, name: str = 
 
 
 def _bce_job(
-    loss: LossSpec, inputs: Inputs, out: OutputSpec, outputs: Outputs
+    loss: LossSpec, measures: Measures, inputs: Inputs, out: OutputSpec, outputs: Outputs
 ) -> tuple[Job, bool]:
     shape = tuple(inputs.sample_shape)
     if len(shape) > 1:
@@ -271,7 +271,7 @@ def _bce_job(
     names = inputs.class_names
     if not (names and len(names) == labels):
         names = [str(i) for i in range(labels)]
-    acc = BinaryAccumulator(loss)
+    acc = BinaryAccumulator(loss, measures)
     rows = inputs.preds_info.rows
     count: float | None = None  # the mean's element count, when the input tells its rows
     if loss.reduction == "mean":
@@ -308,6 +308,9 @@ def _bce_evaluation(
     read: ReadOptions,
 ) -> Evaluation[BCEResult]:
     result = acc.result()
+    for row in result.per_label or []:
+        i = row["index"]
+        row["label"] = kernel.names[i] if i < len(kernel.names) else str(i)
     losses = None
     if out.keep_losses:
         losses = np.concatenate(kept) if kept else np.zeros((0, *shape))
@@ -319,7 +322,7 @@ def _bce_evaluation(
         inputs=infos,
         class_names=kernel.names if shape else None,
         target_kind="probs",
-        signature=str(Signature.build(loss.kind, loss, read=read)),
+        signature=str(Signature.build(loss.kind, loss, measures=measures, read=read)),
         losses=losses,
         output=out.path,
         grad_output=out.grad_path,

@@ -96,12 +96,13 @@ class Signature:
 
         Cross-entropy: input, target kind, reduction, weights, ignore_index, smoothing, then
         the sample-weight column, ``f64`` and the bootstrap when they apply; binary
-        cross-entropy: input, reduction, weights, pos_weight, ``f64``.
+        cross-entropy: input, reduction, weights, pos_weight, ``f64``, the bootstrap.
         """
         red, w = f"red:{_value(loss.reduction)}", f"w:{weight_tag(loss.weight)}"
         if loss.kind == "bce":
             settings = [f"in:{_value(loss.input)}", red, w, f"pw:{weight_tag(loss.pos_weight)}"]
-            return cls.of(command, [*settings, *(["f64"] if loss.float64 else [])], version)
+            settings += ["f64"] if loss.float64 else []
+            return cls.of(command, [*settings, *_interval(measures, None)], version)
         settings = [
             f"in:{_value(loss.input)}",
             f"tgt:{target_kind}",
@@ -114,13 +115,8 @@ class Signature:
             settings.append(f"sw:{read.sample_weight_col}")
         if loss.float64:
             settings.append("f64")
-        if measures is not None and measures.ci is not None:
-            group = (read.group_col if read is not None else None) or "none"
-            settings.append(
-                f"{CI_KEY}:{measures.ci:g},poisson-bootstrap,B:{measures.bootstrap},"
-                f"seed:{measures.seed},grp:{group}"
-            )
-        return cls.of(command, settings, version)
+        group = read.group_col if read is not None else None
+        return cls.of(command, [*settings, *_interval(measures, group)], version)
 
     def __str__(self) -> str:
         return "|".join(self.tokens)
@@ -153,6 +149,16 @@ class Signature:
             for k in keys
             if mine.get(k) != theirs.get(k)
         ]
+
+
+def _interval(measures: Measures | None, group: str | None) -> list[str]:
+    """The bootstrap interval's token (recorded, not compared), when one is asked for."""
+    if measures is None or measures.ci is None:
+        return []
+    return [
+        f"{CI_KEY}:{measures.ci:g},poisson-bootstrap,B:{measures.bootstrap},"
+        f"seed:{measures.seed},grp:{group or 'none'}"
+    ]
 
 
 def _value(choice: Any) -> str:

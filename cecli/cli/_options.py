@@ -54,8 +54,9 @@ Nonfinite = Annotated[loss_spec.Nonfinite, typer.Option("--nonfinite", help="err
 
 # -- measures -----------------------------------------------------------------------------------
 TopK = Annotated[int, typer.Option("--top-k", help="Also report top-k accuracy (ties favour the target: it counts when fewer than K classes score strictly higher).")]
-PerClass = Annotated[bool, typer.Option("--per-class", help="A per-class breakdown.")]
-Ece = Annotated[bool, typer.Option("--ece", help="Expected calibration error (15 bins).")]
+PerClass = Annotated[bool, typer.Option("--per-class", help="A per-class breakdown (bce: per label).")]
+Ece = Annotated[bool, typer.Option("--ece", help="Expected calibration error (15 bins; bce: per label and pooled).")]
+Threshold = Annotated[float | None, typer.Option("--threshold", help="Decision threshold of accuracy (default: 0 on logits, 0.5 on probabilities).", show_default=False)]
 EceBins = Annotated[int, typer.Option("--ece-bins", help="Expected calibration error with N bins.")]
 Ci = Annotated[float | None, typer.Option("--ci", help="Bootstrap confidence interval (compare: of the delta) at this level, e.g. 0.95.")]
 Bootstrap = Annotated[int, typer.Option("--bootstrap", help="Bootstrap replicates for --ci.")]

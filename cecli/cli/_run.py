@@ -22,7 +22,7 @@ _READ = ("format_in", "targets_format", "preds_key", "target_key", "target_col",
 _LOSS = {"input_kind": "input", "target_kind": "targets", "ignore_index": "ignore_index",
          "reduction": "reduction", "label_smoothing": "label_smoothing", "float64": "float64",
          "nonfinite": "nonfinite"}  # fmt: skip
-_MEASURES = ("top_k", "per_class", "ci", "bootstrap", "seed")
+_MEASURES = ("top_k", "per_class", "ci", "bootstrap", "seed", "threshold")
 _RUN = ("chunk_rows", "workers", "engine", "scheduler")
 
 
@@ -91,7 +91,6 @@ def target_columns(o: Params) -> tuple[str, ...] | None:
 
 def run_loss(command: LossKind, o: Params) -> None:
     """``ce``, ``nll`` and ``bce``: evaluate, check the gates, print the report."""
-    from ..accumulate.spec import Measures
     from ..api import evaluate
     from ..api.gates import LossGates
     from ..api.signature import Signature
@@ -104,7 +103,7 @@ def run_loss(command: LossKind, o: Params) -> None:
     else:
         read = read_options(o)
     loss = loss_spec(command, o)
-    wanted = None if binary else measures(o)
+    wanted = measures(o)
     run, out = run_spec(o), output_spec(o, loss)
     gates = LossGates(o["fail_above"], o["baseline"], o["max_increase"], o["relative"])
     # before the data is read, so a run bound to fail writes nothing; the target kind is
@@ -115,7 +114,7 @@ def run_loss(command: LossKind, o: Params) -> None:
     bar = progress_bar(o["quiet"])
     try:
         run = dataclasses.replace(run, progress=bar)
-        ev = evaluate(o["preds"], o["targets"], read, loss, wanted or Measures(), run, out)
+        ev = evaluate(o["preds"], o["targets"], read, loss, wanted, run, out)
     finally:
         if bar is not None:
             bar.close()

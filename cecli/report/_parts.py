@@ -10,7 +10,7 @@ import numpy as np
 
 from .._version import __version__
 from ..api import Evaluation
-from ._common import clean, exact, short
+from ._common import DASH, clean, exact, short
 from ._text import summary_lines
 
 LOSS_LABEL = {"mean": "loss (mean)", "sum": "loss (sum)", "none": "loss (mean of none)"}
@@ -113,6 +113,16 @@ def evaluation_table(ev: Evaluation[Any]) -> Any:
     """The measure table of an evaluation, titled with its command and inputs."""
     names = ", ".join(i.path for i in ev.inputs)
     return measure_table(f"cecli {ev.command} · {names}")
+
+
+def add_interval(t: Any, ci: dict[str, Any]) -> None:
+    """The row of a bootstrap interval of the loss."""
+    t.add_row(
+        f"{ci['level']:.0%} interval",
+        f"{short(ci['low'])} {DASH} {short(ci['high'])}",
+        f"{ci['method']}, B={ci['replicates']}, seed {ci['seed']}"
+        + (f", groups: {ci['group']}" if ci.get("group") else ""),
+    )
 
 
 def add_threshold_checks(t: Any, checks: list[dict[str, Any]] | None) -> None:
