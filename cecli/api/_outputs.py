@@ -19,6 +19,7 @@ from ..writers import (
     TableWriter,
     check_dataset_output,
     check_output,
+    check_report,
     commit_together,
     output_format,
 )
@@ -43,6 +44,7 @@ class Outputs:
         self.dask = run.dask and not spec.to_stdout
         if spec.path and self.dask:
             check_dataset_output(spec.path, inputs, spec.force)
+        check_report(spec.report, inputs)
         for path in (spec.path if not self.dask else None, spec.grad_path):
             if path and path != "-":
                 check_output(path, inputs, spec.force)

@@ -9,6 +9,7 @@ paths, so it happens when a run starts, not here.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -111,44 +112,38 @@ class OutputSpec:
     force: bool = False
     with_probs: bool = False
     keep_losses: bool = False
-    stdout_format: str | None = None
-
-    @classmethod
-    def of(
-        cls,
-        path: str | None,
-        fmt: str,
-        reduction: str,
-        *,
-        grad_path: str | None = None,
-        force: bool = False,
-        with_probs: bool = False,
-    ) -> OutputSpec:
-        """The outputs of a command line: ``-o PATH`` and ``--format`` (as given, ``auto``
-        unresolved) under ``--reduction``. ``--reduction none -f csv|tsv|jsonl`` without ``-o``
-        prints the per-row table, as ``-o -`` does (whose format is ``-f``'s, TSV for
-        ``auto``); ``none`` in any other format keeps the losses for the report."""
-        fmt, none = str(fmt), str(reduction) == "none"
-        if path is None and none and fmt in ROW_FORMATS:
-            path = "-"
-        stdout = None
-        if path == "-":
-            stdout = "tsv" if fmt == "auto" else fmt
-        return cls(
-            path=path,
-            grad_path=grad_path,
-            force=force,
-            with_probs=with_probs,
-            keep_losses=none and path is None,
-            stdout_format=stdout,
-        )
+    report: str | None = None
+    """``--junit FILE``: written after the run (by the command line), its path checked with
+    the other outputs' before anything is read."""
+    format: str | None = None
+    """The report's ``--format`` as given (``auto`` unresolved): the format of ``-o -`` (TSV
+    for ``auto``), and with ``--reduction none`` and no ``-o``, csv / tsv / jsonl print the
+    per-row table as ``-o -`` does (:meth:`for_reduction`)."""
 
     @property
     def to_stdout(self) -> bool:
         """Whether the per-row table goes to stdout (``-o -``): no report is printed there."""
         return self.path == "-"
 
+    @property
+    def stdout_format(self) -> str | None:
+        """The text format of ``-o -`` (None when ``-o`` is a file or not given)."""
+        if not self.to_stdout:
+            return None
+        return "tsv" if self.format in (None, "auto") else self.format
+
+    def for_reduction(self, reduction: str) -> OutputSpec:
+        """The outputs under ``reduction``: ``none`` without ``-o`` prints the per-row table in
+        a row format (csv, tsv, jsonl), and keeps the losses for the report in any other."""
+        if str(reduction) != "none" or self.path is not None:
+            return self
+        if self.format in ROW_FORMATS:
+            return dataclasses.replace(self, path="-")
+        return dataclasses.replace(self, keep_losses=True)
+
     def __post_init__(self) -> None:
+        if self.format is not None:
+            object.__setattr__(self, "format", str(self.format))
         if self.grad_path == "-":
             raise UsageError(
                 "--grad-output writes a file; stdout (-) is for the per-row table of -o",

@@ -70,11 +70,9 @@ def compare(
     o = dict(locals())
     from ..api import compare as run_compare
     from ..api.gates import WorseGate
-    from ..writers import check_report
 
     fmt = o["fmt"].resolve(on_terminal())
     gate = WorseGate(o["fail_if_worse"], o["alpha"], o["margin"])
-    check_report(o["junit"], [o["preds_a"], o["preds_b"], o["targets"] or ""])
     read = read_options(o)
     loss, wanted, run = loss_spec("ce", o), measures(o), run_spec(o)
     cmp = run_compare(o["preds_a"], o["preds_b"], o["targets"], read, loss, wanted, run)

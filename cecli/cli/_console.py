@@ -50,19 +50,15 @@ def show(out: list[str] | Any) -> None:
 
 
 def finish(
-    command: str, fmt: Any, result: Any, checks: list[dict[str, Any]], quiet: bool,
-    junit: str | None = None,
+    command: str, fmt: Any, result: Any, checks: list[dict[str, Any]], quiet: bool, junit: str | None = None
 ) -> None:
-    """Print a result in ``fmt`` on stdout, its warnings and the gates' verdicts on stderr,
-    write the ``--junit`` report, and exit 1 when a check failed. The same for every command
-    that computes a loss."""
-    from ..report import check_verdict, checks_failed, render
+    """Write ``--junit``, print a result in ``fmt`` on stdout, its warnings and the gates' verdicts
+    on stderr, and exit 1 when a check failed. The same for every command that computes a loss."""
+    from ..report import check_verdict, checks_failed, junit_xml, render
 
     if junit is not None:
-        from ..report import junit as junit_report
-        from ..writers import write_report
-
-        write_report(junit, junit_report(result, checks, command))
+        from ..writers import write_report  # checks the path again: compare's first check
+        write_report(junit, junit_xml(result, checks, command))
     show(render(result, fmt, checks))
     shown = result.warnings if fmt != "table" else []  # the table shows its warnings itself
     if shown or checks:  # rich is imported only when there is something to say
@@ -75,39 +71,10 @@ def finish(
         raise typer.Exit(int(ExitCode.CHECK_FAILED))
 
 
-class ProgressBar:
-    """Rows, throughput and ETA on stderr, shown only once a run has taken ``delay`` seconds
-    (a quick run prints nothing) and removed when done. Build it with :func:`progress_bar`."""
-
-    def __init__(self, console: Any, delay: float = 0.5) -> None:
-        import time
-
-        self.console = console
-        self.delay = delay
-        self.clock = time.monotonic
-        self.started = self.clock()
-        self.bar: Any = None
-        self.task: Any = None
-
-    def __call__(self, done: int, total: int | None) -> None:
-        if self.bar is None:
-            if self.clock() - self.started < self.delay:
-                return
-            from ..report import progress_display
-
-            self.bar = progress_display(self.console)
-            self.bar.start()
-            self.task = self.bar.add_task("rows", total=total)
-        self.bar.update(self.task, completed=done, total=total)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.stop()
-            self.bar = None
-
-
-def progress_bar(quiet: bool) -> ProgressBar | None:
+def progress_bar(quiet: bool) -> Any:
     """A progress bar when stderr is a terminal (never in a pipe, never with --quiet)."""
     if quiet or not sys.stderr.isatty():
         return None
+    from ..report import ProgressBar
+
     return ProgressBar(stderr_console())

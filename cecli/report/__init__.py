@@ -30,8 +30,8 @@ if TYPE_CHECKING:
     )
     from ._compare import compare_table, compare_to_dict, compare_tsv_lines, compare_value_lines
     from ._inspect import inspect_table
-    from ._progress import progress_display
-    from ._render import junit, render
+    from ._progress import ProgressBar, progress_display
+    from ._render import junit_xml, render
     from ._softmax import softmax_table, softmax_to_dict
 
 _LAZY = {
@@ -49,8 +49,8 @@ _LAZY = {
     ),
     "_compare": ("compare_table", "compare_to_dict", "compare_tsv_lines", "compare_value_lines"),
     "_inspect": ("inspect_table",),
-    "_progress": ("progress_display",),
-    "_render": ("junit", "render"),
+    "_progress": ("ProgressBar", "progress_display"),
+    "_render": ("junit_xml", "render"),
     "_softmax": ("softmax_table", "softmax_to_dict"),
 }
 _MODULE_OF = {name: module for module, names in _LAZY.items() for name in names}
@@ -60,6 +60,7 @@ __all__ = [
     "SPARK",
     "Format",
     "InfoFormat",
+    "ProgressBar",
     "bce_summary_table",
     "bce_to_dict",
     "bce_tsv_lines",
@@ -73,7 +74,7 @@ __all__ = [
     "compare_value_lines",
     "format_pair",
     "inspect_table",
-    "junit",
+    "junit_xml",
     "per_class_table",
     "progress_display",
     "render",

@@ -51,7 +51,7 @@ def _views(result: Any) -> tuple[Callable[..., Any], ...]:
     return e.to_dict, e.value_lines, e.tsv_lines, e.summary_table
 
 
-def junit(result: Any, checks: Checks, command: str) -> str:
+def junit_xml(result: Any, checks: Checks, command: str) -> str:
     """``--junit FILE``: the gates of ``result`` as JUnit XML (see :func:`._text.junit_xml`)."""
     from . import _text
     from ._common import check_verdict

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import OutputError
-from ._paths import output_format
+from ._paths import check_report, output_format
 from ._place import AtomicFile, SpooledStdout
 
 _NPY_HEADER = 256  # bytes reserved for the NPY header, rewritten with the final shape
@@ -258,10 +258,12 @@ def _text_column(v: np.ndarray, sep: str) -> list[str]:
     return _quoted(["" if x is None else str(x) for x in v.tolist()], sep)
 
 
-def write_report(path: str, text: str) -> None:
+def write_report(path: str, text: str, inputs: Sequence[str] = ()) -> None:
     """A report file (``--junit``), written whole to a temporary beside ``path`` and renamed
     over it: a reader never sees half a report, and a report of an earlier run is replaced (as
-    pytest's ``--junitxml`` does). Check the path with :func:`check_report` before the run."""
+    pytest's ``--junitxml`` does). The path is checked (:func:`check_report`) first; check it
+    before a run too, so a long run does not end on a bad path."""
+    check_report(path, inputs)
     atomic = AtomicFile(path, force=True)
     try:
         with open(atomic.tmp, "w", encoding="utf-8") as fh:
