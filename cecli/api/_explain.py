@@ -149,7 +149,7 @@ def explain(
     with Outputs(out, run, []) as outputs, open_inputs(preds, targets, read) as inputs:
         _check_rows(inputs.sample_shape, loss, inputs.unbatched, inputs.preds_info.path)
         if loss.binary:
-            job, _ = bce_job(loss, inputs, out, outputs)
+            job, _ = bce_job(loss, Measures(), inputs, out, outputs)
         else:
             job, _ = ce_job(loss, Measures(), read, inputs, out, outputs)
         ignore = None if loss.binary else loss.ignore_index

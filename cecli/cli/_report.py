@@ -78,7 +78,7 @@ def report(
         ev: Any = paired(preds, compare, targets, read, loss, wanted, run)
     else:
         ev = evaluate(preds, targets, read, loss, wanted, run)
-    write_text(output, html_report(ev), inputs, force)
+    write_text(output, html_report(ev), force)
     err = stderr_console(quiet)
     for w in ev.warnings:
         err.print(f"warning: {w}", markup=False)

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from ._inspect import inspect_table
     from ._plots import plot_format, pyplot, save_panels
     from ._progress import ProgressBar, progress_display
-    from ._render import render
+    from ._render import junit_xml, render
     from ._softmax import softmax_table, softmax_to_dict
 
 _LAZY = {
@@ -56,7 +56,7 @@ _LAZY = {
     "_inspect": ("inspect_table",),
     "_plots": ("plot_format", "pyplot", "save_panels"),
     "_progress": ("ProgressBar", "progress_display"),
-    "_render": ("render",),
+    "_render": ("junit_xml", "render"),
     "_softmax": ("softmax_table", "softmax_to_dict"),
 }
 _MODULE_OF = {name: module for module, names in _LAZY.items() for name in names}
@@ -84,6 +84,7 @@ __all__ = [
     "format_pair",
     "html_report",
     "inspect_table",
+    "junit_xml",
     "per_class_table",
     "plot_format",
     "progress_display",
