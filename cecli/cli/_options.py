@@ -9,13 +9,17 @@ same declaration as ``ce``. A help text that differs by command says so in paren
 
 from __future__ import annotations
 
-from typing import Annotated
+import inspect
+from collections.abc import Callable, Sequence
+from typing import Annotated, Any, TypeVar
 
 import typer
 
 from ..api import spec as run_spec
 from ..core import spec as loss_spec
 from ..report import formats
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 # -- inputs -------------------------------------------------------------------------------------
 _FILES = ".npy .npz .csv .tsv .parquet, a directory or glob of Parquet, or - for stdin"
@@ -93,3 +97,24 @@ SoftmaxOutput = Annotated[str, typer.Option("--output", "-o", help="Where to wri
 Log = Annotated[bool, typer.Option("--log", help="Write log-softmax instead of softmax.")]
 Temperature = Annotated[float, typer.Option("--temperature", "-t", help="Divide the logits by T first (T > 0).")]
 Wide = Annotated[bool, typer.Option("--wide", help="Parquet: one column per class instead of a list column.")]
+
+
+# -- commands built from others' options -----------------------------------------------------
+def reuse(sources: Sequence[Callable[..., Any]], names: str, **own: tuple[Any, Any]) -> Callable[[F], F]:
+    """Give a command the options ``names`` (space-separated, in order) exactly as the
+    ``sources`` commands declare them (typer reads ``__signature__``), then its ``own``
+    options (name -> (declaration, default)): a shared option is declared once, in one place.
+    The command takes them as keyword arguments (``def explain(**o)``)."""
+    given: dict[str, inspect.Parameter] = {}
+    for src in sources:
+        for p in inspect.signature(src, eval_str=True).parameters.values():
+            given.setdefault(p.name, p)
+    kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
+    params = [given[n].replace(kind=kind) for n in names.split()]
+    params += [inspect.Parameter(n, kind, default=d, annotation=a) for n, (a, d) in own.items()]
+
+    def wrap(command: F) -> F:
+        command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+        return command
+
+    return wrap

@@ -6,10 +6,9 @@ from typing import Annotated, Any
 
 import typer
 
-from ..accumulate.spec import DEFAULT_BOOTSTRAP, DEFAULT_SEED
-from ..core.spec import DEFAULT_IGNORE_INDEX, Nonfinite, TargetKind
 from . import _options as opt
 from ._app import app
+from ._ce import ce
 from ._console import stderr_console
 from ._run import loss_spec, read_options, run_spec
 
@@ -31,38 +30,17 @@ HtmlOutput = Annotated[str, typer.Option("--output", "-o", help="The HTML file t
 ReportCi = Annotated[float, typer.Option("--ci", help="Level of the loss's bootstrap interval.")]
 
 
+OPTIONS = ("preds targets force weight ignore_index label_smoothing input_kind target_kind target_col "
+           "logit_cols no_header id_col classes class_axis format_in targets_format preds_key target_key "
+           "bootstrap seed chunk_rows workers float64 nonfinite quiet")  # fmt: skip
+
+
 @app.command("report", help=REPORT_HELP, no_args_is_help=True)
-def report(
-    preds: opt.Preds,
-    targets: opt.Targets = None,
-    output: HtmlOutput = "report.html",
-    compare: CompareWith = None,
-    force: opt.Force = False,
-    weight: opt.Weight = None,
-    ignore_index: opt.IgnoreIndex = DEFAULT_IGNORE_INDEX,
-    label_smoothing: opt.LabelSmoothing = 0.0,
-    input_kind: opt.LossInputKind = None,
-    target_kind: opt.TargetKind = TargetKind.AUTO,
-    target_col: opt.TargetCol = None,
-    logit_cols: opt.LogitCols = None,
-    no_header: opt.NoHeader = False,
-    id_col: opt.IdCol = None,
-    classes: opt.Classes = None,
-    class_axis: opt.ClassAxis = 1,
-    format_in: opt.FormatIn = None,
-    targets_format: opt.TargetsFormat = None,
-    preds_key: opt.PredsKey = None,
-    target_key: opt.TargetKey = None,
-    ci: ReportCi = 0.95,
-    bootstrap: opt.Bootstrap = DEFAULT_BOOTSTRAP,
-    seed: opt.Seed = DEFAULT_SEED,
-    chunk_rows: opt.ChunkRows = None,
-    workers: opt.Workers = None,
-    float64: opt.Float64 = False,
-    nonfinite: opt.Nonfinite = Nonfinite.ERROR,
-    quiet: opt.Quiet = False,
-) -> None:
-    o = dict(locals(), reduction="mean")
+@opt.reuse([ce], OPTIONS, output=(HtmlOutput, "report.html"), compare=(CompareWith, None),
+           ci=(ReportCi, 0.95))  # fmt: skip
+def report(**o: Any) -> None:
+    o["reduction"] = "mean"
+    preds, targets, output, force, compare = (o[k] for k in ("preds", "targets", "output", "force", "compare"))
     from ..accumulate.spec import DEFAULT_ECE_BINS, Measures
     from ..api import compare as paired
     from ..api import evaluate
@@ -71,15 +49,15 @@ def report(
 
     inputs = [p for p in (preds, compare, targets) if p]
     check_output(output, inputs, force)  # before the data is read
-    wanted = Measures(per_class=True, ece_bins=DEFAULT_ECE_BINS, ci=ci, bootstrap=bootstrap,
-                      seed=seed, confusions=CONFUSIONS)  # fmt: skip
+    wanted = Measures(per_class=True, ece_bins=DEFAULT_ECE_BINS, ci=o["ci"], bootstrap=o["bootstrap"],
+                      seed=o["seed"], confusions=CONFUSIONS)  # fmt: skip
     read, loss, run = read_options(o), loss_spec("ce", o), run_spec(o)
     if compare is not None:
         ev: Any = paired(preds, compare, targets, read, loss, wanted, run)
     else:
         ev = evaluate(preds, targets, read, loss, wanted, run)
     write_text(output, html_report(ev), force)
-    err = stderr_console(quiet)
+    err = stderr_console(o["quiet"])
     for w in ev.warnings:
         err.print(f"warning: {w}", markup=False)
     err.print(f"wrote {output}", markup=False)
