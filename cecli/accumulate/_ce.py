@@ -25,6 +25,7 @@ from ..core import (
 )
 from ..core import as_3d as _as_3d
 from ..errors import DataError, UsageError
+from ._pairs import PairCounts
 from ._protocol import Accumulator, FirstRow, MergeRule
 from ._sums import BootstrapSums, DDSum, LossHistogram, TreeSum, group_keys
 from .spec import CI_METHOD, QUANTILES, Measures, loss_keywords, measures_keywords
@@ -79,6 +80,9 @@ class CEResult:
     top_k_accuracy: float | None = None
     ece: float | None = None
     ece_bins: int = 0
+    confusions: list[dict[str, Any]] | None = None  # the most frequent (target, pred) pairs
+    confusions_exact: bool = True  # False once rare pairs were dropped (counts: lower bounds)
+    reliability: dict[str, list[float]] | None = None  # per ECE bin: count, conf and acc (correct) sums
     per_class: list[dict[str, Any]] | None = None
     ci: dict[str, Any] | None = None
     quantiles: dict[str, float] = field(default_factory=dict)
@@ -133,6 +137,7 @@ class CrossEntropyAccumulator(Accumulator):
         "class_stats": "merge",  # DDSums: equal across chunkings to float64 rounding
         "ece_stats": "merge",
         "boot": "merge",
+        "pairs": "merge",
         "next_row": "max",
     }
 
@@ -179,6 +184,7 @@ class CrossEntropyAccumulator(Accumulator):
         bins = self.measures.ece_bins
         self.ece_edges = ece_boundaries(bins) if bins else None
         self.boot: BootstrapSums | None = None
+        self.pairs: PairCounts | None = None
 
     def spawn(self) -> CrossEntropyAccumulator:
         """An empty accumulator with the same configuration (for a worker's partial)."""
@@ -216,6 +222,8 @@ class CrossEntropyAccumulator(Accumulator):
         if m.ece_bins and self.ece_stats is None:
             # bins + 1 buckets, as torchmetrics: the last holds confidences of exactly 1
             self.ece_stats = {k: DDSum(m.ece_bins + 1) for k in ("count", "conf", "acc")}
+        if m.confusions and self.pairs is None:
+            self.pairs = PairCounts()
         if m.replicates and self.boot is None:
             self.boot = BootstrapSums(2, m.replicates, m.seed)  # series: loss, denom
 
@@ -350,6 +358,9 @@ class CrossEntropyAccumulator(Accumulator):
             es["acc"].add(np.bincount(b, weights=hit[counted], minlength=nb))
         if self.boot is not None and keys is not None:
             self.boot.add(first_pos, keys, [loss, denom])
+        if self.pairs is not None:
+            wrong = counted & (pos.pred != pos.target)
+            self.pairs.add(pos.target[wrong] * np.int64(C) + pos.pred[wrong])
 
     # -- finish ----------------------------------------------------------------------------------
     def compute(self) -> float:
@@ -400,25 +411,17 @@ class CrossEntropyAccumulator(Accumulator):
             n = es["count"].sum()
             res.ece = float(np.sum(np.abs(es["conf"] - es["acc"])) / n) if n else math.nan
             res.ece_bins = self.measures.ece_bins
+            res.reliability = {k: v.tolist() for k, v in es.items()}
         if self.class_stats is not None:
             res.per_class = self._per_class(total)
+        if self.pairs is not None:
+            res.confusions = self.pairs.top(self.measures.confusions, C)
+            res.confusions_exact = self.pairs.dropped == 0
         res.quantiles = {f"p{round(q * 100)}": self.hist.quantile(q) for q in QUANTILES}
         res.quantiles["max"] = self.hist.max if self.hist.max > -math.inf else math.nan
         res.histogram = self.hist.coarse()
         if self.boot is not None:
-            reps = replicate_values(self.boot.value(), red)
-            res.replicate_means = reps
-            level = self.measures.level
-            lo, hi = percentile_interval(reps, level)
-            res.ci = {
-                "level": level,
-                "low": lo,
-                "high": hi,
-                "method": CI_METHOD,
-                "replicates": self.measures.replicates,
-                "seed": self.measures.seed,
-                "group": None,
-            }
+            res.replicate_means, res.ci = bootstrap_interval(self.boot, red, self.measures)
         return res
 
     def _per_class(self, total: float) -> list[dict[str, Any]]:
@@ -452,6 +455,24 @@ def replicate_values(sums: np.ndarray, reduction: str) -> np.ndarray:
         return np.asarray(sums[0], dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.asarray(sums[0] / sums[1], dtype=np.float64)
+
+
+def bootstrap_interval(
+    boot: BootstrapSums, reduction: str, measures: Measures
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """The replicate losses of ``(loss, denominator)`` replicate sums and the ``ci`` field of
+    the percentile interval they give (``group`` filled in by the caller)."""
+    reps = replicate_values(boot.value(), reduction)
+    lo, hi = percentile_interval(reps, measures.level)
+    return reps, {
+        "level": measures.level,
+        "low": lo,
+        "high": hi,
+        "method": CI_METHOD,
+        "replicates": measures.replicates,
+        "seed": measures.seed,
+        "group": None,
+    }
 
 
 def percentile_interval(reps: np.ndarray, level: float) -> tuple[float, float]:

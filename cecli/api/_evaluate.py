@@ -26,7 +26,15 @@ from ._where import shown_row
 from .signature import Signature
 from .spec import OutputSpec, RunSpec
 
-__all__ = ["Evaluation", "engine_for", "evaluate"]
+__all__ = [
+    "Evaluation",
+    "bce_job",
+    "ce_job",
+    "chunk_rows_of",
+    "engine_for",
+    "evaluate",
+    "name_classes",
+]
 
 R = TypeVar("R", CEResult, BCEResult)
 
@@ -64,28 +72,24 @@ def evaluate(
 ) -> Evaluation[Any]:
     """Stream PREDS (and TARGETS) through the loss ``loss`` asks for; write per-sample losses
     (``out.path``) and the gradient (``out.grad_path``) when asked. With ``reduction='none'``
-    and no ``out.path`` the per-sample losses are kept in :attr:`Evaluation.losses`."""
+    and no ``out.path`` the per-sample losses are printed as a table (``out.format`` csv, tsv
+    or jsonl) or kept in :attr:`Evaluation.losses` (:meth:`OutputSpec.for_reduction`)."""
     if read.group_col and measures.ci is None:
         raise UsageError("--group-col is for --ci (resampling whole groups)")
-    if str(loss.reduction) == "none" and out.path is None:
-        out = dataclasses.replace(out, keep_losses=True)
+    out = out.for_reduction(loss.reduction)
     paths = [p for p in (preds, targets) if p]
     if loss.binary:
         read = dataclasses.replace(read, binary=True)
     with Outputs(out, run, paths) as outputs:
         with open_inputs(preds, targets, read) as inputs:
             if loss.binary:
-                job, second = _bce_job(loss, inputs, out, outputs)
+                job, second = bce_job(loss, measures, inputs, out, outputs)
             else:
-                job, second = _ce_job(loss, measures, read, inputs, out, outputs)
+                job, second = ce_job(loss, measures, read, inputs, out, outputs)
             job.command = loss.kind
             job.progress = run.progress
             job.total = inputs.rows
-            itemsize = max(2, np.dtype(inputs.dtype).itemsize)
-            if loss.binary:
-                itemsize = max(2, work_dtype(np.dtype(inputs.dtype), loss.float64).itemsize)
-            row_elements = int(np.prod(inputs.sample_shape)) if inputs.sample_shape else 1
-            plan = Plan(preds, targets, read, inputs, run.rows_per_chunk(row_elements, itemsize))
+            plan = Plan(preds, targets, read, inputs, chunk_rows_of(run, inputs, loss))
             engine_for(run).run(plan, job)
             infos = inputs.sources if loss.binary else _infos(inputs)
             class_names = inputs.class_names
@@ -106,6 +110,16 @@ def evaluate(
                           class_names, unbatched)
 
 
+def chunk_rows_of(run: RunSpec, inputs: Inputs, loss: LossSpec) -> int:
+    """The rows of a chunk: ``--chunk-rows``, or about 16 MiB of predictions (bce: in its
+    working precision)."""
+    itemsize = max(2, np.dtype(inputs.dtype).itemsize)
+    if loss.binary:
+        itemsize = max(2, work_dtype(np.dtype(inputs.dtype), loss.float64).itemsize)
+    row_elements = int(np.prod(inputs.sample_shape)) if inputs.sample_shape else 1
+    return run.rows_per_chunk(row_elements, itemsize)
+
+
 def engine_for(run: RunSpec) -> Engine:
     """The engine a run asks for (the Dask one is imported only then)."""
     if run.dask:
@@ -118,7 +132,7 @@ def engine_for(run: RunSpec) -> Engine:
 # -- cross-entropy (ce, nll) ---------------------------------------------------------------------
 
 
-def _ce_job(
+def ce_job(
     loss: LossSpec,
     measures: Measures,
     read: ReadOptions,
@@ -138,6 +152,7 @@ def _ce_job(
         template=acc.spawn(),
         pos_tail=shape[: ax - 1] + shape[ax:],
         with_probs=out.with_probs,
+        row_ids=out.to_stdout,
     )
     return Job(kernel, acc, outputs), out.grad_path is not None
 
@@ -161,10 +176,7 @@ def _ce_evaluation(
     result = acc.result()
     soft = bool(acc.opts and acc.opts.soft)
     target_kind = "probs" if soft else "index"
-    if result.per_class is not None:
-        for row in result.per_class:
-            i = row["index"]
-            row["class"] = class_names[i] if class_names and i < len(class_names) else str(i)
+    name_classes(result, class_names)
     losses = None
     if out.keep_losses:
         pos_tail = kernel.pos_tail
@@ -209,6 +221,18 @@ def _ce_warnings(ev: Evaluation[CEResult]) -> list[str]:
         )
     out += likely_mistakes(r, str(ev.loss.input), ev.inputs[0])
     return out
+
+
+def name_classes(result: CEResult, class_names: list[str] | None) -> None:
+    """Name the classes of the per-class rows and the confusions (their index without names)."""
+
+    def name(i: int) -> str:
+        return class_names[i] if class_names and i < len(class_names) else str(i)
+
+    for row in result.per_class or []:
+        row["class"] = name(row["index"])
+    for pair in result.confusions or []:
+        pair["target_class"], pair["pred_class"] = name(pair["target"]), name(pair["pred"])
 
 
 def check_one_column(classes: int, input_kind: str, file: str) -> None:
@@ -261,8 +285,8 @@ def likely_mistakes(r: CEResult, input_kind: str, info: SourceInfo, name: str = 
 # -- binary cross-entropy ------------------------------------------------------------------------
 
 
-def _bce_job(
-    loss: LossSpec, inputs: Inputs, out: OutputSpec, outputs: Outputs
+def bce_job(
+    loss: LossSpec, measures: Measures, inputs: Inputs, out: OutputSpec, outputs: Outputs
 ) -> tuple[Job, bool]:
     shape = tuple(inputs.sample_shape)
     if len(shape) > 1:
@@ -275,7 +299,7 @@ def _bce_job(
     names = inputs.class_names
     if not (names and len(names) == labels):
         names = [str(i) for i in range(labels)]
-    acc = BinaryAccumulator(loss)
+    acc = BinaryAccumulator(loss, measures)
     rows = inputs.preds_info.rows
     count: float | None = None  # the mean's element count, when the input tells its rows
     if loss.reduction == "mean":
@@ -295,6 +319,7 @@ def _bce_job(
         grad_rows=same_pass,
         grad_table=outputs.grad_table,
         grad_count=count,
+        row_ids=out.to_stdout,
     )
     return Job(kernel, acc, outputs), second
 
@@ -311,6 +336,9 @@ def _bce_evaluation(
     read: ReadOptions,
 ) -> Evaluation[BCEResult]:
     result = acc.result()
+    for row in result.per_label or []:
+        i = row["index"]
+        row["label"] = kernel.names[i] if i < len(kernel.names) else str(i)
     losses = None
     if out.keep_losses:
         losses = np.concatenate(kept) if kept else np.zeros((0, *shape))
@@ -322,7 +350,7 @@ def _bce_evaluation(
         inputs=infos,
         class_names=kernel.names if shape else None,
         target_kind="probs",
-        signature=str(Signature.build(loss.kind, loss, read=read)),
+        signature=str(Signature.build(loss.kind, loss, measures=measures, read=read)),
         losses=losses,
         output=out.path,
         grad_output=out.grad_path,

@@ -9,6 +9,7 @@ import os
 import stat
 import sys
 import tempfile
+from collections.abc import Callable
 from typing import Any
 
 from ..errors import OutputError
@@ -125,6 +126,8 @@ class AtomicFile:
     drops what was kept; :meth:`abort` before :meth:`finalize` undoes a publish. :meth:`commit`
     is both steps at once."""
 
+    revocable = True  # a publish can be taken back until finalize
+
     def __init__(self, path: str, force: bool = False) -> None:
         self.path = path
         self.force = force
@@ -217,6 +220,53 @@ class AtomicFile:
         return OutputError(f"cannot write the output ({reason(exc)})", file=self.path)
 
 
+class SpooledStdout:
+    """``-o -``: the rows go to a private temporary file, copied to stdout by :meth:`publish`
+    once the run succeeded, so a run that fails midway prints no partial table (the price: the
+    first row appears when the last is computed). Published last among a run's outputs, as
+    what was printed cannot be taken back (:attr:`revocable`)."""
+
+    revocable = False
+
+    def __init__(self, path: str = "-", force: bool = False) -> None:
+        self.path = path
+        try:
+            fd, self.tmp = tempfile.mkstemp(prefix=".cecli-stdout-", suffix=".tmp")
+        except OSError as exc:
+            raise OutputError(f"cannot spool the rows ({exc.strerror})", file="-") from None
+        os.close(fd)
+        self.done = False
+
+    def publish(self) -> None:
+        """Copy the rows to stdout (a closed pipe raises BrokenPipeError, which the command
+        line ends quietly on; the temporary is removed either way)."""
+        import shutil
+
+        try:
+            sys.stdout.flush()
+            with open(self.tmp, "rb") as src:
+                shutil.copyfileobj(src, sys.stdout.buffer, 1 << 20)
+            sys.stdout.flush()
+        finally:
+            self.abort()
+
+    def finalize(self) -> None:
+        self.abort()
+
+    def commit(self) -> None:
+        self.publish()
+
+    def abort(self) -> None:
+        if not self.done:
+            self.done = True
+            with contextlib.suppress(OSError):
+                os.unlink(self.tmp)
+
+    def failed(self, exc: BaseException) -> OutputError:
+        self.abort()
+        return OutputError(f"cannot spool the rows ({reason(exc)})", file="-")
+
+
 def _is_file_or_link(path: str) -> bool:
     try:
         return not stat.S_ISDIR(os.lstat(path).st_mode)
@@ -232,3 +282,30 @@ def _identity_nofollow(path: str) -> tuple[int, ...] | None:
     except OSError:
         return None
     return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
+
+
+def write_atomic(path: str, write: Callable[[str], None], force: bool, what: str) -> None:
+    """``write(tmp)`` a temporary file beside ``path``, then move it into place; a failure
+    (an :class:`OutputError` naming ``what`` for an OS error) leaves nothing behind."""
+    out = AtomicFile(path, force)
+    try:
+        write(out.tmp)
+    except OSError as exc:
+        out.abort()
+        raise OutputError(f"cannot write {what} ({reason(exc)})", file=path) from None
+    except BaseException:
+        out.abort()
+        raise
+    out.commit()
+
+
+def write_text(path: str, text: str, force: bool = False, what: str = "the output") -> None:
+    """``text`` to ``path`` (UTF-8) through a temporary file moved into place: a failed write
+    leaves nothing; an existing file is replaced only with ``force``. Check the path first
+    (:func:`~._paths.check_output`), before the run that computes ``text``."""
+
+    def write(tmp: str) -> None:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+
+    write_atomic(path, write, force, what)
