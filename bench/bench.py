@@ -665,26 +665,20 @@ def markdown(res: dict[str, Any]) -> str:
             sp = f"{u['time'] / c['time']:.1f}x" if u else "n/a"
             lines.append(f"| {r['name']} | {c['time']:.2f} | {_mib(c['rss'])} | {us} | {sp} |")
         lines.append("")
-    if res.get("ci"):
-        c = res["ci"]
-        lines += [
-            "## Bootstrap: `--ci 0.95` (B = 1000)",
-            "",
-            f"`cecli ce` on a {c['N']} x {c['C']} float32 NPY: {c['ci']:.2f} s with `--ci 0.95`, "
-            f"{c['plain']:.2f} s without ({c['ci'] / c['plain']:.2f}x). The bootstrap alone "
-            f"(`BootstrapSums`, loss and denominator series) costs {c['row'] * 1e9:.0f} ns a row.",
-            "",
-        ]
-    if res.get("startup"):
-        s = res["startup"]
-        lines += [
-            "## Start-up",
-            "",
-            f"`import numpy` {s['numpy'] * 1e3:.0f} ms, `import cecli` {s['cecli'] * 1e3:.0f} ms "
-            f"({s['cecli'] / s['numpy']:.2f}x numpy), `cecli --help` {s['help'] * 1e3:.0f} ms "
-            f"(bare `python -c pass` {s['python'] * 1e3:.0f} ms).",
-            "",
-        ]
+    c, s = res.get("ci"), res.get("startup")
+    paragraphs = {
+        "Bootstrap: `--ci 0.95` (B = 1000)": c
+        and f"`cecli ce` on a {c['N']} x {c['C']} float32 NPY: {c['ci']:.2f} s with `--ci 0.95`, "
+        f"{c['plain']:.2f} s without ({c['ci'] / c['plain']:.2f}x). The bootstrap alone "
+        f"(`BootstrapSums`, loss and denominator series) costs {c['row'] * 1e9:.0f} ns a row.",
+        "Start-up": s
+        and f"`import numpy` {s['numpy'] * 1e3:.0f} ms, `import cecli` {s['cecli'] * 1e3:.0f} ms "
+        f"({s['cecli'] / s['numpy']:.2f}x numpy), `cecli --help` {s['help'] * 1e3:.0f} ms "
+        f"(bare `python -c pass` {s['python'] * 1e3:.0f} ms).",
+    }
+    for title, text in paragraphs.items():
+        if text:
+            lines += [f"## {title}", "", text, ""]
     if res.get("layout"):
         lay = res["layout"]
         lines += [
