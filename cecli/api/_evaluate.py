@@ -16,7 +16,7 @@ import numpy as np
 
 from ..accumulate import BCEResult, BinaryAccumulator, CEResult, CrossEntropyAccumulator, Measures
 from ..core import LossSpec, class_axis_of, work_dtype
-from ..errors import DataError
+from ..errors import DataError, UsageError
 from ..readers import Inputs, ReadOptions, SourceInfo, open_inputs
 from ._engine import Engine, Job, LocalEngine, Plan
 from ._grad import gradient_pass
@@ -67,8 +67,14 @@ def evaluate(
     paths = [p for p in (preds, targets) if p]
     if loss.binary:
         read = dataclasses.replace(read, binary=True)
+    tokens = loss.input == "target-logprobs"
+    if tokens:
+        check_token_measures(measures, out)
+        read = dataclasses.replace(read, target_logprobs=True)
+    elif read.bytes_col is not None:
+        raise UsageError("--bytes-col is for --input target-logprobs (bits per byte)")
     with Outputs(out, run, paths) as outputs:
-        with open_inputs(preds, targets, read) as inputs:
+        with open_inputs(preds, targets, read, need_target=not tokens) as inputs:
             if loss.binary:
                 job, second = _bce_job(loss, inputs, out, outputs)
             else:
@@ -101,6 +107,24 @@ def evaluate(
                           class_names, unbatched)
 
 
+def check_token_measures(measures: Measures, out: OutputSpec) -> None:
+    """Target log-probabilities have no vocabulary: nothing to rank, bin or differentiate."""
+    asked = [
+        (measures.top_k, "--top-k"),
+        (measures.per_class, "--per-class"),
+        (measures.ece_bins, "--ece"),
+        (out.grad_path, "--grad-output"),
+        (out.with_probs, "--with-probs"),
+    ]
+    for value, option in asked:
+        if value:
+            raise UsageError(
+                f"{option} needs every class's prediction, and --input target-logprobs has "
+                "only the realised token's log-probability",
+                fix=f"drop {option}",
+            )
+
+
 def engine_for(run: RunSpec) -> Engine:
     """The engine a run asks for (the Dask one is imported only then)."""
     if run.dask:
@@ -123,8 +147,12 @@ def _ce_job(
 ) -> tuple[Job, bool]:
     acc = CrossEntropyAccumulator(loss, measures, axis=read.class_axis)
     shape = tuple(inputs.sample_shape)
-    ax = class_axis_of(len(shape) + 1, read.class_axis)
-    if shape and not inputs.unbatched:
+    if loss.input == "target-logprobs":
+        ax = 1  # no class axis: every value is a position (the kernel adds one class)
+        shape = (1, *shape)
+    else:
+        ax = class_axis_of(len(shape) + 1, read.class_axis)
+    if shape and not inputs.unbatched and loss.input != "target-logprobs":
         check_one_column(shape[ax - 1], str(loss.input), inputs.preds_info.path)
     kernel = CEKernel(
         inputs.preds_info.path,
@@ -156,6 +184,8 @@ def _ce_evaluation(
     result = acc.result()
     soft = bool(acc.opts and acc.opts.soft)
     target_kind = "probs" if soft else "index"
+    if loss.input == "target-logprobs":
+        target_kind = "tokens"
     if result.per_class is not None:
         for row in result.per_class:
             i = row["index"]

@@ -72,7 +72,8 @@ class CEKernel(ChunkKernel):
         self.per_row = int(np.prod(self.pos_tail)) if self.pos_tail else 1
 
     def __call__(self, batch: Batch, index: int = -1) -> ChunkOut:
-        target = self.target(batch)
+        # target log-probabilities need no target (one may mark ignored positions)
+        target = batch.target if self.template.tokens else self.target(batch)
         part = self.template.spawn()
         pos = part.update(
             batch.preds,
@@ -80,6 +81,8 @@ class CEKernel(ChunkKernel):
             sample_weight=batch.sample_weight,
             group=batch.group,
             start=batch.start,
+            missing=batch.missing,
+            nbytes=batch.bytes,
         )
         return ChunkOut(
             index,

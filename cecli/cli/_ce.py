@@ -20,6 +20,7 @@ Examples:
   cecli ce preds.csv -f value      # one logit column per class, labels in 'label'
   cecli ce logits.npy labels.npy --label-smoothing 0.1 -f json | jq .loss
   cecli ce preds.parquet --per-class --ci 0.95 --fail-above 0.5
+  cecli ce tokens.jsonl --input target-logprobs --logit-cols logprobs --bytes-col bytes
 """
 
 NLL_HELP = """Negative log-likelihood of log-probabilities (torch's NLLLoss): ce with --input logprobs.
@@ -51,6 +52,7 @@ def ce(  # registered twice, as `ce` and as `nll`: the command's name is ctx.inf
     id_col: opt.IdCol = None,
     sample_weight_col: opt.SampleWeightCol = None,
     group_col: opt.GroupCol = None,
+    bytes_col: opt.BytesCol = None,
     classes: opt.Classes = None,
     class_axis: opt.ClassAxis = 1,
     format_in: opt.FormatIn = None,

@@ -18,7 +18,7 @@ LossKind = Literal["ce", "nll", "bce"]
 
 # command-line parameter -> spec field, for each spec
 _READ = ("format_in", "targets_format", "preds_key", "target_key", "target_col", "logit_cols", "no_header", "id_col",
-         "sample_weight_col", "group_col", "class_axis")  # fmt: skip
+         "sample_weight_col", "group_col", "bytes_col", "class_axis")  # fmt: skip
 _LOSS = {"input_kind": "input", "target_kind": "targets", "ignore_index": "ignore_index",
          "reduction": "reduction", "label_smoothing": "label_smoothing", "float64": "float64",
          "nonfinite": "nonfinite"}  # fmt: skip
@@ -56,8 +56,11 @@ def measures(o: Params) -> Any:
     from ..accumulate.spec import DEFAULT_ECE_BINS, Measures
     from ..errors import UsageError
 
-    if o.get("group_col") and o.get("ci") is None:
-        raise UsageError("--group-col is for --ci (resampling whole groups)")
+    tokens = o.get("input_kind") == "target-logprobs"  # a per-group (document) table
+    if o.get("group_col") and o.get("ci") is None and not tokens:
+        raise UsageError(
+            "--group-col is for --ci (resampling whole groups) or --input target-logprobs"
+        )
     bins = o.get("ece_bins") or (DEFAULT_ECE_BINS if o.get("ece") else 0)
     return Measures(ece_bins=bins, **_given(o, _MEASURES))
 

@@ -114,7 +114,9 @@ def ragged_part(conv: Any, batch: Any, start: int) -> Part:
         w = conv._numeric(batch.column(roles.weight), start, roles.weight, np.float64)
         part.arrays["sample_weight"] = np.repeat(w, lengths)
     if roles.bytes is not None:
-        part.arrays["bytes"] = _bytes(conv, batch.column(roles.bytes), lengths, start)
+        part.arrays["bytes"] = _bytes(
+            conv, batch.column(roles.bytes), lengths, start, part.arrays.get("missing")
+        )
     return part
 
 
@@ -174,7 +176,15 @@ def _same_lengths(
         )
 
 
-def _bytes(conv: Any, col: Any, lengths: np.ndarray[Any, Any], start: int) -> np.ndarray[Any, Any]:
+def _bytes(
+    conv: Any,
+    col: Any,
+    lengths: np.ndarray[Any, Any],
+    start: int,
+    missing: np.ndarray[Any, Any] | None,
+) -> np.ndarray[Any, Any]:
+    """Bytes per position: a list as it is, a row's number on its first position that has a
+    log-probability (bits per byte count the bytes of counted positions)."""
     name = conv.roles.bytes
     if _is_list(col.type):
         _same_lengths(conv, col, lengths, start, name)
@@ -182,14 +192,18 @@ def _bytes(conv: Any, col: Any, lengths: np.ndarray[Any, Any], start: int) -> np
             conv._numeric(_values(col), start, name, np.float64), dtype=np.float64
         )
     per_row = conv._numeric(col, start, name, np.float64)
-    out = np.zeros(int(lengths.sum()), dtype=np.float64)
-    firsts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
-    has = lengths > 0
-    out[firsts[has]] = per_row[has]
+    total = int(lengths.sum())
+    out = np.zeros(total, dtype=np.float64)
+    row_of = np.repeat(np.arange(lengths.size), lengths)
+    scored = np.ones(total, dtype=bool) if missing is None else ~missing
+    rows, first = np.unique(row_of[scored], return_index=True)
+    out[np.flatnonzero(scored)[first]] = per_row[rows]
+    has = np.zeros(lengths.size, dtype=bool)
+    has[rows] = True
     if (~has & (per_row != 0)).any():
         i = int(np.flatnonzero(~has & (per_row != 0))[0])
         raise DataError(
-            "a row without tokens has bytes: they would count for no loss",
+            "a row without a scored token has bytes: they would count for no loss",
             file=conv.file,
             row=start + i + 1,
             column=name,
