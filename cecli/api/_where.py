@@ -23,6 +23,8 @@ _NOTES = {
     "csv": _TABLE_NOTE,
     "tsv": _TABLE_NOTE,
     "txt": "rows are 1-based line numbers",
+    "jsonl": "rows are 1-based records (lines)",
+    "arrow": "rows are 1-based records",
 }
 _ARRAY_NOTE = "rows are 0-based indices"
 
@@ -51,7 +53,7 @@ def locate(exc: CecliError, inputs: Inputs) -> CecliError:
     if exc.about == "target":
         if inputs.target_info is not None:
             info = inputs.target_info
-        if info.format in ("csv", "tsv", "parquet"):
+        if info.format in ("csv", "tsv", "parquet", "jsonl", "arrow"):
             column = column or inputs.target_name
     if exc.row is None and column == exc.column:
         return exc.with_file(info.path)

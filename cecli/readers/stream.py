@@ -142,6 +142,12 @@ class StreamTableSource(TableSource):
         for batch in batches:
             while batch.num_rows:
                 room = self._room(batch, chunk_rows - have)
+                if room == 0:  # ragged: the next row alone fills the chunk
+                    if pending:
+                        yield _combine(pa, pending)
+                        pending, have = [], 0
+                        continue
+                    room = 1
                 if room >= batch.num_rows:
                     pending.append(batch)
                     have += self._size(batch)
@@ -162,8 +168,7 @@ class StreamTableSource(TableSource):
         return int(token_counts(batch.column(self.roles.list_col)).sum())
 
     def _room(self, batch: Any, room: int) -> int:
-        """How many rows of ``batch`` fit in ``room`` rows or positions (at least 1 when the
-        chunk is empty so far)."""
+        """How many rows of ``batch`` fit in ``room`` rows or positions."""
         if self.ragged is None:
             return max(room, 0)
         sizes = np.cumsum(token_counts(batch.column(self.roles.list_col)))
@@ -326,6 +331,7 @@ class JsonlSource(StreamTableSource):
         """The first line of ``block`` that is not JSON, or whose field has the wrong type."""
         file = self.info.path
         want = self._schema
+        seen: dict[str, str] = {}
         for k, raw in enumerate(block.split(b"\n")):
             if not raw.strip():
                 continue
@@ -346,6 +352,17 @@ class JsonlSource(StreamTableSource):
                     fix="each line must hold one JSON object",
                 )
             if want is None:
+                odd = _changed(seen, rec)
+                if odd is not None:
+                    name, before = odd
+                    return DataError(
+                        f"line {row}: field {name!r} holds {_json_type(rec[name])}, but the "
+                        f"earlier lines have {before}",
+                        file=file,
+                        column=name,
+                        value=_short(rec[name]),
+                        fix="give the field one type on every line",
+                    )
                 continue
             for f in want:
                 value = rec.get(f.name)
@@ -410,6 +427,21 @@ def _json_type(value: Any) -> str:
         inner = next((v for v in value if v is not None and not _is_num(v)), None)
         return "a list" if inner is None else f"a list holding {_json_type(inner)}"
     return "an object"
+
+
+def _changed(seen: dict[str, str], rec: dict[str, Any]) -> tuple[str, str] | None:
+    """The first field of ``rec`` whose JSON type differs from the earlier lines' (``seen``
+    is updated), with the type it had."""
+    for name, value in rec.items():
+        if value is None:
+            continue
+        kind = _json_type(value)
+        if kind == "a list" or kind.startswith("a list holding"):
+            kind = "a list"
+        before = seen.setdefault(name, kind)
+        if before != kind:
+            return name, before.replace("a ", "", 1) + "s"
+    return None
 
 
 def _is_num(v: Any) -> bool:
