@@ -364,7 +364,8 @@ def _default_logits(
     if opts.target_col is not None:
         taken.add(opts.target_col)
     free = [n for n in names if n not in taken]
-    lists = [n for n in free if kinds.get(n) == "list"]
+    # a list of strings (the tokens' text) holds no predictions
+    lists = [n for n in free if kinds.get(n) == "list" and "string" not in ev.types.get(n, "")]
     if len(lists) > 1:
         raise RolesError(
             f"several list columns ({', '.join(lists)})",
