@@ -97,7 +97,7 @@ class CEResult:
     top_k_ties: str | None = None  # the tie rule (core.TOP_K_TIES) when top_k is asked
     tokens: bool = False  # target log-probabilities: no vocabulary, no accuracy
     bits_per_token: float | None = None
-    bytes: float | None = None  # --bytes-col: the bytes of the counted positions
+    bytes: float | None = None  # --bytes-col: the sum of the column
     bits_per_byte: float | None = None
     per_group: list[dict[str, Any]] | None = None  # target log-probabilities with --group-col
 
@@ -308,7 +308,7 @@ class CrossEntropyAccumulator(Accumulator):
         the predictions are ``(n, ...)`` log-probabilities of the realised tokens, ``target``
         may be None (or token ids, compared with ``ignore_index``), ``missing`` marks
         positions without a value and ``nbytes`` gives the bytes of each position (bits per
-        byte count the bytes of counted positions).
+        byte divide by the bytes of every position, ignored ones too: the text's bytes).
         """
         if start is None:
             start = self.next_row
@@ -331,10 +331,11 @@ class CrossEntropyAccumulator(Accumulator):
     def _tokens(
         self, pos: Positions, sw: Any, group: Any, nbytes: Any, per_pos: int, first_pos: int
     ) -> None:
-        """Bytes and per-group sums of target log-probabilities (counted positions only)."""
+        """Bytes (of every position, as the contract's ``sum(bytes)``) and per-group sums of
+        target log-probabilities."""
         b = None
         if nbytes is not None:
-            b = np.where(pos.counted, np.asarray(nbytes, dtype=np.float64).reshape(-1), 0.0)
+            b = np.asarray(nbytes, dtype=np.float64).reshape(-1)
             self.bytes_sum.add(first_pos, b)
             self.bytes_seen = True
         if group is not None and self.groups is not None:

@@ -7,7 +7,7 @@ class), or, with ``--input target-logprobs``, a list of the realised tokens' log
 is then a list of the same length (token ids or labels, one a token), and the other columns
 (id, group, sample weight) are repeated for every position of their row. A byte count
 (``--bytes-col``) is a list (one a token) or a number (the document's bytes, given to its
-first position). A null log-probability (the first token, which no model predicts) is no
+first position); bits per byte divide by the column's sum, whichever tokens are ignored. A null log-probability (the first token, which no model predicts) is no
 position of the loss: it is *missing*, ignored like a target equal to ``ignore_index``.
 """
 
@@ -114,9 +114,7 @@ def ragged_part(conv: Any, batch: Any, start: int) -> Part:
         w = conv._numeric(batch.column(roles.weight), start, roles.weight, np.float64)
         part.arrays["sample_weight"] = np.repeat(w, lengths)
     if roles.bytes is not None:
-        part.arrays["bytes"] = _bytes(
-            conv, batch.column(roles.bytes), lengths, start, part.arrays.get("missing")
-        )
+        part.arrays["bytes"] = _bytes(conv, batch.column(roles.bytes), lengths, start)
     return part
 
 
@@ -176,15 +174,8 @@ def _same_lengths(
         )
 
 
-def _bytes(
-    conv: Any,
-    col: Any,
-    lengths: np.ndarray[Any, Any],
-    start: int,
-    missing: np.ndarray[Any, Any] | None,
-) -> np.ndarray[Any, Any]:
-    """Bytes per position: a list as it is, a row's number on its first position that has a
-    log-probability (bits per byte count the bytes of counted positions)."""
+def _bytes(conv: Any, col: Any, lengths: np.ndarray[Any, Any], start: int) -> np.ndarray[Any, Any]:
+    """Bytes per position: a list as it is, a row's number on its first position."""
     name = conv.roles.bytes
     if _is_list(col.type):
         _same_lengths(conv, col, lengths, start, name)
@@ -194,16 +185,13 @@ def _bytes(
     per_row = conv._numeric(col, start, name, np.float64)
     total = int(lengths.sum())
     out = np.zeros(total, dtype=np.float64)
-    row_of = np.repeat(np.arange(lengths.size), lengths)
-    scored = np.ones(total, dtype=bool) if missing is None else ~missing
-    rows, first = np.unique(row_of[scored], return_index=True)
-    out[np.flatnonzero(scored)[first]] = per_row[rows]
-    has = np.zeros(lengths.size, dtype=bool)
-    has[rows] = True
+    firsts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+    has = lengths > 0
+    out[firsts[has]] = per_row[has]
     if (~has & (per_row != 0)).any():
         i = int(np.flatnonzero(~has & (per_row != 0))[0])
         raise DataError(
-            "a row without a scored token has bytes: they would count for no loss",
+            "a row without tokens has bytes: no position can carry them",
             file=conv.file,
             row=start + i + 1,
             column=name,
