@@ -103,7 +103,10 @@ class CEKernel(ChunkKernel):
             n = pos.loss.size // per_row
             cols["row"] = np.repeat(np.arange(batch.start, batch.start + n), per_row)
             cols["position"] = np.tile(np.arange(per_row), n)
-        cols["target"] = pos.target
+        if not self.template.tokens:
+            cols["target"] = pos.target
+        elif batch.target is not None:  # the token ids as given (the kernel's are 0 / -1)
+            cols["target"] = np.asarray(batch.target).reshape(-1)
         cols["loss"] = pos.loss
         if self.with_probs:
             cols["target_prob"] = pos.target_prob

@@ -258,7 +258,8 @@ class BatchConverter:
                     start,
                     i,
                     name,
-                    fix="every row needs one value per class",
+                    fix="every row needs one value per class (a list of each token's "
+                    "log-probability, one document a row, is read with --input target-logprobs)",
                 )
             values = col.values.slice(int(offsets[0]), int(offsets[-1] - offsets[0]))
         if self.classes is not None and width != self.classes:

@@ -57,6 +57,7 @@ class StreamTableSource(TableSource):
         need_target: bool,
         aux_elsewhere: bool,
     ) -> None:
+        self.schema = schema
         names = list(schema.names)
         kinds = {f.name: column_kind(f.type) for f in schema}
         roles = self._decide(
@@ -177,6 +178,23 @@ class StreamTableSource(TableSource):
 
     def close(self) -> None:
         pass
+
+
+def first_schema(path: str, fmt: str) -> Any:
+    """The columns of a JSON Lines file's first block, or of an Arrow IPC file."""
+    pa = arrow()
+    if fmt == "arrow":
+        with pa.memory_map(path, "r") as src:
+            try:
+                return arrow("pyarrow.ipc").open_file(src).schema
+            except pa.ArrowInvalid:
+                src.seek(0)
+                return arrow("pyarrow.ipc").open_stream(src).schema
+    pj = arrow("pyarrow.json")
+    with pa.input_stream(path) as src:
+        head = src.read(BLOCK)
+    cut = head.rfind(b"\n")
+    return pj.read_json(pa.BufferReader(head[: cut + 1] if cut >= 0 else head)).schema
 
 
 def _combine(pa: Any, batches: list[Any]) -> Any:
