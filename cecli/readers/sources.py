@@ -38,27 +38,17 @@ def open_preds(
             file=path,
             fix="pass predictions as NPY / NPZ / CSV / TSV / Parquet",
         )
+    roles: dict[str, Any] = {
+        "want_target": not separate,
+        "need_target": need and not separate,
+        "aux_elsewhere": aux_elsewhere,
+    }
     if fmt in ("csv", "tsv"):
         from cecli.readers.tabular import CsvSource
 
-        return CsvSource(
-            path,
-            fmt,
-            opts,
-            want_target=not separate,
-            need_target=need and not separate,
-            aux_elsewhere=aux_elsewhere,
-            stdin=_stdin() if path == "-" else None,
-        )
+        return CsvSource(path, fmt, opts, stdin=_stdin() if path == "-" else None, **roles)
     if fmt in ("jsonl", "arrow"):
-        return _stream_source(
-            path,
-            fmt,
-            opts,
-            want_target=not separate,
-            need_target=need and not separate,
-            aux_elsewhere=aux_elsewhere,
-        )
+        return _stream_source(path, fmt, opts, **roles)
     if fmt == "parquet":
         from cecli.readers.parquet import ParquetSource
 

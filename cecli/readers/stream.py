@@ -44,7 +44,12 @@ class StreamTableSource(TableSource):
     """Base of :class:`JsonlSource` and :class:`IpcSource`: roles from the schema and the first
     batch, then batches re-cut to ``chunk_rows`` rows (or positions, for ragged rows)."""
 
-    kind_name = "table"
+    def _begin(self, path: str, opts: ReadOptions, fmt: str, label: str, local: bool) -> None:
+        self.label = label
+        self.opts = opts
+        self.info = SourceInfo(path=path, format=fmt, rows=None)
+        if local:
+            check_local_file(path)
 
     def _start(
         self,
@@ -52,25 +57,16 @@ class StreamTableSource(TableSource):
         first: Any,
         path: str,
         *,
-        class_names: list[str] | None,
-        want_target: bool,
-        need_target: bool,
-        aux_elsewhere: bool,
+        class_names: list[str] | None = None,
+        **flags: Any,
     ) -> None:
+        """Roles from ``schema`` and the ``first`` batch (None for no rows); ``flags``:
+        ``want_target``, ``need_target``, ``aux_elsewhere`` as :meth:`_decide` takes them."""
         self.schema = schema
-        names = list(schema.names)
+        types = {f.name: str(f.type) for f in schema}
+        evidence = Evidence(values=lambda n: _int_values(first, n), types=types)
         kinds = {f.name: column_kind(f.type) for f in schema}
-        roles = self._decide(
-            names,
-            kinds,
-            path,
-            want_target=want_target,
-            need_target=need_target,
-            aux_elsewhere=aux_elsewhere,
-            evidence=Evidence(
-                values=lambda n: _int_values(first, n), types={f.name: str(f.type) for f in schema}
-            ),
-        )
+        roles = self._decide(list(schema.names), kinds, path, evidence=evidence, **flags)
         self.ragged = None
         classes: int | None = None
         dtype = np.dtype(np.float64)
@@ -226,27 +222,16 @@ def _labels(first: Any, name: str | None) -> list[Any]:
 
 
 class JsonlSource(StreamTableSource):
-    """A JSON Lines file (one object a line), also gzip-compressed or on stdin."""
+    """A JSON Lines file (one object a line), also gzip-compressed or on stdin; ``roles``:
+    ``label``, ``class_names``, ``want_target``, ``need_target``, ``aux_elsewhere`` as for
+    every table."""
 
     def __init__(
-        self,
-        path: str,
-        opts: ReadOptions,
-        *,
-        class_names: list[str] | None = None,
-        label: str = "PREDS",
-        want_target: bool = True,
-        need_target: bool = True,
-        aux_elsewhere: bool = False,
-        stdin: IO[bytes] | None = None,
+        self, path: str, opts: ReadOptions, *, stdin: IO[bytes] | None = None, **roles: Any
     ) -> None:
-        self.label = label
-        self.opts = opts
-        self.info = SourceInfo(path=path, format="jsonl", rows=None)
+        self._begin(path, opts, "jsonl", roles.pop("label", "PREDS"), stdin is None)
         self._stdin = stdin
         self._used = False
-        if stdin is None:
-            check_local_file(path)
         self._schema: Any = None
         blocks = self._blocks()
         head = next(blocks, None)
@@ -255,15 +240,7 @@ class JsonlSource(StreamTableSource):
         self._rest = blocks
         if first is None:
             raise InputError("holds no JSON records", file=path, fix="one JSON object a line")
-        self._start(
-            first.schema,
-            first,
-            path,
-            class_names=class_names,
-            want_target=want_target,
-            need_target=need_target,
-            aux_elsewhere=aux_elsewhere,
-        )
+        self._start(first.schema, first, path, **roles)
         self._schema = self._fixed_schema(first.schema)
 
     def _fixed_schema(self, schema: Any) -> Any:
@@ -487,27 +464,15 @@ def _short(value: Any) -> str:
 
 
 class IpcSource(StreamTableSource):
-    """An Arrow IPC file (Feather v2) memory-mapped, or an IPC stream read batch by batch."""
+    """An Arrow IPC file (Feather v2) memory-mapped, or an IPC stream read batch by batch
+    (``data``: stdin's bytes); ``roles`` as for :class:`JsonlSource`."""
 
     def __init__(
-        self,
-        path: str,
-        opts: ReadOptions,
-        *,
-        class_names: list[str] | None = None,
-        label: str = "PREDS",
-        want_target: bool = True,
-        need_target: bool = True,
-        aux_elsewhere: bool = False,
-        data: bytes | bytearray | None = None,
+        self, path: str, opts: ReadOptions, *, data: bytes | bytearray | None = None, **roles: Any
     ) -> None:
-        self.label = label
-        self.opts = opts
-        self.info = SourceInfo(path=path, format="arrow", rows=None)
+        self._begin(path, opts, "arrow", roles.pop("label", "PREDS"), data is None)
         self._data = data
         self._map: Any = None
-        if data is None:
-            check_local_file(path)
         reader = self._reader()
         schema = reader.schema
         first = None
@@ -525,15 +490,7 @@ class IpcSource(StreamTableSource):
             )
         else:
             first = next(self._read(reader), None)
-        self._start(
-            schema,
-            first,
-            path,
-            class_names=class_names,
-            want_target=want_target,
-            need_target=need_target,
-            aux_elsewhere=aux_elsewhere,
-        )
+        self._start(schema, first, path, **roles)
         if self.ragged is not None:
             self.info.rows = None  # positions, counted while streaming
 
