@@ -267,6 +267,10 @@ def test_ragged_inner_length_mismatch_names_row_and_token(tmp_path: Path) -> Non
     p.write_text(json.dumps({"logits": [[1, 2, 3], [1, 2, 3]], "target": [0]}) + "\n")
     line = _error(["ce", p])
     assert "row 1" in line and "'target'" in line and "2 tokens" in line
+    # an error found past the reader counts token positions, and says so
+    p.write_text(json.dumps({"logits": [[1, 2, 3], [1, 2, 3]], "target": [0, 9]}) + "\n")
+    line = _error(["ce", p])
+    assert "row 2" in line and "token position" in line and "value 9" in line
 
 
 def test_truncated_arrow_file(tmp_path: Path) -> None:

@@ -31,6 +31,8 @@ _ARRAY_NOTE = "rows are 0-based indices"
 
 def shown_row(row: int, info: SourceInfo) -> tuple[int, str]:
     """A 0-based stream row as ``info``'s file numbers it, and the note that says how."""
+    if info.positions:
+        return row + 1, "a 1-based token position, counted over the rows' token lists in order"
     if info.format in _NOTES:
         return row + 1, _NOTES[info.format]
     if info.format == "parquet":

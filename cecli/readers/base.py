@@ -120,6 +120,8 @@ class SourceInfo:
     path: str
     format: str
     rows: int | None
+    positions: bool = False
+    """Rows of many tokens (ragged lists): the stream counts token positions, not rows."""
     warnings: list[str] = field(default_factory=list)
     """What reading it decided from evidence and the user should know (e.g. a column taken
     for an index); the commands add them to their warnings."""

@@ -95,6 +95,7 @@ class StreamTableSource(TableSource):
             row_note=ROW_NOTE,
         )
         if self.ragged is not None:
+            self.info.positions = True
             self.converter.ragged = self.ragged
             self.sample_shape = () if self.ragged == "logprobs" else (classes or 0,)
             if self.ragged == "logprobs":
