@@ -63,11 +63,19 @@ def evaluate(
     out: OutputSpec = OutputSpec(),  # noqa: B008
 ) -> Evaluation[Any]:
     """Stream PREDS (and TARGETS) through the loss ``loss`` asks for; write per-sample losses
-    (``out.path``) and the gradient (``out.grad_path``) when asked."""
+    (``out.path``) and the gradient (``out.grad_path``) when asked. With ``reduction='none'``
+    and no ``out.path`` the per-sample losses are kept in :attr:`Evaluation.losses`."""
+    tokens = loss.input == "target-logprobs"
+    if read.group_col and measures.ci is None and not tokens:
+        raise UsageError(
+            "--group-col is for --ci (resampling whole groups), or with --input "
+            "target-logprobs for a per-group table"
+        )
+    if str(loss.reduction) == "none" and out.path is None:
+        out = dataclasses.replace(out, keep_losses=True)
     paths = [p for p in (preds, targets) if p]
     if loss.binary:
         read = dataclasses.replace(read, binary=True)
-    tokens = loss.input == "target-logprobs"
     if tokens:
         check_token_measures(measures, out)
         read = dataclasses.replace(read, target_logprobs=True)
