@@ -20,7 +20,6 @@ Examples:
   cecli ce preds.csv -f value      # one logit column per class, labels in 'label'
   cecli ce logits.npy labels.npy --label-smoothing 0.1 -f json | jq .loss
   cecli ce preds.parquet --per-class --ci 0.95 --fail-above 0.5
-  cecli ce tokens.jsonl --input target-logprobs --logit-cols logprobs --bytes-col bytes
 """
 
 NLL_HELP = """Negative log-likelihood of log-probabilities (torch's NLLLoss): ce with --input logprobs.
@@ -75,6 +74,7 @@ def ce(  # registered twice, as `ce` and as `nll`: the command's name is ctx.inf
     baseline: opt.Baseline = None,
     max_increase: opt.MaxIncrease = None,
     relative: opt.Relative = False,
+    junit: opt.Junit = None,
     chunk_rows: opt.ChunkRows = None,
     workers: opt.Workers = None,
     engine: opt.Engine = Engine.LOCAL,
