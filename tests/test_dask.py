@@ -75,67 +75,74 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return d
 
 
-@pytest.fixture(scope="module")
-def scheduler(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """``dask scheduler`` + two ``dask worker`` processes on 127.0.0.1; yields the address."""
-    if not HAVE_DASK:
-        pytest.skip("needs the dask extra (pip install 'cecli[dask]')")
-    d = tmp_path_factory.mktemp("dask-cluster")
-    info = d / "scheduler.json"
-    dask = [sys.executable, "-m", "dask"]
-    env = dict(os.environ)
-    procs: list[subprocess.Popen[bytes]] = []
-    logs = []
+class Cluster:
+    """A real ``dask scheduler`` on 127.0.0.1 and ``dask worker`` processes (with or without a
+    nanny, in any environment), each logging to a file in ``folder``."""
 
-    def start(args: list[str], name: str) -> None:
-        log = open(d / f"{name}.log", "wb")  # noqa: SIM115 - closed in the finalizer
-        logs.append(log)
-        procs.append(subprocess.Popen([*dask, *args], stdout=log, stderr=log, env=env))
-
-    try:
-        start(
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self.logs: list[Any] = []
+        info = folder / "scheduler.json"
+        self.scheduler = self._start(
             ["scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
              "--scheduler-file", str(info)],
             "scheduler",
         )
-        address = _wait_for_address(info, procs[0])
-        for i in range(2):
-            start(
-                ["worker", address, "--host", "127.0.0.1", "--nthreads", "1", "--no-nanny",
-                 "--no-dashboard", "--name", f"w{i}"],
-                f"worker{i}",
-            )
-        _wait_for_workers(address, 2)
-        yield address
-    finally:
-        for p in procs[::-1]:
+        self.address = _wait_for_address(info, self.scheduler)
+
+    def _start(self, args: list[str], name: str, env: dict[str, str] | None = None
+               ) -> subprocess.Popen[bytes]:
+        log = open(self.folder / f"{name}.log", "wb")  # noqa: SIM115 - closed in close()
+        self.logs.append(log)
+        proc = subprocess.Popen([sys.executable, "-m", "dask", *args], stdout=log, stderr=log,
+                                env=env or dict(os.environ))
+        self.procs.append(proc)
+        return proc
+
+    def worker(self, name: str, *, nanny: bool = False, env: dict[str, str] | None = None
+               ) -> subprocess.Popen[bytes]:
+        return self._start(
+            ["worker", self.address, "--host", "127.0.0.1", "--nthreads", "1",
+             "--no-dashboard", "--name", name, *([] if nanny else ["--no-nanny"])],
+            name, env,
+        )
+
+    def wait_for_workers(self, n: int) -> None:
+        _wait_for_workers(self.address, n)
+
+    def close(self) -> None:
+        for p in self.procs[::-1]:
             p.terminate()
-        for p in procs:
+        for p in self.procs:
             try:
                 p.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait(timeout=5)
-        for log in logs:
+        for log in self.logs:
             log.close()
 
 
-def _wait_for_address(info: Path, proc: subprocess.Popen[bytes], timeout: float = 30) -> str:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if proc.poll() is not None:
-            raise RuntimeError("dask scheduler exited at start")
-        with contextlib.suppress(OSError, ValueError, KeyError):
-            return str(json.loads(info.read_text())["address"])
-        time.sleep(0.1)
-    raise TimeoutError("dask scheduler did not start")
+@contextlib.contextmanager
+def cluster(folder: Path, workers: int = 2, *, nanny: bool = False) -> Iterator[Cluster]:
+    if not HAVE_DASK:
+        pytest.skip("needs the dask extra (pip install 'cecli[dask]')")
+    c = Cluster(folder)
+    try:
+        for i in range(workers):
+            c.worker(f"w{i}", nanny=nanny)
+        c.wait_for_workers(workers)
+        yield c
+    finally:
+        c.close()
 
 
-def _wait_for_workers(address: str, n: int, timeout: float = 60) -> None:
-    from distributed import Client
-
-    with Client(address, timeout=timeout, set_as_default=False) as client:
-        client.wait_for_workers(n, timeout=timeout)
+@pytest.fixture(scope="module")
+def scheduler(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``dask scheduler`` + two ``dask worker`` processes on 127.0.0.1; yields the address."""
+    with cluster(tmp_path_factory.mktemp("dask-cluster")) as c:
+        yield c.address
 
 
 def _both(args: list[str], address: str) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -26,9 +26,10 @@ import contextlib
 import importlib
 import logging
 import os
+import time
 import uuid
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import CancelledError
 from dataclasses import dataclass
 from typing import Any
@@ -44,19 +45,54 @@ from ._kernels import ChunkKernel, ChunkOut
 from ._where import located
 from .spec import RunSpec, require_dask
 
-__all__ = ["LOCAL_WORKERS", "RETRIES", "DaskEngine", "DaskTask", "connect", "worker_versions"]
+__all__ = [
+    "LOCAL_WORKERS",
+    "RETRIES",
+    "DaskEngine",
+    "DaskTask",
+    "Done",
+    "connect",
+    "seconds",
+    "worker_versions",
+]
 
 #: Worker processes of the LocalCluster started when no scheduler is given (1 thread each).
 LOCAL_WORKERS = 2
 #: How often a task is retried on another worker when its worker dies.
 RETRIES = 2
-#: Seconds to reach a scheduler's port, to complete Dask's handshake there, and to wait for a
-#: first worker (of a remote scheduler; of the LocalCluster cecli starts itself).
+#: Seconds (default; ``CECLI_DASK_TIMEOUT``) to reach a scheduler, complete Dask's handshake
+#: and see a first worker: a refused port, a port that is no scheduler's, a scheduler without
+#: workers fail within them. Of that, at most PROBE_TIMEOUT for the port to answer.
+TIMEOUT_ENV = "CECLI_DASK_TIMEOUT"
+TIMEOUT = 3.0
 PROBE_TIMEOUT = 1.5
-CONNECT_TIMEOUT = 3
-REMOTE_WORKERS_TIMEOUT = 2
+#: Seconds (default; ``CECLI_DASK_LOST_TIMEOUT``) a run waits while its cluster has no worker
+#: at all (nannies restarting them, an autoscaler) before it fails.
+LOST_ENV = "CECLI_DASK_LOST_TIMEOUT"
+LOST_TIMEOUT = 60.0
+#: Seconds for the LocalCluster cecli starts itself to start a worker.
 WORKERS_TIMEOUT = 30
+#: Seconds a failed run waits for the tasks still running to stop, before removing -o.
+SETTLE_TIMEOUT = 60.0
+#: Seconds between looks at the cluster while a task runs.
+POLL = 0.5
 SCHEDULER_ENV = "DASK_SCHEDULER_ADDRESS"
+
+
+def seconds(name: str, default: float) -> float:
+    """The seconds the environment variable ``name`` gives (else ``default``); a UsageError
+    naming it unless it is a number above 0."""
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < float("inf"):
+        raise UsageError(f"{name} must be a number of seconds above 0", value=text)
+    return value
+
 
 def _version_here() -> str:
     """Run on each worker: the cecli version it imports."""
@@ -93,7 +129,8 @@ def check_versions(client: Any) -> None:
 def connect(address: str | None, workers: int | None = None) -> Iterator[Any]:
     """A Dask client: to ``address`` (else ``DASK_SCHEDULER_ADDRESS``), or to a LocalCluster
     of ``workers`` processes (default :data:`LOCAL_WORKERS`, one thread each) started for the
-    run and closed after it. The workers' cecli version is checked first."""
+    run and closed after it. The workers' cecli version is checked first; a remote cluster
+    answers within ``CECLI_DASK_TIMEOUT`` seconds or the run fails."""
     option = "--scheduler" if address else SCHEDULER_ENV
     address = address or os.environ.get(SCHEDULER_ENV) or None
     if address and workers is not None:
@@ -103,42 +140,55 @@ def connect(address: str | None, workers: int | None = None) -> Iterator[Any]:
         )
     if address:
         address = check_address(address, option)
+    budget = seconds(TIMEOUT_ENV, TIMEOUT)
+    seconds(LOST_ENV, LOST_TIMEOUT)  # a bad value is exit 2 before anything starts
     require_dask()
     dist: Any = importlib.import_module("distributed")  # untyped: kept as Any
     cluster: Any = None
     client: Any = None
+    end = time.monotonic() + budget
     try:
-        if address:
-            client = _client(dist, address)
-        else:
-            cluster = dist.LocalCluster(
-                n_workers=workers or LOCAL_WORKERS,
-                threads_per_worker=1,
-                processes=True,
-                host="127.0.0.1",
-                dashboard_address=None,
-                silence_logs=logging.ERROR,
-            )
-            client = dist.Client(cluster, set_as_default=False)
-        wait = REMOTE_WORKERS_TIMEOUT if address else WORKERS_TIMEOUT
-        try:
-            with _quiet_dask():
+        with _quiet_dask():
+            if address:
+                client = _client(dist, address, end)
+            else:
+                cluster = _local_cluster(dist, workers or LOCAL_WORKERS)
+                client = dist.Client(cluster, set_as_default=False)
+                end = time.monotonic() + WORKERS_TIMEOUT
+            wait = max(end - time.monotonic(), 0.5)
+            try:
                 client.wait_for_workers(1, timeout=wait)
-        except (TimeoutError, OSError):
-            raise EngineError(
-                f"the Dask scheduler has had no worker for {wait} s",
-                value=address,
-                fix="start workers with `dask worker ADDRESS`",
-            ) from None
-        check_versions(client)
-        yield client
+            except (TimeoutError, OSError):
+                raise EngineError(
+                    f"the Dask scheduler has had no worker for {budget if address else wait:g} s",
+                    value=address,
+                    fix=f"start workers with `dask worker ADDRESS` ({TIMEOUT_ENV} sets the wait)",
+                ) from None
+            check_versions(client)
+            yield client
     finally:
-        if client is not None:
-            with contextlib.suppress(Exception):
-                client.close()
-        if cluster is not None:
-            with contextlib.suppress(Exception):
-                cluster.close()
+        with _quiet_dask():
+            if client is not None:
+                with contextlib.suppress(Exception):
+                    client.close()
+            if cluster is not None:
+                with contextlib.suppress(Exception):
+                    cluster.close()
+
+
+def _local_cluster(dist: Any, workers: int) -> Any:
+    """A LocalCluster of ``workers`` processes on 127.0.0.1, every port chosen by the system
+    (two runs at once print no "port already in use" warning)."""
+    return dist.LocalCluster(
+        n_workers=workers,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        scheduler_port=0,
+        dashboard_address="127.0.0.1:0",
+        worker_dashboard_address="127.0.0.1:0",
+        silence_logs=logging.ERROR,
+    )
 
 
 _SCHEMES = ("tcp", "tls", "ws", "wss")
@@ -198,10 +248,10 @@ def _quiet_dask() -> Iterator[None]:
         logger.setLevel(level)
 
 
-def _client(dist: Any, address: str) -> Any:
-    """A client of the scheduler at ``address``, or an EngineError within a few seconds: the
-    port is probed first (a refused or unanswered port fails at once), then the Dask
-    handshake has :data:`CONNECT_TIMEOUT` seconds (a port that is not a Dask scheduler)."""
+def _client(dist: Any, address: str, end: float) -> Any:
+    """A client of the scheduler at ``address``, or an EngineError by the time ``end``
+    (``time.monotonic()``): the port is probed first (a refused or unanswered port fails at
+    once), then the Dask handshake has the time left (a port that is not a Dask scheduler)."""
     import socket
 
     fix = (
@@ -211,8 +261,9 @@ def _client(dist: Any, address: str) -> Any:
     rest = address.split("://", 1)[1]
     host, _, port = rest.rpartition(":")
     not_dask = "check the port: the scheduler's (8786 by default), not the dashboard's"
+    probe = max(min(PROBE_TIMEOUT, (end - time.monotonic()) / 2), 0.1)
     try:
-        with socket.create_connection((host.strip("[]"), int(port)), timeout=PROBE_TIMEOUT) as s:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=probe) as s:
             greeting = _greeting(s) if address.startswith("tcp://") else b"-" * 8
     except ConnectionRefusedError:
         raise EngineError(
@@ -236,15 +287,15 @@ def _client(dist: Any, address: str) -> Any:
     if len(greeting) < 8 or not 0 < int.from_bytes(greeting[:8], "little") < 1 << 26:
         # a Dask scheduler greets first with a small frame (an 8-byte length, then msgpack);
         # read as Dask would, an HTTP server's reply is a length of exabytes (a MemoryError)
-        what = "nothing within {PROBE_TIMEOUT} s" if not greeting else repr(greeting[:16])
+        what = f"nothing within {probe:g} s" if not greeting else repr(greeting[:16])
         raise EngineError(
-            f"no Dask scheduler answers there (it said {what.format(PROBE_TIMEOUT=PROBE_TIMEOUT)})",
+            f"no Dask scheduler answers there (it said {what})",
             value=address,
             fix=not_dask,
         )
     try:
-        with _quiet_dask():
-            return dist.Client(address, timeout=CONNECT_TIMEOUT, set_as_default=False)
+        wait = max(end - time.monotonic(), 1.0)
+        return dist.Client(address, timeout=wait, set_as_default=False)
     except (OSError, TimeoutError, MemoryError, ValueError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise EngineError(
@@ -272,11 +323,13 @@ def _greeting(sock: Any) -> bytes:
 @dataclass
 class DaskTask:
     """A chunk kernel as a Dask task runs it: the ``-o`` rows go to the chunk's part file in
-    the dataset's temporary folder, not back to the driver."""
+    the dataset's temporary folder, not back to the driver. ``version`` is the driver's: a
+    worker that imports another cecli refuses to run it."""
 
     kernel: ChunkKernel
     out: str | None = None  # the dataset's temporary folder
     width: int = 5
+    version: str = __version__
 
     def part_path(self, index: int) -> str:
         assert self.out is not None
@@ -290,24 +343,66 @@ class DaskTask:
         return out
 
 
-def _run_planned(tasks: list[ChunkTask], work: DaskTask) -> list[ChunkOut]:
+@dataclass
+class Done:
+    """What a task gives back: the cecli version that ran it (the driver takes no other), and
+    the chunks' outputs -- none when the worker refused (``worker`` says which)."""
+
+    version: str
+    outs: list[ChunkOut]
+    worker: str = ""
+
+
+def _refused(work: DaskTask) -> Done | None:
+    """A worker importing another cecli than the driver computes nothing (checked in every
+    task, so a worker that joins during the run is checked too)."""
+    if work.version == __version__:
+        return None
+    from distributed import get_worker
+
+    with contextlib.suppress(ValueError):
+        return Done(__version__, [], str(get_worker().address))
+    return Done(__version__, [])
+
+
+def _run_planned(tasks: list[ChunkTask], work: DaskTask) -> Done:
     """A task: read a run of planned chunks from the files and run the kernel on each. A
     data error ends the run and travels back as a value (retrying cannot help)."""
+    refused = _refused(work)
+    if refused is not None:
+        return refused
     out: list[ChunkOut] = []
     try:
         for task, batch in zip(tasks, read_chunks(tasks), strict=True):
             out.append(work(batch, task.index))
     except CecliError as exc:
         out.append(ChunkOut(tasks[len(out)].index, error=exc))
-    return out
+    return Done(__version__, out)
 
 
-def _run_shipped(batch: Batch, index: int, work: DaskTask) -> list[ChunkOut]:
+def _run_shipped(batch: Batch, index: int, work: DaskTask) -> Done:
     """A task: the kernel on a batch the driver read and shipped (unplannable inputs)."""
+    refused = _refused(work)
+    if refused is not None:
+        return refused
     try:
-        return [work(batch, index)]
+        return Done(__version__, [work(batch, index)])
     except CecliError as exc:
-        return [ChunkOut(index, error=exc)]
+        return Done(__version__, [ChunkOut(index, error=exc)])
+
+
+def _identity(work: DaskTask) -> DaskTask:
+    """The run's task description as a computed key: unlike scattered data, the scheduler
+    computes it again when every worker that held it is gone."""
+    return work
+
+
+def _live(token: str, dask_worker: Any = None) -> int:
+    """On a worker: how many tasks of the run ``token`` it has not let go of yet (running,
+    cancelled while running, about to run)."""
+    idle = ("memory", "error", "released", "forgotten")
+    tasks = dask_worker.state.tasks.items() if dask_worker is not None else ()
+    return sum(1 for key, ts in tasks if token in str(key) and ts.state not in idle)
 
 
 # -- the driver ----------------------------------------------------------------------------
@@ -320,20 +415,114 @@ def _cluster_failure(exc: BaseException) -> bool:
     )
 
 
-def _gather(future: Any) -> list[Any]:
-    try:
-        result: list[Any] = future.result()
-    except CecliError:
-        raise
-    except Exception as exc:
-        if _cluster_failure(exc):
-            raise EngineError(
-                f"the Dask cluster could not run a chunk ({type(exc).__name__}: {exc})",
-                fix="check the workers (memory, logs); tasks are retried "
-                f"{RETRIES} times on another worker",
-            ) from None
-        raise
-    return result
+class _Flight:
+    """The tasks of one run on a cluster: submitted, awaited in chunk order while the cluster
+    has workers (for at most ``CECLI_DASK_LOST_TIMEOUT`` seconds without any), and, when the
+    run ends early, cancelled and waited for -- no task still writes ``-o`` parts when the
+    driver removes their folder."""
+
+    def __init__(self, client: Any, work: DaskTask, token: str) -> None:
+        self.client = client
+        self.token = token
+        self.lost = seconds(LOST_ENV, LOST_TIMEOUT)
+        self.work = client.submit(_identity, work, key=f"cecli-work-{token}", pure=False)
+        self.pending: deque[tuple[Any, Callable[[int], Any] | None]] = deque()
+        self.current: Any = None
+
+    def map_planned(self, groups: list[list[ChunkTask]]) -> None:
+        keys = [f"cecli-chunks-{self.token}-{i}" for i in range(len(groups))]
+        futures = self.client.map(
+            _run_planned, groups, work=self.work, key=keys, retries=RETRIES
+        )
+        self.pending.extend((f, None) for f in futures)
+
+    def ship(self, batch: Batch, k: int) -> None:
+        """Submit a batch the driver read; scattered data dies with its worker, so the batch
+        is kept here until its chunk is done and shipped again if it is lost."""
+
+        def submit(attempt: int) -> Any:
+            data = self.client.scatter(batch, hash=False)
+            return self.client.submit(
+                _run_shipped, data, k, work=self.work,
+                key=f"cecli-batch-{self.token}-{k}-{attempt}", retries=RETRIES,
+            )
+
+        self.pending.append((submit(0), submit))
+
+    def next(self) -> list[ChunkOut]:
+        """The outputs of the oldest pending task (in chunk order)."""
+        future, again = self.pending.popleft()
+        for attempt in range(1, RETRIES + 2):
+            self.current = future
+            self._wait(future)
+            try:
+                done = future.result()
+            except CecliError:
+                raise
+            except Exception as exc:
+                if not _cluster_failure(exc):
+                    raise
+                if again is None or attempt > RETRIES:
+                    raise EngineError(
+                        f"the Dask cluster could not run a chunk ({type(exc).__name__}: {exc})",
+                        fix="check the workers (memory, logs); tasks are retried "
+                        f"{RETRIES} times on another worker",
+                    ) from None
+                future = again(attempt)
+                continue
+            self.current = None
+            return _checked(done)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _wait(self, future: Any) -> None:
+        since: float | None = None
+        while not future.done():
+            with contextlib.suppress(TimeoutError):  # (a task's own error: raised by next())
+                future.result(timeout=POLL)
+            if future.done() or self.client.nthreads():
+                since = None
+                continue
+            since = since or time.monotonic()
+            if time.monotonic() - since >= self.lost:
+                raise EngineError(
+                    f"the Dask cluster has had no worker for {self.lost:g} s",
+                    fix=f"restart the workers ({LOST_ENV} sets how long a run waits)",
+                )
+
+    def settle(self) -> None:
+        """Cancel what is left and wait (up to :data:`SETTLE_TIMEOUT` s) until no worker runs
+        a task of this run any more."""
+        futures = [f for f, _ in self.pending] + [self.current, self.work]
+        self.pending.clear()
+        with contextlib.suppress(Exception):
+            self.client.cancel([f for f in futures if f is not None], force=True)
+        end = time.monotonic() + SETTLE_TIMEOUT
+        while time.monotonic() < end:
+            try:
+                busy = self.client.run(_live, self.token, on_error="return")
+            except Exception:  # the scheduler is gone: nothing runs tasks for it
+                return
+            if not any(isinstance(n, int) and n for n in busy.values()):
+                return
+            time.sleep(0.1)
+
+
+def _checked(done: Any) -> list[ChunkOut]:
+    """A task's outputs, if a worker of this cecli version computed them."""
+    if not isinstance(done, Done):
+        raise EngineError(
+            "a Dask worker runs another cecli version (it answered a task with "
+            f"{type(done).__name__}), but this is cecli {__version__}",
+            fix=f"install cecli {__version__} on every worker, so they compute the same thing",
+        )
+    if done.version != __version__ or not done.outs:
+        raise EngineError(
+            f"a Dask worker{f' ({done.worker})' if done.worker else ''} runs cecli "
+            f"{done.version if done.version != __version__ else 'of another version'}, but "
+            f"this is cecli {__version__}",
+            fix=f"install cecli {__version__} on every worker, so they compute the same thing",
+        )
+    return done.outs
 
 
 def _results(
@@ -343,42 +532,26 @@ def _results(
     inputs: Inputs,
     chunk_rows: int,
     token: str,
-) -> Iterator[ChunkOut]:
-    """Every chunk's output, in chunk order."""
-    shared = client.scatter(work, broadcast=True, hash=False)
-    pending: deque[Any] = deque()
+) -> Generator[ChunkOut, None, None]:
+    """Every chunk's output, in chunk order; when the run ends early (an error, Ctrl-C), the
+    tasks still running are cancelled and waited for."""
+    flight = _Flight(client, work, token)
+    finished = False
     try:
         if tasks is not None:
-            groups = group_chunks(tasks)
-            pending.extend(
-                client.map(
-                    _run_planned,
-                    groups,
-                    work=shared,
-                    key=[f"cecli-chunks-{token}-{i}" for i in range(len(groups))],
-                    retries=RETRIES,
-                )
-            )
-            while pending:
-                yield from _gather(pending.popleft())
-            return
-        window = 2 * max(1, sum(client.nthreads().values()))
-        for k, batch in enumerate(inputs.batches(chunk_rows)):
-            data = client.scatter(batch, hash=False)
-            pending.append(
-                client.submit(
-                    _run_shipped, data, k, work=shared, key=f"cecli-batch-{token}-{k}",
-                    retries=RETRIES,
-                )
-            )
-            while len(pending) >= window:
-                yield from _gather(pending.popleft())
-        while pending:
-            yield from _gather(pending.popleft())
+            flight.map_planned(group_chunks(tasks))
+        else:
+            window = 2 * max(1, sum(client.nthreads().values()))
+            for k, batch in enumerate(inputs.batches(chunk_rows)):
+                flight.ship(batch, k)
+                while len(flight.pending) >= window:
+                    yield from flight.next()
+        while flight.pending:
+            yield from flight.next()
+        finished = True
     finally:
-        if pending:
-            with contextlib.suppress(Exception):
-                client.cancel(list(pending))
+        if not finished:
+            flight.settle()
 
 
 def _as_given(exc: CecliError, spec: InputSpec, given: dict[str, str]) -> CecliError:
@@ -427,8 +600,13 @@ class DaskEngine(Engine):
         count = 0
         # errors about the cluster or the options are raised as they are, not as the inputs'
         with located(inputs, keep=(EngineError, UsageError)):
-            with connect(self.scheduler, self.workers) as client:
-                for out in _results(client, work, tasks, inputs, plan.chunk_rows, token):
+            with (
+                connect(self.scheduler, self.workers) as client,
+                contextlib.closing(
+                    _results(client, work, tasks, inputs, plan.chunk_rows, token)
+                ) as outs,
+            ):
+                for out in outs:
                     if out.error is not None:
                         raise _as_given(out.error, spec, given)
                     job.fold(out)
