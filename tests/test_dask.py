@@ -81,6 +81,7 @@ class Cluster:
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
         self.procs: list[subprocess.Popen[bytes]] = []
         self.logs: list[Any] = []
         info = folder / "scheduler.json"
@@ -132,7 +133,8 @@ def cluster(folder: Path, workers: int = 2, *, nanny: bool = False) -> Iterator[
     try:
         for i in range(workers):
             c.worker(f"w{i}", nanny=nanny)
-        c.wait_for_workers(workers)
+        if workers:
+            c.wait_for_workers(workers)
         yield c
     finally:
         c.close()
@@ -143,6 +145,24 @@ def scheduler(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """``dask scheduler`` + two ``dask worker`` processes on 127.0.0.1; yields the address."""
     with cluster(tmp_path_factory.mktemp("dask-cluster")) as c:
         yield c.address
+
+
+def _wait_for_address(info: Path, proc: subprocess.Popen[bytes], timeout: float = 30) -> str:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            raise RuntimeError("dask scheduler exited at start")
+        with contextlib.suppress(OSError, ValueError, KeyError):
+            return str(json.loads(info.read_text())["address"])
+        time.sleep(0.1)
+    raise TimeoutError("dask scheduler did not start")
+
+
+def _wait_for_workers(address: str, n: int, timeout: float = 60) -> None:
+    from distributed import Client
+
+    with Client(address, timeout=timeout, set_as_default=False) as client:
+        client.wait_for_workers(n, timeout=timeout)
 
 
 def _both(args: list[str], address: str) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -376,40 +396,322 @@ def test_a_failed_run_leaves_no_output(data: Path, scheduler: str, tmp_path: Pat
 
 
 @needs_dask
-def test_workers_of_another_version_are_refused(
+def test_workers_of_another_version_are_refused_at_connect(
     data: Path, scheduler: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from distributed import Client
-
-    import cecli
-
-    args = ["ce", data / "x.npy", data / "y.npy", "--engine", "dask", "--scheduler", scheduler]
-    # on the workers themselves: they report the version they import
-    mine = cecli.__version__
-    with Client(scheduler, set_as_default=False) as client:
-        # a lambda travels by value (this test module is not importable on the workers)
-        client.run(lambda: setattr(importlib.import_module("cecli"), "__version__", "0.0.1"))
-        try:
-            res = invoke(args)
-        finally:
-            client.run(lambda: setattr(importlib.import_module("cecli"), "__version__", mine))
-    assert res.exit_code == 3, res.output
-    assert "2 of 2 Dask workers run cecli 0.0.1" in res.stderr
-    assert f"this is cecli {cecli.__version__}" in res.stderr
-    assert invoke(args).exit_code == 0  # restored
-    # the check itself, with the fetch replaced
+    # the check itself, with the fetch replaced (a worker of another install: see below)
     from cecli.api import _dask
 
     monkeypatch.setattr(_dask, "worker_versions", lambda client: {"tcp://w:1": "9.9"})
-    res = invoke(args)
+    res = invoke(["ce", data / "x.npy", data / "y.npy", "--engine", "dask", "--scheduler",
+                  scheduler])
     assert res.exit_code == 3 and "run cecli 9.9" in res.stderr
 
 
-@needs_dask
-def test_an_unreachable_scheduler_is_a_clear_error(data: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from cecli.api import _dask
+# -- prompt, clean failures --------------------------------------------------------------------
 
-    monkeypatch.setattr(_dask, "CONNECT_TIMEOUT", 1)
+
+def _one_error(stderr: str | bytes) -> str:
+    text = stderr.decode() if isinstance(stderr, bytes) else stderr
+    assert text.startswith("error: ") and text.count("\n") == 1, text
+    assert "Traceback" not in text
+    return text
+
+
+@pytest.mark.parametrize(
+    "address,words",
+    [
+        ("127.0.0.1", "--scheduler has no port"),
+        ("http://127.0.0.1:8787", "--scheduler is a web address"),
+        ("garbage%%", "--scheduler has no port"),
+        ("tcp://127.0.0.1:99999", "--scheduler has a bad port"),
+        ("udp://127.0.0.1:8786", "--scheduler has the protocol 'udp'"),
+    ],
+)
+def test_a_malformed_scheduler_is_a_usage_error(data: Path, address: str, words: str) -> None:
+    res = invoke(["ce", data / "x.npy", data / "y.npy", "--engine", "dask", "--scheduler",
+                  address])
+    assert res.exit_code == 2, res.output
+    assert _one_error(res.stderr).startswith(f"error: {words}")
+
+
+@needs_dask
+def test_malformed_environment_is_a_usage_error(
+    data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    args = ["ce", data / "x.npy", data / "y.npy", "--engine", "dask"]
+    monkeypatch.setenv("DASK_SCHEDULER_ADDRESS", "127.0.0.1")
+    res = invoke(args)
+    assert res.exit_code == 2 and "DASK_SCHEDULER_ADDRESS has no port" in _one_error(res.stderr)
+    monkeypatch.setenv("DASK_SCHEDULER_ADDRESS", "tcp://127.0.0.1:9")
+    for name in ("CECLI_DASK_TIMEOUT", "CECLI_DASK_LOST_TIMEOUT"):
+        for bad in ("soon", "0", "-1", "inf"):
+            with monkeypatch.context() as m:
+                m.setenv(name, bad)
+                res = invoke(args)
+            assert res.exit_code == 2, (name, bad, res.output)
+            assert f"{name} must be a number of seconds above 0" in _one_error(res.stderr)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def _http_server() -> Iterator[int]:
+    """A real HTTP server (what a dashboard port answers) on 127.0.0.1."""
+    import http.server
+    import threading
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield int(server.server_address[1])
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@contextlib.contextmanager
+def _silent_port() -> Iterator[int]:
+    """A port that accepts connections and never says anything."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(8)
+        yield int(s.getsockname()[1])
+
+
+@needs_dask
+def test_no_scheduler_there_is_exit_3_with_one_line(data: Path, tmp_path: Path) -> None:
+    args = ["ce", data / "x.npy", data / "y.npy", "--engine", "dask", "--scheduler"]
+    res = invoke([*args, f"127.0.0.1:{_free_port()}"])
+    assert res.exit_code == 3
+    assert "the connection was refused" in _one_error(res.stderr)
+    with _http_server() as port:  # the dashboard's port, say: a real process, as users run it
+        proc = run_cecli([*args, f"127.0.0.1:{port}"], timeout=30)
+    assert proc.returncode == 3
+    assert "no Dask scheduler answers there" in _one_error(proc.stderr)
+    with _silent_port() as port:
+        res = invoke([*args, f"127.0.0.1:{port}"])
+    assert res.exit_code == 3
+    assert "no Dask scheduler answers there (it said nothing within" in _one_error(res.stderr)
+
+
+@needs_dask
+def test_a_scheduler_without_workers_is_exit_3(
+    data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CECLI_DASK_TIMEOUT", "1.5")
+    with cluster(tmp_path, workers=0) as c:
+        res = invoke(["ce", data / "x.npy", data / "y.npy", "--engine", "dask", "--scheduler",
+                      c.address])
+    assert res.exit_code == 3
+    assert "the Dask scheduler has had no worker for 1.5 s" in _one_error(res.stderr)
+
+
+def test_an_object_store_output_is_refused(data: Path) -> None:
+    for engine in ("local", "dask"):
+        res = invoke(["ce", data / "x.npy", data / "y.npy", "-o", "s3://bucket/prefix/",
+                      "--engine", engine])
+        assert res.exit_code == 2, res.output
+        assert _one_error(res.stderr).startswith(
+            "error: s3://bucket/prefix/: outputs are written to local or shared folders, not "
+            "to s3://"
+        )
+
+
+@needs_dask
+def test_two_local_clusters_at_once_print_nothing_with_q(data: Path) -> None:
+    args = [*_cecli(), "ce", str(data / "x.npy"), str(data / "y.npy"), "--engine", "dask", "-q"]
+    env = {k: v for k, v in os.environ.items() if k != "DASK_SCHEDULER_ADDRESS"}
+    procs = [subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+             for _ in range(2)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    assert [err for _, err in outs] == [b"", b""]
+
+
+# -- lost workers, late workers, failed runs ----------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def many(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """12,000 rows: 120 chunks of 100, a run of a few seconds on two workers."""
+    d = tmp_path_factory.mktemp("dask-many")
+    rng = np.random.default_rng(16)
+    np.save(d / "x.npy", rng.normal(size=(12_000, C)).astype(np.float32))
+    np.save(d / "y.npy", rng.integers(0, C, 12_000))
+    return d
+
+
+MANY = ["--chunk-rows", "100", "--per-class"]
+
+
+def _run_keys(address: str) -> dict[str, str]:
+    """The states of the cecli chunk tasks the scheduler holds."""
+    from distributed import Client
+
+    def states(dask_scheduler: Any) -> dict[str, str]:
+        return {str(k): ts.state for k, ts in dask_scheduler.tasks.items()
+                if str(k).startswith("cecli-chunks")}
+
+    with Client(address, set_as_default=False) as client:
+        return dict(client.run_on_scheduler(states))
+
+
+def _when_computing(address: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    """Return once the run ``proc`` has finished a first chunk on the cluster."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        assert proc.poll() is None, proc.communicate()
+        if "memory" in _run_keys(address).values():
+            return
+        time.sleep(0.05)
+    raise TimeoutError("the run never started")
+
+
+def _worker_pids(address: str) -> dict[str, int]:
+    from distributed import Client
+
+    with Client(address, set_as_default=False) as client:
+        return dict(client.run(os.getpid))
+
+
+def _start(args: list[Any], **env: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([*_cecli(), *map(str, args)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env={**os.environ, "NO_COLOR": "1", **env})
+
+
+def _leftovers(folder: Path) -> list[str]:
+    return sorted(n for n in os.listdir(folder) if ".cecli-" in n)
+
+
+@needs_dask
+def test_a_run_survives_losing_every_worker(many: Path, tmp_path: Path) -> None:
+    import signal
+
+    import pyarrow.dataset as ds
+    import pyarrow.parquet as pq
+
+    args = ["ce", many / "x.npy", many / "y.npy", *MANY, "-f", "json"]
+    local = invoke_json([*args[:-2], "-o", tmp_path / "local.parquet"])
+    out = tmp_path / "out"
+    with cluster(tmp_path / "cluster", nanny=True) as c:
+        before = _worker_pids(c.address)
+        proc = _start([*args, "-o", out, "--engine", "dask", "--scheduler", c.address])
+        _when_computing(c.address, proc)
+        for pid in before.values():  # every worker at once; the nannies start new ones
+            os.kill(pid, signal.SIGKILL)
+        stdout, stderr = proc.communicate(timeout=180)
+        after = _worker_pids(c.address)
+    assert proc.returncode == 0, stderr.decode()
+    assert not set(before.values()) & set(after.values())
+    result = json.loads(stdout)
+    assert result.pop("output") == str(out)
+    local.pop("output")
+    assert result == local
+    got = ds.dataset(out, format="parquet").to_table()
+    assert got.equals(pq.read_table(tmp_path / "local.parquet"))
+    assert _leftovers(tmp_path) == []
+
+
+@needs_dask
+def test_a_run_without_any_worker_fails_after_the_stated_time(many: Path, tmp_path: Path) -> None:
+    import signal
+
+    out = tmp_path / "out"
+    with cluster(tmp_path / "cluster", workers=1) as c:
+        (pid,) = _worker_pids(c.address).values()
+        proc = _start(["ce", many / "x.npy", many / "y.npy", *MANY, "-o", out, "--engine",
+                       "dask", "--scheduler", c.address], CECLI_DASK_LOST_TIMEOUT="1")
+        _when_computing(c.address, proc)
+        os.kill(pid, signal.SIGKILL)  # no nanny: nothing comes back
+        _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 3
+    assert _one_error(stderr) == (
+        "error: the Dask cluster has had no worker for 1 s; restart the workers "
+        "(CECLI_DASK_LOST_TIMEOUT sets how long a run waits)\n"
+    )
+    assert _leftovers(tmp_path) == [] and not out.exists()
+
+
+def _other_install(folder: Path, version: str) -> dict[str, str]:
+    """The environment of a second cecli install whose version is ``version``: a copy of this
+    package with its _version.py changed, first on the path."""
+    import shutil
+
+    import cecli
+
+    site = folder / "site"
+    shutil.copytree(Path(cecli.__file__).parent, site / "cecli",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    (site / "cecli" / "_version.py").write_text(f'__version__ = "{version}"\n')
+    return {**os.environ, "PYTHONPATH": str(site)}
+
+
+@needs_dask
+def test_a_worker_of_another_version_joining_late_is_refused(
+    many: Path, tmp_path: Path
+) -> None:
+    import signal
+
+    import cecli
+
+    other = _other_install(tmp_path, "0.0.0+other")
+    out = tmp_path / "out"
+    with cluster(tmp_path / "cluster", workers=1) as c:
+        (pid,) = _worker_pids(c.address).values()
+        proc = _start(["ce", many / "x.npy", many / "y.npy", *MANY, "-o", out, "--engine",
+                       "dask", "--scheduler", c.address])
+        _when_computing(c.address, proc)  # checked at connect: one worker, of this version
+        os.kill(pid, signal.SIGKILL)
+        c.worker("late", env=other)  # the rest of the run can only go there
+        _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 3
+    line = _one_error(stderr)
+    assert "runs cecli 0.0.0+other, but this is cecli " + cecli.__version__ in line
+    assert _leftovers(tmp_path) == [] and not out.exists()
+
+
+def _failed_runs(data: Path, scheduler: str, tmp_path: Path, runs: int) -> None:
+    x = np.load(data / "x.npy")
+    y = np.load(data / "y.npy")
+    y[130] = 9  # out of range in the second chunk of 100: the other workers are busy writing
+    np.save(tmp_path / "bad.npy", y)
+    for i in range(runs):
+        proc = run_cecli(["ce", data / "x.npy", tmp_path / "bad.npy", *MANY, "-o",
+                          tmp_path / f"out{i}", "--engine", "dask", "--scheduler", scheduler])
+        assert proc.returncode == 3
+        assert "row 130" in _one_error(proc.stderr)
+        assert sorted(os.listdir(tmp_path)) == ["bad.npy"], i
+    assert len(x) == len(y)
+
+
+@needs_dask
+def test_failed_output_runs_leave_nothing(many: Path, scheduler: str, tmp_path: Path) -> None:
+    _failed_runs(many, scheduler, tmp_path, 2)
+
+
+@needs_dask
+@pytest.mark.slow
+def test_failed_output_runs_leave_nothing_20_times(
+    many: Path, scheduler: str, tmp_path: Path
+) -> None:
+    _failed_runs(many, scheduler, tmp_path, 20)
+
+
+@needs_dask
+def test_an_unreachable_scheduler_is_a_clear_error(
+    data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CECLI_DASK_TIMEOUT", "1")
     res = invoke(["ce", data / "x.npy", data / "y.npy", "--engine", "dask",
                   "--scheduler", "tcp://127.0.0.1:9"])
     assert res.exit_code == 3
