@@ -155,6 +155,7 @@ def connect(address: str | None, workers: int | None = None) -> Iterator[Any]:
                 cluster = _local_cluster(dist, workers or LOCAL_WORKERS)
                 client = dist.Client(cluster, set_as_default=False)
                 end = time.monotonic() + WORKERS_TIMEOUT
+            _quiet_loop(client)
             wait = max(end - time.monotonic(), 0.5)
             try:
                 client.wait_for_workers(1, timeout=wait)
@@ -174,6 +175,18 @@ def connect(address: str | None, workers: int | None = None) -> Iterator[Any]:
             if cluster is not None:
                 with contextlib.suppress(Exception):
                     cluster.close()
+
+
+def _quiet_loop(client: Any) -> None:
+    """A wait for a result that timed out leaves a task in the client's event loop that fails
+    once the run is over (distributed's ``AllExit``): asyncio would log it at exit."""
+    loop = client.loop.asyncio_loop
+
+    def handle(loop: Any, context: dict[str, Any]) -> None:
+        if type(context.get("exception")).__name__ != "AllExit":
+            loop.default_exception_handler(context)
+
+    loop.set_exception_handler(handle)
 
 
 def _local_cluster(dist: Any, workers: int) -> Any:
@@ -238,14 +251,20 @@ def check_address(address: str, option: str) -> str:
 
 @contextlib.contextmanager
 def _quiet_dask() -> Iterator[None]:
-    """Dask logs connection failures (and their tracebacks) on stderr; cecli says it once."""
-    logger = logging.getLogger("distributed")
-    level = logger.level
-    logger.setLevel(logging.CRITICAL + 1)
+    """Dask logs connection failures (and their tracebacks), lost workers and rescheduled
+    keys on stderr; cecli says what matters once."""
+    names = ["distributed"] + [
+        n for n in logging.Logger.manager.loggerDict if n.startswith("distributed.")
+    ]
+    loggers = [logging.getLogger(n) for n in names]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.CRITICAL + 1)
     try:
         yield
     finally:
-        logger.setLevel(level)
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)
 
 
 def _client(dist: Any, address: str, end: float) -> Any:
@@ -454,9 +473,8 @@ class _Flight:
         future, again = self.pending.popleft()
         for attempt in range(1, RETRIES + 2):
             self.current = future
-            self._wait(future)
             try:
-                done = future.result()
+                done = self._result(future)
             except CecliError:
                 raise
             except Exception as exc:
@@ -474,12 +492,17 @@ class _Flight:
             return _checked(done)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _wait(self, future: Any) -> None:
+    def _result(self, future: Any) -> Any:
+        """The future's result, waiting as long as the cluster has a worker (the data of a
+        finished task may be lost with its worker and computed again)."""
         since: float | None = None
-        while not future.done():
-            with contextlib.suppress(TimeoutError):  # (a task's own error: raised by next())
-                future.result(timeout=POLL)
-            if future.done() or self.client.nthreads():
+        while True:
+            try:
+                return future.result(timeout=POLL)
+            except TimeoutError:
+                if future.status == "error":  # the task's own error, not the wait's
+                    raise
+            if self.client.nthreads():
                 since = None
                 continue
             since = since or time.monotonic()
