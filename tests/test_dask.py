@@ -96,8 +96,9 @@ class Cluster:
                ) -> subprocess.Popen[bytes]:
         log = open(self.folder / f"{name}.log", "wb")  # noqa: SIM115 - closed in close()
         self.logs.append(log)
+        # started in their folder: `python -m` puts the working directory first on the path
         proc = subprocess.Popen([sys.executable, "-m", "dask", *args], stdout=log, stderr=log,
-                                env=env or dict(os.environ))
+                                env=env or dict(os.environ), cwd=self.folder)
         self.procs.append(proc)
         return proc
 
@@ -554,26 +555,25 @@ def many(tmp_path_factory: pytest.TempPathFactory) -> Path:
 MANY = ["--chunk-rows", "100", "--per-class"]
 
 
-def _run_keys(address: str) -> dict[str, str]:
-    """The states of the cecli chunk tasks the scheduler holds."""
+def _when_computing(address: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    """Return once the run ``proc`` has a first chunk done on the cluster and at least half
+    of its chunks still to compute."""
     from distributed import Client
 
-    def states(dask_scheduler: Any) -> dict[str, str]:
-        return {str(k): ts.state for k, ts in dask_scheduler.tasks.items()
-                if str(k).startswith("cecli-chunks")}
+    def states(dask_scheduler: Any) -> list[str]:
+        return [ts.state for k, ts in dask_scheduler.tasks.items()
+                if str(k).startswith("cecli-chunks")]
 
-    with Client(address, set_as_default=False) as client:
-        return dict(client.run_on_scheduler(states))
-
-
-def _when_computing(address: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
-    """Return once the run ``proc`` has finished a first chunk on the cluster."""
     end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        assert proc.poll() is None, proc.communicate()
-        if "memory" in _run_keys(address).values():
-            return
-        time.sleep(0.05)
+    with Client(address, set_as_default=False) as client:
+        while time.monotonic() < end:
+            assert proc.poll() is None, proc.communicate()
+            now = client.run_on_scheduler(states)
+            if "memory" in now:
+                todo = sum(1 for s in now if s != "memory")
+                assert 2 * todo >= len(now), "the run went too fast to be caught mid-way"
+                return
+            time.sleep(0.02)
     raise TimeoutError("the run never started")
 
 
