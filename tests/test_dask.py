@@ -118,7 +118,7 @@ class Cluster:
             p.terminate()
         for p in self.procs:
             try:
-                p.wait(timeout=15)
+                p.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait(timeout=5)
@@ -680,31 +680,33 @@ def test_a_worker_of_another_version_joining_late_is_refused(
     assert _leftovers(tmp_path) == [] and not out.exists()
 
 
-def _failed_runs(data: Path, scheduler: str, tmp_path: Path, runs: int) -> None:
-    x = np.load(data / "x.npy")
-    y = np.load(data / "y.npy")
-    y[130] = 9  # out of range in the second chunk of 100: the other workers are busy writing
-    np.save(tmp_path / "bad.npy", y)
+def _failed_runs(folder: Path, scheduler: str, runs: int) -> None:
+    """``runs`` runs writing -o that fail on a bad label in their second chunk while the
+    workers are busy writing later parts: none may leave its temporary folder (before the fix,
+    1 run in 4 left one, with a part written while the driver was removing it)."""
+    rng = np.random.default_rng(3)
+    np.save(folder / "x.npy", rng.normal(size=(120_000, C)).astype(np.float32))
+    y = rng.integers(0, C, 120_000)
+    y[1500] = 9
+    np.save(folder / "bad.npy", y)
     for i in range(runs):
-        proc = run_cecli(["ce", data / "x.npy", tmp_path / "bad.npy", *MANY, "-o",
-                          tmp_path / f"out{i}", "--engine", "dask", "--scheduler", scheduler])
+        proc = run_cecli(["ce", folder / "x.npy", folder / "bad.npy", "--chunk-rows", "1000",
+                          "--with-probs", "-o", folder / f"out{i}", "--engine", "dask",
+                          "--scheduler", scheduler])
         assert proc.returncode == 3
-        assert "row 130" in _one_error(proc.stderr)
-        assert sorted(os.listdir(tmp_path)) == ["bad.npy"], i
-    assert len(x) == len(y)
+        assert "row 1500" in _one_error(proc.stderr)
+        assert sorted(os.listdir(folder)) == ["bad.npy", "x.npy"], i
 
 
 @needs_dask
-def test_failed_output_runs_leave_nothing(many: Path, scheduler: str, tmp_path: Path) -> None:
-    _failed_runs(many, scheduler, tmp_path, 2)
+def test_failed_output_runs_leave_nothing(scheduler: str, tmp_path: Path) -> None:
+    _failed_runs(tmp_path, scheduler, 2)
 
 
 @needs_dask
 @pytest.mark.slow
-def test_failed_output_runs_leave_nothing_20_times(
-    many: Path, scheduler: str, tmp_path: Path
-) -> None:
-    _failed_runs(many, scheduler, tmp_path, 20)
+def test_failed_output_runs_leave_nothing_20_times(scheduler: str, tmp_path: Path) -> None:
+    _failed_runs(tmp_path, scheduler, 20)
 
 
 @needs_dask
