@@ -79,7 +79,7 @@ class Cluster:
     """A real ``dask scheduler`` on 127.0.0.1 and ``dask worker`` processes (with or without a
     nanny, in any environment), each logging to a file in ``folder``."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, env: dict[str, str] | None = None) -> None:
         self.folder = folder
         folder.mkdir(parents=True, exist_ok=True)
         self.procs: list[subprocess.Popen[bytes]] = []
@@ -88,7 +88,7 @@ class Cluster:
         self.scheduler = self._start(
             ["scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
              "--scheduler-file", str(info)],
-            "scheduler",
+            "scheduler", env,
         )
         self.address = _wait_for_address(info, self.scheduler)
 
@@ -678,6 +678,20 @@ def test_a_worker_of_another_version_joining_late_is_refused(
     line = _one_error(stderr)
     assert "runs cecli 0.0.0+other, but this is cecli " + cecli.__version__ in line
     assert _leftovers(tmp_path) == [] and not out.exists()
+
+
+@needs_dask
+def test_a_scheduler_of_another_version_is_refused(data: Path, tmp_path: Path) -> None:
+    c = Cluster(tmp_path / "cluster", env=_other_install(tmp_path, "0.0.0+other"))
+    try:
+        c.worker("w0")
+        c.wait_for_workers(1)
+        res = invoke(["ce", data / "x.npy", data / "y.npy", "--engine", "dask", "--scheduler",
+                      c.address])
+    finally:
+        c.close()
+    assert res.exit_code == 3
+    assert "the Dask scheduler runs cecli 0.0.0+other, but this is cecli" in _one_error(res.stderr)
 
 
 def _failed_runs(folder: Path, scheduler: str, runs: int) -> None:

@@ -107,7 +107,17 @@ def worker_versions(client: Any) -> dict[str, str]:
 
 
 def check_versions(client: Any) -> None:
-    """EngineError (exit 3) unless every worker runs this cecli version."""
+    """EngineError (exit 3) unless the scheduler (it unpacks the tasks) and every worker run
+    this cecli version."""
+    try:
+        version = str(client.run_on_scheduler(_version_here))
+    except Exception as exc:  # whatever the scheduler raised importing or running cecli
+        version = f"nothing ({type(exc).__name__}: {exc})"
+    if version != __version__:
+        raise EngineError(
+            f"the Dask scheduler runs cecli {version}, but this is cecli {__version__}",
+            fix=f"install cecli {__version__} beside the scheduler too: it unpacks the tasks",
+        )
     try:
         versions = worker_versions(client)
     except Exception as exc:  # whatever a worker raised importing or running cecli
