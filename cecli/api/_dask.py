@@ -470,7 +470,10 @@ class _Flight:
         is kept here until its chunk is done and shipped again if it is lost."""
 
         def submit(attempt: int) -> Any:
-            data = self.client.scatter(batch, hash=False)
+            try:
+                data = self.client.scatter(batch, hash=False, timeout=self.lost)
+            except TimeoutError:  # no worker to take it
+                raise self._no_worker() from None
             return self.client.submit(
                 _run_shipped, data, k, work=self.work,
                 key=f"cecli-batch-{self.token}-{k}-{attempt}", retries=RETRIES,
@@ -517,10 +520,13 @@ class _Flight:
                 continue
             since = since or time.monotonic()
             if time.monotonic() - since >= self.lost:
-                raise EngineError(
-                    f"the Dask cluster has had no worker for {self.lost:g} s",
-                    fix=f"restart the workers ({LOST_ENV} sets how long a run waits)",
-                )
+                raise self._no_worker()
+
+    def _no_worker(self) -> EngineError:
+        return EngineError(
+            f"the Dask cluster has had no worker for {self.lost:g} s",
+            fix=f"restart the workers ({LOST_ENV} sets how long a run waits)",
+        )
 
     def settle(self) -> None:
         """Cancel what is left and wait (up to :data:`SETTLE_TIMEOUT` s) until no worker runs
