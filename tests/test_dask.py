@@ -555,14 +555,14 @@ def many(tmp_path_factory: pytest.TempPathFactory) -> Path:
 MANY = ["--chunk-rows", "100", "--per-class"]
 
 
-def _when_computing(address: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
-    """Return once the run ``proc`` has a first chunk done on the cluster and at least half
-    of its chunks still to compute."""
+def _when_computing(address: str, proc: subprocess.Popen[bytes], prefix: str = "cecli-chunks",
+                    timeout: float = 60) -> None:
+    """Return once the run ``proc`` has a first chunk done on the cluster and (planned runs,
+    all of whose tasks the scheduler knows from the start) at least half still to compute."""
     from distributed import Client
 
     def states(dask_scheduler: Any) -> list[str]:
-        return [ts.state for k, ts in dask_scheduler.tasks.items()
-                if str(k).startswith("cecli-chunks")]
+        return [ts.state for k, ts in dask_scheduler.tasks.items() if str(k).startswith(prefix)]
 
     end = time.monotonic() + timeout
     with Client(address, set_as_default=False) as client:
@@ -571,7 +571,8 @@ def _when_computing(address: str, proc: subprocess.Popen[bytes], timeout: float 
             now = client.run_on_scheduler(states)
             if "memory" in now:
                 todo = sum(1 for s in now if s != "memory")
-                assert 2 * todo >= len(now), "the run went too fast to be caught mid-way"
+                planned = prefix == "cecli-chunks"
+                assert not planned or 2 * todo >= len(now), "the run went too fast to catch"
                 return
             time.sleep(0.02)
     raise TimeoutError("the run never started")
@@ -593,33 +594,55 @@ def _leftovers(folder: Path) -> list[str]:
     return sorted(n for n in os.listdir(folder) if ".cecli-" in n)
 
 
-@needs_dask
-def test_a_run_survives_losing_every_worker(many: Path, tmp_path: Path) -> None:
+def _kill_every_worker_mid_run(
+    c: Cluster, args: list[Any], prefix: str = "cecli-chunks"
+) -> tuple[int, bytes, bytes]:
     import signal
 
+    before = _worker_pids(c.address)
+    proc = _start([*args, "--engine", "dask", "--scheduler", c.address])
+    _when_computing(c.address, proc, prefix)
+    for pid in before.values():  # every worker at once; the nannies start new ones
+        os.kill(pid, signal.SIGKILL)
+    stdout, stderr = proc.communicate(timeout=180)
+    assert not set(before.values()) & set(_worker_pids(c.address).values())
+    return proc.returncode, stdout, stderr
+
+
+@needs_dask
+def test_a_run_survives_losing_every_worker(many: Path, tmp_path: Path) -> None:
     import pyarrow.dataset as ds
     import pyarrow.parquet as pq
 
     args = ["ce", many / "x.npy", many / "y.npy", *MANY, "-f", "json"]
     local = invoke_json([*args[:-2], "-o", tmp_path / "local.parquet"])
+    local.pop("output")
     out = tmp_path / "out"
     with cluster(tmp_path / "cluster", nanny=True) as c:
-        before = _worker_pids(c.address)
-        proc = _start([*args, "-o", out, "--engine", "dask", "--scheduler", c.address])
-        _when_computing(c.address, proc)
-        for pid in before.values():  # every worker at once; the nannies start new ones
-            os.kill(pid, signal.SIGKILL)
-        stdout, stderr = proc.communicate(timeout=180)
-        after = _worker_pids(c.address)
-    assert proc.returncode == 0, stderr.decode()
-    assert not set(before.values()) & set(after.values())
+        code, stdout, stderr = _kill_every_worker_mid_run(c, [*args, "-o", out])
+    assert code == 0, stderr.decode()
     result = json.loads(stdout)
     assert result.pop("output") == str(out)
-    local.pop("output")
     assert result == local
     got = ds.dataset(out, format="parquet").to_table()
     assert got.equals(pq.read_table(tmp_path / "local.parquet"))
     assert _leftovers(tmp_path) == []
+
+
+@needs_dask
+@pytest.mark.slow  # a minute on a loaded 2-core machine
+def test_a_streamed_run_survives_losing_every_worker(many: Path, tmp_path: Path) -> None:
+    csv = tmp_path / "p.csv"  # streamed: the batches the driver scattered die with the workers
+    x, y = np.load(many / "x.npy"), np.load(many / "y.npy")
+    head = ",".join(CLASSES) + ",label\n"
+    csv.write_text(head + "".join(",".join(map(repr, r.tolist())) + f",{int(t)}\n"
+                                  for r, t in zip(x, y, strict=True)))
+    args = ["ce", csv, "--logit-cols", ",".join(CLASSES), "--target-col", "label",
+            "--chunk-rows", "100", "-f", "json"]
+    with cluster(tmp_path / "cluster", nanny=True) as c:
+        code, stdout, stderr = _kill_every_worker_mid_run(c, args, "cecli-batch")
+    assert code == 0, stderr.decode()
+    assert json.loads(stdout) == invoke_json(args[:-2])
 
 
 @needs_dask
