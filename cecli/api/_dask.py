@@ -316,7 +316,7 @@ def _client(dist: Any, address: str, end: float) -> Any:
     if len(greeting) < 8 or not 0 < int.from_bytes(greeting[:8], "little") < 1 << 26:
         # a Dask scheduler greets first with a small frame (an 8-byte length, then msgpack);
         # read as Dask would, an HTTP server's reply is a length of exabytes (a MemoryError)
-        what = f"nothing within {probe:g} s" if not greeting else repr(greeting[:16])
+        what = f"nothing within {probe:.1f} s" if not greeting else repr(greeting[:16])
         raise EngineError(
             f"no Dask scheduler answers there (it said {what})",
             value=address,
