@@ -201,6 +201,36 @@ def test_plan_reads_exactly_the_local_chunks(data: Path, preds: str, targets: st
         assert (a.ids is None) == (b.ids is None)
 
 
+def test_small_files_are_batched_several_per_task(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from cecli.readers import ReadOptions
+    from cecli.readers.plan import BATCH, InputSpec, group_chunks, plan_chunks, read_chunks
+
+    rng = np.random.default_rng(5)
+    (tmp_path / "ds").mkdir()
+    for i in range(40):  # 40 files of 7 rows: 40 chunks of 7 rows
+        x = rng.normal(size=(7, C)).astype(np.float32)
+        table = pa.table({**{c: x[:, j] for j, c in enumerate(CLASSES)},
+                          "label": rng.integers(0, C, 7)})
+        pq.write_table(table, tmp_path / "ds" / f"f{i:02d}.parquet")
+    spec = InputSpec.of(str(tmp_path / "ds"), None,
+                        ReadOptions(target_col="label", logit_cols=",".join(CLASSES)))
+    with spec.open() as inputs:
+        local = list(inputs.batches(30))
+        tasks = plan_chunks(spec, inputs, 30)
+    assert tasks is not None and len(tasks) == 40
+    groups = group_chunks(tasks, 30)
+    assert [len(g) for g in groups] == [4] * 10  # 28 rows a task, not 7
+    assert len(group_chunks(tasks, 10_000)) == -(-40 // BATCH)
+    assert [t.index for g in groups for t in g] == list(range(40))
+    read = [b for g in groups for b in read_chunks(g)]
+    for a, b in zip(local, read, strict=True):
+        assert a.start == b.start
+        assert np.array_equal(a.preds, b.preds) and np.array_equal(a.target, b.target)
+
+
 def test_partials_travel_and_a_retried_part_replaces_itself(data: Path, tmp_path: Path) -> None:
     from cecli.accumulate import CrossEntropyAccumulator
     from cecli.api._dask import DaskTask

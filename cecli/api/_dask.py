@@ -578,7 +578,7 @@ def _results(
     finished = False
     try:
         if tasks is not None:
-            flight.map_planned(group_chunks(tasks))
+            flight.map_planned(group_chunks(tasks, chunk_rows))
         else:
             window = 2 * max(1, sum(client.nthreads().values()))
             for k, batch in enumerate(inputs.batches(chunk_rows)):
