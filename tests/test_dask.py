@@ -431,9 +431,9 @@ def test_workers_of_another_version_are_refused_at_connect(
     data: Path, scheduler: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # the check itself, with the fetch replaced (a worker of another install: see below)
-    from cecli.api import _dask
+    from cecli.api import _cluster
 
-    monkeypatch.setattr(_dask, "worker_versions", lambda client: {"tcp://w:1": "9.9"})
+    monkeypatch.setattr(_cluster, "worker_versions", lambda client: {"tcp://w:1": "9.9"})
     res = invoke(["ce", data / "x.npy", data / "y.npy", "--engine", "dask", "--scheduler",
                   scheduler])
     assert res.exit_code == 3 and "run cecli 9.9" in res.stderr
