@@ -80,14 +80,17 @@ def worker_versions(client: Any) -> dict[str, str]:
 def check_versions(client: Any) -> None:
     """EngineError (exit 3) unless the scheduler (it unpacks the tasks) and every worker run
     this cecli version."""
+    fix = f"install cecli {__version__} beside the scheduler too: it unpacks the tasks"
     try:
         version = str(client.run_on_scheduler(_version_here))
-    except Exception as exc:  # whatever the scheduler raised importing or running cecli
-        version = f"nothing ({type(exc).__name__}: {exc})"
+    except Exception as exc:  # no cecli there, or one without this module
+        raise EngineError(
+            f"the Dask scheduler cannot load this cecli's code ({type(exc).__name__}: {exc})",
+            fix=fix,
+        ) from None
     if version != __version__:
         raise EngineError(
-            f"the Dask scheduler runs cecli {version}, but this is cecli {__version__}",
-            fix=f"install cecli {__version__} beside the scheduler too: it unpacks the tasks",
+            f"the Dask scheduler runs cecli {version}, but this is cecli {__version__}", fix=fix
         )
     try:
         versions = worker_versions(client)
