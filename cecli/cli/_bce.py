@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..accumulate.spec import DEFAULT_BOOTSTRAP, DEFAULT_SEED
 from ..api.spec import Engine
 from ..core.spec import InputKind, Nonfinite, Reduction
 from ..report.formats import Format
@@ -22,6 +23,7 @@ Examples:
   cecli bce scores.csv --target-col clicked -f value
   cecli bce logits.npy labels.npy --pos-weight 3 --reduction sum -f json | jq .loss
   cecli bce tags.parquet --target-cols is_cat,is_dog --weight 1,2 --fail-above 0.4
+  cecli bce tags.parquet --target-cols is_cat,is_dog --per-class --ece --ci 0.95 --threshold 0.5
 """
 
 
@@ -46,11 +48,19 @@ def bce(
     fmt: opt.Format = Format.AUTO,
     output: opt.Output = None,
     force: opt.Force = False,
+    per_class: opt.PerClass = False,
+    ece: opt.Ece = False,
+    ece_bins: opt.EceBins = 0,
+    threshold: opt.Threshold = None,
+    ci: opt.Ci = None,
+    bootstrap: opt.Bootstrap = DEFAULT_BOOTSTRAP,
+    seed: opt.Seed = DEFAULT_SEED,
     grad_output: opt.GradOutput = None,
     fail_above: opt.FailAbove = None,
     baseline: opt.Baseline = None,
     max_increase: opt.MaxIncrease = None,
     relative: opt.Relative = False,
+    junit: opt.Junit = None,
     chunk_rows: opt.ChunkRows = None,
     workers: opt.Workers = None,
     engine: opt.Engine = Engine.LOCAL,

@@ -54,17 +54,18 @@ Nonfinite = Annotated[loss_spec.Nonfinite, typer.Option("--nonfinite", help="err
 
 # -- measures -----------------------------------------------------------------------------------
 TopK = Annotated[int, typer.Option("--top-k", help="Also report top-k accuracy (ties favour the target: it counts when fewer than K classes score strictly higher).")]
-PerClass = Annotated[bool, typer.Option("--per-class", help="A per-class breakdown.")]
-Ece = Annotated[bool, typer.Option("--ece", help="Expected calibration error (15 bins).")]
+PerClass = Annotated[bool, typer.Option("--per-class", help="A per-class breakdown (bce: per label).")]
+Ece = Annotated[bool, typer.Option("--ece", help="Expected calibration error (15 bins; bce: per label and pooled).")]
+Threshold = Annotated[float | None, typer.Option("--threshold", help="Decision threshold of accuracy (default: 0 on logits, 0.5 on probabilities).", show_default=False)]
 EceBins = Annotated[int, typer.Option("--ece-bins", help="Expected calibration error with N bins.")]
 Ci = Annotated[float | None, typer.Option("--ci", help="Bootstrap confidence interval (compare: of the delta) at this level, e.g. 0.95.")]
 Bootstrap = Annotated[int, typer.Option("--bootstrap", help="Bootstrap replicates for --ci.")]
 Seed = Annotated[int, typer.Option("--seed", help="Seed of the bootstrap (in the signature).")]
 
 # -- output -------------------------------------------------------------------------------------
-Format = Annotated[formats.Format, typer.Option("--format", "-f", help="auto (table on a terminal, else json), table, json, tsv or value (the bare loss; compare: the delta).")]
+Format = Annotated[formats.Format, typer.Option("--format", "-f", help="auto (table on a terminal, else json), table, json, jsonl, tsv, csv, markdown (for $GITHUB_STEP_SUMMARY) or value (the bare loss; compare: the delta). With --reduction none, tsv / csv / jsonl print one row per position (id, target, loss).")]
 InfoFormat = Annotated[formats.InfoFormat, typer.Option("--format", "-f", help="auto (table on a terminal, else json), table or json.")]
-Output = Annotated[str | None, typer.Option("--output", "-o", help="Write per-position (bce: per-element) losses: .npy .csv .tsv .parquet; with --engine dask, a folder of Parquet parts.")]
+Output = Annotated[str | None, typer.Option("--output", "-o", help="Write per-position (bce: per-element) losses: .npy .csv .tsv .jsonl .parquet, or - for stdout (in -f's format, tsv by default); with --engine dask, a folder of Parquet parts.")]
 WithProbs = Annotated[bool, typer.Option("--with-probs", help="Add the target's probability and the argmax to -o output.")]
 Force = Annotated[bool, typer.Option("--force", help="Replace existing output files.")]
 GradOutput = Annotated[str | None, typer.Option("--grad-output", help="Write d(loss)/d(predictions), as loss.backward() gives it (except: an ignored row whose logits hold NaN/inf gets 0 here, NaN in torch).")]
@@ -77,6 +78,7 @@ MaxIncrease = Annotated[float | None, typer.Option("--max-increase", help="With 
 Relative = Annotated[bool, typer.Option("--relative", help="--max-increase is a fraction of the baseline.")]
 FailIfWorse = Annotated[bool, typer.Option("--fail-if-worse", help="Exit 1 when B is significantly worse than A.")]
 Alpha = Annotated[float, typer.Option("--alpha", help="Significance level of --fail-if-worse.")]
+Junit = Annotated[str | None, typer.Option("--junit", help="Write the gates as JUnit XML to FILE (each gate a test case; a failed one with its value and threshold), for CI test reports.")]
 Margin = Annotated[float, typer.Option("--margin", help="--fail-if-worse tolerates delta up to this.")]
 
 # -- running ------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from ..api import Evaluation
 from ._common import BAR_WIDTH, DASH, share_bar, short, sparkline
 from ._parts import (
     LOSS_LABEL,
+    add_interval,
     add_measures,
     add_threshold_checks,
     ce_options,
@@ -55,9 +56,9 @@ def to_dict(ev: Evaluation[CEResult], checks: list[dict[str, Any]] | None = None
 value_lines = loss_value_lines  # ``-f value``
 
 
-def tsv_lines(ev: Evaluation[CEResult]) -> list[str]:
-    """``-f tsv``: a header line and a value line (or one loss per line for ``none``)."""
-    return loss_tsv_lines(ev, to_dict)
+def tsv_lines(ev: Evaluation[CEResult], sep: str = "\t") -> list[str]:
+    """``-f tsv`` / ``-f csv``: a header and a value line, then the breakdown (if any)."""
+    return loss_tsv_lines(ev, to_dict, sep)
 
 
 def summary_table(ev: Evaluation[CEResult], checks: list[dict[str, Any]] | None = None) -> Any:
@@ -68,12 +69,7 @@ def summary_table(ev: Evaluation[CEResult], checks: list[dict[str, Any]] | None 
     t = evaluation_table(ev)
     t.add_row(LOSS_LABEL.get(r.reduction, "loss"), Text(short(r.loss, 8), style="bold cyan"), "")
     if r.ci is not None:
-        t.add_row(
-            f"{r.ci['level']:.0%} interval",
-            f"{short(r.ci['low'])} {DASH} {short(r.ci['high'])}",
-            f"{r.ci['method']}, B={r.ci['replicates']}, seed {r.ci['seed']}"
-            + (f", groups: {r.ci['group']}" if r.ci.get("group") else ""),
-        )
+        add_interval(t, r.ci)
     if r.perplexity is not None:
         t.add_row("perplexity", short(r.perplexity), "exp(loss)")
     t.add_row("accuracy", short(r.accuracy), "argmax == target")

@@ -10,7 +10,8 @@ import numpy as np
 
 from .._version import __version__
 from ..api import Evaluation
-from ._common import cell, clean, exact, short
+from ._common import DASH, clean, exact, short
+from ._text import summary_lines
 
 LOSS_LABEL = {"mean": "loss (mean)", "sum": "loss (sum)", "none": "loss (mean of none)"}
 
@@ -87,15 +88,14 @@ def loss_value_lines(ev: Evaluation[Any]) -> list[str]:
 
 
 def loss_tsv_lines(
-    ev: Evaluation[Any], to_dict: Callable[[Any], dict[str, Any]]
+    ev: Evaluation[Any], to_dict: Callable[[Any], dict[str, Any]], sep: str = "\t"
 ) -> list[str]:
-    """``-f tsv``: a header line and a value line of the JSON object's scalar fields (or one
-    loss per line for ``none``)."""
+    """``-f tsv`` (``sep``: ``,`` for ``-f csv``): a header line and a value line of the JSON
+    object's scalar fields, and the per-class / per-label table as a second section (or one
+    loss per line for ``none`` kept in memory)."""
     if ev.losses is not None:
         return loss_value_lines(ev)
-    d = to_dict(ev)
-    keys = [k for k, v in d.items() if not isinstance(v, (dict, list))]
-    return ["\t".join(keys), "\t".join(cell(d[k]) for k in keys)]
+    return summary_lines(to_dict(ev), sep)
 
 
 def measure_table(title: str | None = None) -> Any:
@@ -113,6 +113,16 @@ def evaluation_table(ev: Evaluation[Any]) -> Any:
     """The measure table of an evaluation, titled with its command and inputs."""
     names = ", ".join(i.path for i in ev.inputs)
     return measure_table(f"cecli {ev.command} · {names}")
+
+
+def add_interval(t: Any, ci: dict[str, Any]) -> None:
+    """The row of a bootstrap interval of the loss."""
+    t.add_row(
+        f"{ci['level']:.0%} interval",
+        f"{short(ci['low'])} {DASH} {short(ci['high'])}",
+        f"{ci['method']}, B={ci['replicates']}, seed {ci['seed']}"
+        + (f", groups: {ci['group']}" if ci.get("group") else ""),
+    )
 
 
 def add_threshold_checks(t: Any, checks: list[dict[str, Any]] | None) -> None:
