@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -65,6 +66,29 @@ class DDSum:
 # Canonical tree sums: identical to the last bit for any chunking.
 
 
+_scratch = threading.local()
+#: Scratch arrays up to this many bytes are kept per thread and slot (larger ones are not).
+SCRATCH_BYTES = 32 << 20
+
+
+def scratch(slot: str, shape: tuple[int, ...], dtype: Any = np.float64) -> np.ndarray:
+    """An uninitialised array of ``shape``, reused by this thread for ``slot`` while the caller
+    holds it (the next call for the same slot reuses the memory). Fresh large arrays cost a
+    page fault per 4 KiB where malloc returns freed memory at once -- a Dask nanny sets
+    ``MALLOC_TRIM_THRESHOLD_=65536``, which made the bootstrap 3x slower on its workers."""
+    dt = np.dtype(dtype)
+    size = math.prod(shape)
+    if size * dt.itemsize > SCRATCH_BYTES:
+        return np.empty(shape, dt)
+    pool: dict[str, np.ndarray] | None = getattr(_scratch, "pool", None)
+    if pool is None:
+        pool = _scratch.pool = {}
+    buf = pool.get(slot)
+    if buf is None or buf.dtype != dt or buf.size < size:
+        buf = pool[slot] = np.empty(size, dt)
+    return buf[:size].reshape(shape)
+
+
 @contextmanager
 def _sums_may_not_overflow() -> Iterator[None]:
     try:
@@ -80,19 +104,21 @@ def _sums_may_not_overflow() -> Iterator[None]:
 def _halve(x: np.ndarray, levels: int | None = None) -> np.ndarray:
     """Pairwise sums of aligned runs of ``2**levels`` rows (all rows by default):
     ``x[0::2] + x[1::2]``, repeated. Elementwise adds only, so the rounding never depends on SIMD
-    width, memory alignment or threads."""
+    width, memory alignment or threads. The result lives in this thread's scratch memory (two
+    slots used in turn): copy what must outlive the next call."""
     steps = x.shape[0].bit_length() - 1 if levels is None else levels
     with _sums_may_not_overflow():
-        for _ in range(steps):
-            x = x[0::2] + x[1::2]
+        for i in range(steps):
+            out = scratch(f"halve{i & 1}", (x.shape[0] // 2, *x.shape[1:]), x.dtype)
+            x = np.add(x[0::2], x[1::2], out=out)
     return x
 
 
-def _halve_into(x: np.ndarray, scratch: np.ndarray, out: np.ndarray) -> None:
+def _halve_into(x: np.ndarray, half: np.ndarray, out: np.ndarray) -> None:
     """``_halve(x)[0]`` (``x`` has a power of two >= 2 rows) written to ``out``: the same
-    additions in the same order, through ``scratch`` (half as many rows) instead of new arrays.
+    additions in the same order, through ``half`` (half as many rows) as the only scratch.
     Overwrites ``x``."""
-    n, src, dst = x.shape[0], x, scratch
+    n, src, dst = x.shape[0], x, half
     with _sums_may_not_overflow():
         while n > 2:
             n //= 2
@@ -157,11 +183,12 @@ class TreeSum:
                 lo = np.zeros_like(hi)
                 while hi.shape[0] > 1:
                     hi, lo = _two_sum(hi[0::2], lo[0::2], hi[1::2], lo[1::2])
+                lo = lo[0].copy()
             else:
                 hi = _halve(block)
-                lo = np.zeros_like(hi)
-            # copies: a view would keep the whole chunk's array alive on the stack
-            self._push(level, pos >> level, hi[0].copy(), lo[0].copy())
+                lo = np.zeros(hi.shape[1:], hi.dtype)
+            # a copy: a view would keep the whole chunk's array (or scratch) alive on the stack
+            self._push(level, pos >> level, hi[0].copy(), lo)
             pos += 1 << level
             off += 1 << level
         self.end = max(self.end, start + n)
@@ -358,10 +385,10 @@ def _splitmix64(z: np.ndarray) -> np.ndarray:
         return np.asarray(z ^ (z >> np.uint64(31)))
 
 
-def _splitmix64_inplace(z: np.ndarray) -> None:
-    """:func:`_splitmix64` without temporaries beyond one scratch array (the hot loop of the
-    bootstrap: one call per 4 replicates per position)."""
-    t = np.empty_like(z)
+def _splitmix64_inplace(z: np.ndarray, t: np.ndarray | None = None) -> None:
+    """:func:`_splitmix64` without temporaries beyond one scratch array ``t`` (the hot loop of
+    the bootstrap: one call per 4 replicates per position)."""
+    t = np.empty_like(z) if t is None else t
     with np.errstate(over="ignore"):
         z += _GOLDEN
         np.right_shift(z, np.uint64(30), out=t)
@@ -383,50 +410,39 @@ _THRESHOLDS = [
 ]
 
 
-class _Draws:
-    """Scratch buffers for the weights of up to ``rows`` positions: drawing block by block into
-    the same few cache-sized arrays is most of what makes the bootstrap cheap."""
-
-    def __init__(self, rows: int, replicates: int, seed: int) -> None:
-        self.replicates = replicates
-        self.words = (replicates + 3) // 4
-        self.seed_hash = _splitmix64(np.array(seed & 0xFFFFFFFFFFFFFFFF, dtype=np.uint64))
-        with np.errstate(over="ignore"):
-            self.steps = np.arange(self.words, dtype=np.uint64) * _GOLDEN
-        self.h = np.empty((rows, self.words), dtype=np.uint64)
-        self.w = np.empty((rows, replicates), dtype=np.uint8)
-        self.hit = np.empty((rows, replicates), dtype=np.bool_)
-
-    def draw(self, keys: np.ndarray) -> np.ndarray:
-        """The ``(len(keys), replicates)`` weights (uint8, a view of a buffer reused by the next
-        call): SplitMix64 of ``(seed, key, j)`` for replicates ``4j .. 4j+3``, each 16-bit
-        quarter mapped through the Poisson(1) quantile function."""
-        n = keys.shape[0]
-        base = _splitmix64(np.asarray(keys).astype(np.uint64, copy=False).reshape(-1) ^ self.seed_hash)
-        h = self.h[:n]
-        with np.errstate(over="ignore"):
-            np.add(base[:, None], self.steps[None, :], out=h)
-        _splitmix64_inplace(h)
-        u16 = h.astype("<u8", copy=False).view("<u2")[:, : self.replicates]
-        w, hit = self.w[:n], self.hit[:n]
-        np.greater_equal(u16, _THRESHOLDS[0], out=w.view(np.bool_))
-        for t in _THRESHOLDS[1:]:
-            np.greater_equal(u16, t, out=hit)
-            w += hit.view(np.uint8)
-        return w
-
-
-def poisson_weights(keys: np.ndarray, replicates: int, seed: int) -> np.ndarray:
+def poisson_weights(
+    keys: np.ndarray, replicates: int, seed: int, reuse: bool = False
+) -> np.ndarray:
     """``(len(keys), replicates)`` Poisson(1) counts (uint8), a pure function of
     (seed, key, replicate).
 
     A row's weights depend on its global index (or its group's key) and nothing else, so the
     bootstrap is identical for any chunking, worker count or engine. Each SplitMix64 hash of
     ``(seed, key, j)`` gives four 16-bit uniforms (replicates ``4j .. 4j+3``), mapped to counts
-    through the Poisson(1) quantile function at 16-bit resolution (``_POISSON1``).
+    through the Poisson(1) quantile function at 16-bit resolution (``_POISSON1``, computed as
+    comparisons with ``_THRESHOLDS``). With ``reuse`` the result (and the temporaries) live in
+    this thread's scratch memory, valid until the next call.
     """
-    k = np.asarray(keys).reshape(-1)
-    return np.array(_Draws(k.size, replicates, seed).draw(k))
+    k = np.asarray(keys).astype(np.uint64, copy=False).reshape(-1)
+    s = _splitmix64(np.array(seed & 0xFFFFFFFFFFFFFFFF, dtype=np.uint64))
+    base = _splitmix64(k ^ s)
+    words = (replicates + 3) // 4
+
+    def buffer(slot: str, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+        return scratch(slot, shape, dtype) if reuse else np.empty(shape, dtype)
+
+    h = buffer("poisson-h", (k.size, words), np.uint64)
+    with np.errstate(over="ignore"):
+        np.add(base[:, None], np.arange(words, dtype=np.uint64)[None, :] * _GOLDEN, out=h)
+    _splitmix64_inplace(h, buffer("poisson-t", h.shape, np.uint64))
+    u16 = h.astype("<u8", copy=False).view("<u2").reshape(k.size, 4 * words)[:, :replicates]
+    w = buffer("poisson-w", u16.shape, np.uint8)
+    hit = buffer("poisson-hit", u16.shape, np.bool_)
+    np.greater_equal(u16, _THRESHOLDS[0], out=w.view(np.bool_))
+    for t in _THRESHOLDS[1:]:
+        np.greater_equal(u16, t, out=hit)
+        w += hit.view(np.uint8)
+    return w
 
 
 def _plain(v: np.ndarray) -> bool:
@@ -529,8 +545,8 @@ class BootstrapSums:
         step = max(1, self.BLOCK * 1000 // max(B, 1))
         for a in range(0, n, step):
             b = min(n, a + step)
-            w = poisson_weights(keys[a:b], B, self.seed)
-            block = np.empty((b - a, self.series, B))
+            w = poisson_weights(keys[a:b], B, self.seed, reuse=True)
+            block = scratch("bootstrap-block", (b - a, self.series, B))
             for s, v in enumerate(series):
                 v = v[a:b]
                 if np.isfinite(v).all():
@@ -547,12 +563,11 @@ class BootstrapSums:
         exact sum, which a BLAS product gives in any order."""
         R, B = self.ROWS, self.replicates
         level = R.bit_length() - 1
-        draws = _Draws(R, B, self.seed)
-        wf = np.empty((R, B))
-        ping, pong = np.empty((R, B)), np.empty((R // 2, B))
+        wf = scratch("bootstrap-weights", (R, B))
+        ping, pong = scratch("bootstrap-ping", (R, B)), scratch("bootstrap-pong", (R // 2, B))
         exact = [_small_integers(v, R) for v in series]
         for a in range(0, keys.shape[0], R):
-            np.copyto(wf, draws.draw(keys[a : a + R]), casting="unsafe")
+            np.copyto(wf, poisson_weights(keys[a : a + R], B, self.seed, reuse=True), casting="unsafe")
             node = np.empty((self.series, B))
             for s, v in enumerate(series):
                 if exact[s]:

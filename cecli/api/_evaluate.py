@@ -74,14 +74,23 @@ def evaluate(
     (``out.path``) and the gradient (``out.grad_path``) when asked. With ``reduction='none'``
     and no ``out.path`` the per-sample losses are printed as a table (``out.format`` csv, tsv
     or jsonl) or kept in :attr:`Evaluation.losses` (:meth:`OutputSpec.for_reduction`)."""
-    if read.group_col and measures.ci is None:
-        raise UsageError("--group-col is for --ci (resampling whole groups)")
+    tokens = loss.input == "target-logprobs"
+    if read.group_col and measures.ci is None and not tokens:
+        raise UsageError(
+            "--group-col is for --ci (resampling whole groups), or with --input "
+            "target-logprobs for a per-group table"
+        )
     out = out.for_reduction(loss.reduction)
     paths = [p for p in (preds, targets) if p]
     if loss.binary:
         read = dataclasses.replace(read, binary=True)
+    if tokens:
+        check_token_measures(measures, out)
+        read = dataclasses.replace(read, target_logprobs=True)
+    elif read.bytes_col is not None:
+        raise UsageError("--bytes-col is for --input target-logprobs (bits per byte)")
     with Outputs(out, run, paths) as outputs:
-        with open_inputs(preds, targets, read) as inputs:
+        with open_inputs(preds, targets, read, need_target=not tokens) as inputs:
             if loss.binary:
                 job, second = bce_job(loss, measures, inputs, out, outputs)
             else:
@@ -120,6 +129,24 @@ def chunk_rows_of(run: RunSpec, inputs: Inputs, loss: LossSpec) -> int:
     return run.rows_per_chunk(row_elements, itemsize)
 
 
+def check_token_measures(measures: Measures, out: OutputSpec) -> None:
+    """Target log-probabilities have no vocabulary: nothing to rank, bin or differentiate."""
+    asked = [
+        (measures.top_k, "--top-k"),
+        (measures.per_class, "--per-class"),
+        (measures.ece_bins, "--ece"),
+        (out.grad_path, "--grad-output"),
+        (out.with_probs, "--with-probs"),
+    ]
+    for value, option in asked:
+        if value:
+            raise UsageError(
+                f"{option} needs every class's prediction, and --input target-logprobs has "
+                "only the realised token's log-probability",
+                fix=f"drop {option}",
+            )
+
+
 def engine_for(run: RunSpec) -> Engine:
     """The engine a run asks for (the Dask one is imported only then)."""
     if run.dask:
@@ -142,8 +169,12 @@ def ce_job(
 ) -> tuple[Job, bool]:
     acc = CrossEntropyAccumulator(loss, measures, axis=read.class_axis)
     shape = tuple(inputs.sample_shape)
-    ax = class_axis_of(len(shape) + 1, read.class_axis)
-    if shape and not inputs.unbatched:
+    if loss.input == "target-logprobs":
+        ax = 1  # no class axis: every value is a position (the kernel adds one class)
+        shape = (1, *shape)
+    else:
+        ax = class_axis_of(len(shape) + 1, read.class_axis)
+    if shape and not inputs.unbatched and loss.input != "target-logprobs":
         check_one_column(shape[ax - 1], str(loss.input), inputs.preds_info.path)
     kernel = CEKernel(
         inputs.preds_info.path,
@@ -176,6 +207,8 @@ def _ce_evaluation(
     result = acc.result()
     soft = bool(acc.opts and acc.opts.soft)
     target_kind = "probs" if soft else "index"
+    if loss.input == "target-logprobs":
+        target_kind = "tokens"
     name_classes(result, class_names)
     losses = None
     if out.keep_losses:

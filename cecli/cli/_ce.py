@@ -51,6 +51,7 @@ def ce(  # registered twice, as `ce` and as `nll`: the command's name is ctx.inf
     id_col: opt.IdCol = None,
     sample_weight_col: opt.SampleWeightCol = None,
     group_col: opt.GroupCol = None,
+    bytes_col: opt.BytesCol = None,
     classes: opt.Classes = None,
     class_axis: opt.ClassAxis = 1,
     format_in: opt.FormatIn = None,

@@ -35,7 +35,8 @@ LogitCols = Annotated[str | None, typer.Option("--logit-cols", help="Prediction 
 NoHeader = Annotated[bool, typer.Option("--no-header", help="CSV/TSV without a header row (np.savetxt): columns are positions 0, 1, ...; every column is a logit unless --target-col N (0-based) names the labels, or give TARGETS.")]
 IdCol = Annotated[str | None, typer.Option("--id-col", help="An id column, carried into -o output (compare: both files must carry the same ids in the same order).")]
 SampleWeightCol = Annotated[str | None, typer.Option("--sample-weight-col", help="A per-sample weight column.")]
-GroupCol = Annotated[str | None, typer.Option("--group-col", help="Resample whole groups (sequences, documents) in --ci.")]
+GroupCol = Annotated[str | None, typer.Option("--group-col", help="Resample whole groups (sequences, documents) in --ci; with --input target-logprobs, a table per group.")]
+BytesCol = Annotated[str | None, typer.Option("--bytes-col", help="With --input target-logprobs: the bytes of each token (or document) column; adds bits per byte.")]
 Classes = Annotated[str | None, typer.Option("--classes", help="Class (or label) names: a,b,c or a file, one per line.")]
 ClassAxis = Annotated[int, typer.Option("--class-axis", help="The class axis of NPY/NPZ arrays: 1 (torch) or -1 (batch, seq, vocab).")]
 FormatIn = Annotated[str | None, typer.Option("--format-in", help="PREDS's format when the extension does not tell: npy, npz, csv, tsv, parquet (stdin '-' is sniffed from its first bytes: NPY, Parquet, NPZ, gzip, else text).")]
@@ -49,7 +50,7 @@ PosWeight = Annotated[str | None, typer.Option("--pos-weight", help="Weight of p
 IgnoreIndex = Annotated[int, typer.Option("--ignore-index", help="Targets equal to this contribute nothing (torch's ignore_index).")]
 Reduction = Annotated[loss_spec.Reduction, typer.Option("--reduction", "-r", help="mean, sum or none (bce: over all elements).")]
 LabelSmoothing = Annotated[float, typer.Option("--label-smoothing", help="Label smoothing in [0, 1].")]
-_INPUT = "What PREDS hold: logits, probs (as sklearn's log_loss) or logprobs (bce: logits or probs)."
+_INPUT = "What PREDS hold: logits, probs (as sklearn's log_loss), logprobs, or target-logprobs (each token's log-probability only; bce: logits or probs)."
 InputKind = Annotated[loss_spec.InputKind, typer.Option("--input", help=_INPUT)]
 LossInputKind = Annotated[loss_spec.InputKind | None, typer.Option("--input", help=_INPUT, show_default="logits; nll: logprobs")]
 TargetKind = Annotated[loss_spec.TargetKind, typer.Option("--targets", help="auto, index or probs (auto: the predictions' shape means probabilities).")]

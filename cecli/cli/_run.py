@@ -17,11 +17,8 @@ Params = dict[str, Any]
 LossKind = Literal["ce", "nll", "bce"]
 
 # command-line parameter -> spec field, for each spec
-_READ = ("format_in", "targets_format", "preds_key", "target_key", "target_col", "target_cols",
-         "logit_cols", "no_header", "id_col", "sample_weight_col", "group_col", "class_axis")  # fmt: skip
-_LOSS = {"input_kind": "input", "target_kind": "targets", "ignore_index": "ignore_index",
-         "reduction": "reduction", "label_smoothing": "label_smoothing", "float64": "float64",
-         "nonfinite": "nonfinite"}  # fmt: skip
+_READ = ("format_in", "targets_format", "preds_key", "target_key", "target_col", "target_cols", "logit_cols", "no_header", "id_col", "sample_weight_col", "group_col", "bytes_col", "class_axis")  # fmt: skip
+_LOSS = {"input_kind": "input", "target_kind": "targets", "ignore_index": "ignore_index", "reduction": "reduction", "label_smoothing": "label_smoothing", "float64": "float64", "nonfinite": "nonfinite"}  # fmt: skip
 _MEASURES = ("top_k", "per_class", "ece", "ece_bins", "ci", "bootstrap", "seed", "threshold")
 _RUN = ("chunk_rows", "workers", "engine", "scheduler")
 _OUTPUT = {"output": "path", "grad_output": "grad_path", "force": "force", "with_probs": "with_probs", "fmt": "format", "junit": "report"}  # fmt: skip

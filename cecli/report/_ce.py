@@ -42,6 +42,8 @@ def to_dict(ev: Evaluation[CEResult], checks: list[dict[str, Any]] | None = None
     if ev.sample_weight_col:
         out["options"]["sample_weight_col"] = ev.sample_weight_col
     add_measures(out, r)
+    if r.tokens:
+        add_token_measures(out, r)
     if r.ci is not None:
         out["ci"] = dict(r.ci)
     if r.per_class is not None:
@@ -51,6 +53,19 @@ def to_dict(ev: Evaluation[CEResult], checks: list[dict[str, Any]] | None = None
         ]
     out["quantiles"] = dict(r.quantiles)
     return finish_dict(out, ev, checks)
+
+
+def add_token_measures(out: dict[str, Any], r: CEResult) -> None:
+    """Target log-probabilities: no accuracy (no vocabulary); bits per token and per byte,
+    the per-group (document) table."""
+    del out["accuracy"]
+    if r.bits_per_token is not None:
+        out["bits_per_token"] = r.bits_per_token
+    if r.bytes is not None:
+        out["bytes"] = r.bytes
+        out["bits_per_byte"] = r.bits_per_byte
+    if r.per_group is not None:
+        out["per_group"] = [dict(row) for row in r.per_group]
 
 
 value_lines = loss_value_lines  # ``-f value``
@@ -72,7 +87,13 @@ def summary_table(ev: Evaluation[CEResult], checks: list[dict[str, Any]] | None 
         add_interval(t, r.ci)
     if r.perplexity is not None:
         t.add_row("perplexity", short(r.perplexity), "exp(loss)")
-    t.add_row("accuracy", short(r.accuracy), "argmax == target")
+    if r.tokens:
+        if r.bits_per_token is not None:
+            t.add_row("bits per token", short(r.bits_per_token), "loss / ln 2")
+        if r.bits_per_byte is not None:
+            t.add_row("bits per byte", short(r.bits_per_byte), f"sum(-lp) / ln 2 / {r.bytes:,.0f} bytes")
+    else:
+        t.add_row("accuracy", short(r.accuracy), "argmax == target")
     if r.top_k:
         t.add_row(f"top-{r.top_k} accuracy", short(r.top_k_accuracy), "")
     if r.ece is not None:
@@ -94,7 +115,26 @@ def summary_table(ev: Evaluation[CEResult], checks: list[dict[str, Any]] | None 
     parts: list[Any] = [t]
     if r.per_class is not None:
         parts.append(per_class_table(r.per_class))
+    if r.per_group is not None:
+        parts.append(per_group_table(r.per_group, ev.group_col))
     return with_warnings(parts, ev.warnings)
+
+
+def per_group_table(rows: list[dict[str, Any]], name: str | None, limit: int = 30) -> Any:
+    from rich.table import Table
+
+    t = Table(title=f"per {name or 'group'}", title_justify="left")
+    bpb = bool(rows) and "bits_per_byte" in rows[0]
+    heads = [name or "group", "tokens", "loss", "perplexity", "bits/token"]
+    for head in heads + (["bits/byte"] if bpb else []):
+        t.add_column(head, justify="left" if head == heads[0] else "right", no_wrap=True)
+    for row in rows[:limit]:
+        cells = [str(row["group"]), f"{row['tokens']:,}"]
+        cells += [short(row[k]) for k in ("loss", "perplexity", "bits_per_token")]
+        t.add_row(*cells, *([short(row["bits_per_byte"])] if bpb else []))
+    if len(rows) > limit:
+        t.caption = f"{len(rows) - limit} more in -f json"
+    return t
 
 
 def per_class_table(rows: list[dict[str, Any]], limit: int = 30) -> Any:
