@@ -39,6 +39,32 @@ def make() -> tuple[np.ndarray, np.ndarray]:
     return logits, y
 
 
+TAGS = ["cat", "dog", "outdoor", "person"]
+TAG_ROWS = 240
+
+
+def make_tags() -> tuple[np.ndarray, np.ndarray]:
+    """A multi-label tagger's logits (4 tags per photo) and the true tags: each tag's logit is
+    a noisy score of whether it is present, better for some tags than for others."""
+    rng = np.random.default_rng(2025)
+    present = rng.random((TAG_ROWS, len(TAGS))) < np.array([0.35, 0.3, 0.5, 0.2])
+    skill = np.array([2.5, 2.0, 1.2, 0.8])  # how well each tag is separated
+    logits = (np.where(present, skill, -skill) + rng.normal(scale=1.0, size=present.shape))
+    return logits.astype(np.float32), present.astype(np.int64)
+
+
+def write_tags() -> None:
+    """examples/tags.csv: id, one logit column per tag (logit_cat, ...), one 0/1 column per
+    tag; read with ``cecli bce examples/tags.csv --logit-cols 'logit_*'
+    --target-cols cat,dog,outdoor,person``."""
+    logits, present = make_tags()
+    with open(f"{OUT}/tags.csv", "w", encoding="utf-8") as fh:
+        fh.write(",".join(["id", *(f"logit_{t}" for t in TAGS), *TAGS]) + "\n")
+        for i in range(TAG_ROWS):
+            row = [f"photo-{i:03d}", *(repr(float(v)) for v in logits[i]), *map(str, present[i])]
+            fh.write(",".join(row) + "\n")
+
+
 def main() -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -61,6 +87,7 @@ def main() -> None:
     )
     np.save(f"{OUT}/iris_logits.npy", logits)
     np.save(f"{OUT}/iris_labels.npy", y.astype(np.int64))
+    write_tags()
     with open(f"{OUT}/classes.txt", "w", encoding="utf-8") as fh:
         fh.write("\n".join(CLASSES) + "\n")
     # The expected loss, computed independently of cecli (float64 log-sum-exp of the float32

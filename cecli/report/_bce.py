@@ -9,7 +9,7 @@ import numpy as np
 from ..accumulate import BCEResult
 from ..api import Evaluation
 from . import _parts
-from ._common import short
+from ._numbers import add_aligned_rows
 
 
 def bce_to_dict(ev: Evaluation[BCEResult], checks: list[dict[str, Any]] | None = None) -> dict[str, Any]:
@@ -51,22 +51,25 @@ def bce_summary_table(ev: Evaluation[BCEResult], checks: list[dict[str, Any]] | 
 
     r = ev.result
     cfg = ev.loss
-    t = _parts.evaluation_table(ev)
+    col = _parts.value_column(r.loss, [r.accuracy, r.positives, *(c["value"] for c in checks or [])])
     kind = "BCELoss" if cfg.input == "probs" else "BCEWithLogitsLoss"
-    label = _parts.LOSS_LABEL.get(r.reduction, "loss")
-    t.add_row(label, Text(short(r.loss, 8), style="bold cyan"), kind)
+    label, note = _parts.loss_label(r.reduction)
     threshold = "p > 0.5" if cfg.input == "probs" else "logit > 0"
-    t.add_row("accuracy", short(r.accuracy), f"({threshold}) == (target > 0.5)")
-    t.add_row("samples", f"{r.elements:,}", f"elements: {r.rows:,} rows x {r.labels} label(s)")
-    t.add_row("positives", short(r.positives), "sum of the targets")
-    if cfg.weight is not None:
-        t.add_row("weight", _short(cfg.weight), "per label")
-    if cfg.pos_weight is not None:
-        t.add_row("pos_weight", _short(cfg.pos_weight), "per label")
-    _parts.add_threshold_checks(t, checks)
-    return _parts.with_warnings([t], ev.warnings)
+    rows: list[tuple[Any, ...]] = [
+        (label, Text(col.real(r.loss), style="bold cyan"), note or kind),
+        ("accuracy", col.real(r.accuracy), f"({threshold}) == (target > 0.5)"),
+        ("samples", col.count(r.elements), f"elements: {r.rows:,} rows x {r.labels:,} label(s)"),
+        ("positives", col.number(r.positives), "sum of the targets"),
+    ]
+    for name, v in (("weight", cfg.weight), ("pos_weight", cfg.pos_weight)):
+        if v is not None:
+            rows.append((name, "", f"per label: {_listed(v)}"))
+    rows += _parts.threshold_rows(checks, col)
+    t = _parts.measure_table()
+    add_aligned_rows(t, rows, [1])
+    return _parts.with_warnings([_parts.evaluation_heading(ev), t], ev.warnings)
 
 
-def _short(v: np.ndarray) -> str:
-    vals = [short(float(x), 4) for x in v[:6]]
+def _listed(v: np.ndarray) -> str:
+    vals = [f"{float(x):g}" for x in v[:6]]
     return ", ".join(vals) + (" …" if v.size > 6 else "")

@@ -4,20 +4,27 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..accumulate import CEResult
+from ..accumulate import HIST_RESOLUTION, CEResult
 from ..api import Evaluation
-from ._common import BAR_WIDTH, DASH, share_bar, short, sparkline
+from ._common import BAR_WIDTH, DASH, share_bar, sparkline
+from ._numbers import NumberColumn, add_aligned_rows, percent
 from ._parts import (
-    LOSS_LABEL,
+    QUANTILES,
     add_measures,
-    add_threshold_checks,
+    bootstrap_note,
     ce_options,
-    evaluation_table,
+    evaluation_heading,
     finish_dict,
+    heading,
     headline,
+    interval,
+    loss_label,
     loss_tsv_lines,
     loss_value_lines,
+    measure_table,
     run_fields,
+    threshold_rows,
+    value_column,
     with_warnings,
 )
 
@@ -65,75 +72,78 @@ def summary_table(ev: Evaluation[CEResult], checks: list[dict[str, Any]] | None 
     from rich.text import Text
 
     r = ev.result
-    t = evaluation_table(ev)
-    t.add_row(LOSS_LABEL.get(r.reduction, "loss"), Text(short(r.loss, 8), style="bold cyan"), "")
-    if r.ci is not None:
-        t.add_row(
-            f"{r.ci['level']:.0%} interval",
-            f"{short(r.ci['low'])} {DASH} {short(r.ci['high'])}",
-            f"{r.ci['method']}, B={r.ci['replicates']}, seed {r.ci['seed']}"
-            + (f", groups: {r.ci['group']}" if r.ci.get("group") else ""),
-        )
-    if r.perplexity is not None:
-        t.add_row("perplexity", short(r.perplexity), "exp(loss)")
-    t.add_row("accuracy", short(r.accuracy), "argmax == target")
-    if r.top_k:
-        t.add_row(f"top-{r.top_k} accuracy", short(r.top_k_accuracy), "")
-    if r.ece is not None:
-        t.add_row("ECE", short(r.ece), f"{r.ece_bins} bins")
-    t.add_row("samples", f"{r.samples:,}", f"{r.counted:,} counted, {r.ignored:,} ignored")
-    t.add_row("weight sum", short(r.weight_sum), "mean denominator")
-    t.add_row("classes", str(r.classes), f"targets: {ev.target_kind}")
     q = r.quantiles
+    ci = r.ci or {}
+    col = value_column(
+        r.loss,
+        [r.perplexity, r.accuracy, r.top_k_accuracy, r.ece, r.weight_sum, ci.get("low"),
+         ci.get("high"), *(q.get(k) for k in QUANTILES), *(c["value"] for c in checks or [])],
+    )  # fmt: skip
+    label, note = loss_label(r.reduction)
+    rows: list[tuple[Any, ...]] = [(label, Text(col.real(r.loss), style="bold cyan"), note)]
+    if r.ci is not None:
+        rows.append((*interval(col, r.ci), bootstrap_note(r.ci)))
+    if r.perplexity is not None:
+        rows.append(("perplexity", col.real(r.perplexity), "exp(loss)"))
+    rows.append(("accuracy", col.real(r.accuracy), "argmax == target"))
+    if r.top_k:
+        rows.append((f"top-{r.top_k} accuracy", col.real(r.top_k_accuracy), ""))
+    if r.ece is not None:
+        rows.append(("ECE", col.real(r.ece), f"{r.ece_bins} bins"))
+    rows += [
+        ("samples", col.count(r.samples), f"{r.counted:,} counted, {r.ignored:,} ignored"),
+        ("weight sum", col.number(r.weight_sum), "mean denominator"),
+        ("classes", col.count(r.classes), f"targets: {ev.target_kind}"),
+    ]
+    for k in QUANTILES if q else ():
+        note = f"approximate: within {HIST_NOTE}" if k == QUANTILES[0] else ""
+        rows.append((f"loss {k}", col.real(q.get(k)), note))
     if q:
-        t.add_row(
-            "loss p50 / p90 / p99",
-            " / ".join(short(q.get(k), 4) for k in ("p50", "p90", "p99")),
-            f"max {short(q.get('max'), 4)}",
-        )
+        rows.append(("loss max", col.real(q.get("max")), "exact"))
     spark = sparkline(r.histogram[1])
     if spark:
-        t.add_row("distribution", Text(spark, style="green"), f"0 … {short(r.histogram[0][-1], 3)}")
-    add_threshold_checks(t, checks)
-    parts: list[Any] = [t]
+        top = col.real(r.histogram[0][-1])
+        rows.append(("distribution", Text(spark, style="green"), f"0 {DASH} {top}"))
+    rows += threshold_rows(checks, col)
+    t = measure_table()
+    add_aligned_rows(t, rows, [1])
+    parts: list[Any] = [evaluation_heading(ev), t]
     if r.per_class is not None:
-        parts.append(per_class_table(r.per_class))
+        parts.extend(per_class_table(r.per_class))
     return with_warnings(parts, ev.warnings)
 
 
-def per_class_table(rows: list[dict[str, Any]], limit: int = 30) -> Any:
+#: The quantiles come from a histogram of log-spaced bins: within one bin's relative width
+#: of an order statistic next to the true quantile.
+HIST_NOTE = f"{HIST_RESOLUTION:.2%}"
+
+
+def per_class_table(rows: list[dict[str, Any]], limit: int = 30) -> list[Any]:
+    """The per-class breakdown, largest share of the total loss first: a heading and a table,
+    each column in one number format."""
+    from rich.markup import escape
     from rich.table import Table
 
-    t = Table(title="per class (by share of the total loss)", title_justify="left")
-    for name, justify in (
-        ("class", "left"),
-        ("count", "right"),
-        ("weight sum", "right"),
-        ("mean loss", "right"),
-        ("share", "right"),
-        ("", "left"),
-        ("accuracy", "right"),
-    ):
-        t.add_column(
-            name,
-            justify=justify,  # type: ignore[arg-type]
-            no_wrap=True,
-            min_width=BAR_WIDTH if name == "" else None,
-        )
     ordered = sorted(rows, key=lambda r: -(r["share"] if r["share"] == r["share"] else -1))
-    for row in ordered[:limit]:
+    shown = ordered[:limit]
+    weights = NumberColumn.fit([r["weight_sum"] for r in shown])
+    losses = NumberColumn.fit([r["loss"] for r in shown])
+    accuracy = NumberColumn.fit([r["accuracy"] for r in shown], least=2)
+    t = Table()
+    for name in ("class", "count", "weight sum", "mean loss", "share of loss", "accuracy"):
+        t.add_column(name, no_wrap=name != "class")
+    cells = []
+    for row in shown:
         share = row["share"]
-        bar = share_bar(share)
-        t.add_row(
-            str(row["class"]),
+        cells.append((
+            escape(str(row["class"])),
             f"{row['count']:,}",
-            short(row["weight_sum"]),
-            short(row["loss"]),
-            f"{share:.1%}" if share == share else DASH,
-            bar,
-            short(row["accuracy"], 4),
-        )
+            weights.number(row["weight_sum"]),
+            losses.real(row["loss"]),
+            f"{percent(share):>6} {share_bar(share):<{BAR_WIDTH}}",
+            accuracy.real(row["accuracy"]),
+        ))
+    add_aligned_rows(t, cells, [1, 2, 3, 5])
     if len(rows) > limit:
-        t.caption = f"{len(rows) - limit} more classes in -f json"
-    return t
-
+        t.caption = f"{len(rows) - limit:,} more classes in -f json"
+    return [heading("per class (by share of the total loss)"), t]
