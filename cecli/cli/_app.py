@@ -20,6 +20,7 @@ import typer.core
 
 from .._version import __version__
 from ..errors import CecliError, DataError, EngineError, InputError, OutputError, UsageError
+from ._options import PANELS
 
 
 class ExitCode(enum.IntEnum):
@@ -44,7 +45,14 @@ EXIT_FOR: dict[type[CecliError], ExitCode] = {
 class _Commands(typer.core.TyperGroup):
     """The command group: every command runs inside :func:`guard`, and a value typer itself
     rejects (a choice not offered, a number that is not one) is one ``error:`` line, exit 2,
-    like every other usage error."""
+    like every other usage error. Each command's help lists its options panel by panel, in
+    the order of :data:`~._options.PANELS`."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for command in self.commands.values():
+            _restore_argument_help(command)
+            command.params.sort(key=panel_rank)
 
     def invoke(self, ctx: Any) -> Any:
         with guard():
@@ -65,9 +73,42 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=True,
     pretty_exceptions_show_locals=False,
-    rich_markup_mode=None,
+    rich_markup_mode="rich",  # help in rich panels, as wide as the terminal
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+def help_text(text: str) -> str:
+    """A command's help for rich's panels: each prose paragraph on one line (rich wraps it to
+    the terminal), a paragraph that starts with ``\\b`` (examples) kept line by line."""
+    out = []
+    for para in text.strip().split("\n\n"):
+        if para.startswith("\b"):
+            out.append(para[1:].strip("\n"))
+        else:
+            out.append(" ".join(line.strip() for line in para.splitlines()))
+    return "\n\n".join(out)
+
+
+def panel_rank(param: Any) -> int:
+    """Where an option's help panel comes in a command's help (the arguments first)."""
+    panel = getattr(param, "rich_help_panel", None)
+    return PANELS.index(panel) if panel in PANELS else -1 if panel is None else len(PANELS)
+
+
+def _restore_argument_help(command: Any) -> None:
+    # click >= 8.5 resets the help text typer gives an argument; it is read back from the
+    # command's declaration (typer's own parameter info), so PREDS and TARGETS keep theirs
+    from typer.utils import get_params_from_function
+
+    callback = getattr(command.callback, "__wrapped__", None)
+    if callback is None:
+        return
+    declared = get_params_from_function(callback)
+    for param in command.params:
+        info = declared.get(param.name)
+        if isinstance(param, typer.core.TyperArgument) and param.help is None and info:
+            param.help = getattr(info.default, "help", None)
 
 
 class Terminated(BaseException):

@@ -6,7 +6,7 @@ from ..api.spec import Engine
 from ..core.spec import InputKind, Nonfinite, Reduction
 from ..report.formats import Format
 from . import _options as opt
-from ._app import app
+from ._app import app, help_text
 from ._run import run_loss
 
 BCE_HELP = """Binary / multi-label cross-entropy (torch's BCEWithLogitsLoss; --input probs is BCELoss).
@@ -25,7 +25,7 @@ Examples:
 """
 
 
-@app.command("bce", help=BCE_HELP, no_args_is_help=True)
+@app.command("bce", help=help_text(BCE_HELP), no_args_is_help=True)
 def bce(
     preds: opt.Preds,
     targets: opt.Targets = None,

@@ -9,7 +9,7 @@ from ..api.spec import Engine
 from ..core.spec import DEFAULT_IGNORE_INDEX, Nonfinite, Reduction, TargetKind
 from ..report.formats import Format
 from . import _options as opt
-from ._app import app
+from ._app import app, help_text
 from ._run import run_loss
 
 CE_HELP = """Cross-entropy of predictions against targets (torch's CrossEntropyLoss).
@@ -84,5 +84,5 @@ def ce(  # registered twice, as `ce` and as `nll`: the command's name is ctx.inf
     run_loss("nll" if ctx.info_name == "nll" else "ce", locals())
 
 
-app.command("ce", help=CE_HELP, no_args_is_help=True)(ce)
-app.command("nll", help=NLL_HELP, no_args_is_help=True)(ce)
+app.command("ce", help=help_text(CE_HELP), no_args_is_help=True)(ce)
+app.command("nll", help=help_text(NLL_HELP), no_args_is_help=True)(ce)

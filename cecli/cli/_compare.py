@@ -7,7 +7,7 @@ from ..api.gates import DEFAULT_ALPHA, DEFAULT_MARGIN
 from ..core.spec import DEFAULT_IGNORE_INDEX, InputKind, Nonfinite, Reduction, TargetKind
 from ..report.formats import Format
 from . import _options as opt
-from ._app import app
+from ._app import app, help_text
 from ._console import finish, on_terminal
 from ._run import loss_spec, measures, read_options, run_spec
 
@@ -27,7 +27,7 @@ Examples:
 """
 
 
-@app.command("compare", help=COMPARE_HELP, no_args_is_help=True)
+@app.command("compare", help=help_text(COMPARE_HELP), no_args_is_help=True)
 def compare(
     preds_a: opt.PredsA,
     preds_b: opt.PredsB,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..report.formats import InfoFormat
 from . import _options as opt
-from ._app import app
+from ._app import app, help_text
 from ._console import emit_json, on_terminal, stdout_console
 from ._run import read_options
 
@@ -17,7 +17,7 @@ Example:
 """
 
 
-@app.command("inspect", help=INSPECT_HELP, no_args_is_help=True)
+@app.command("inspect", help=help_text(INSPECT_HELP), no_args_is_help=True)
 def inspect(
     path: opt.InspectPath,
     fmt: opt.InfoFormat = InfoFormat.AUTO,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..report.formats import InfoFormat
 from . import _options as opt
-from ._app import app
+from ._app import app, help_text
 from ._console import emit_json, on_terminal, stderr_console, stdout_console
 from ._run import read_options
 
@@ -23,7 +23,7 @@ Examples:
 """
 
 
-@app.command("softmax", help=SOFTMAX_HELP, no_args_is_help=True)
+@app.command("softmax", help=help_text(SOFTMAX_HELP), no_args_is_help=True)
 def softmax(
     preds: opt.Logits,
     output: opt.SoftmaxOutput,
