@@ -10,9 +10,10 @@ from __future__ import annotations
 import contextlib
 import enum
 import os
+import re
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any, NoReturn
 
 import typer
@@ -56,10 +57,56 @@ class _Commands(typer.core.TyperGroup):
 
     def invoke(self, ctx: Any) -> Any:
         with guard():
-            try:
-                return super().invoke(ctx)
-            except typer.BadParameter as exc:
-                fail(exc.format_message(), ExitCode.USAGE)
+            return super().invoke(ctx)
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        windows_expand_args: bool = True,
+        **extra: Any,
+    ) -> Any:
+        """click's ``main``, but a usage error of the option parser (an unknown option or
+        command, a missing argument or value, a choice not offered, a number that is not one)
+        is one ``error:`` line naming the option, with the ``--help`` to read, exit 2."""
+        piped = _stdout_id()
+        try:
+            code = super().main(args, prog_name, complete_var, False, windows_expand_args, **extra)
+        except SystemExit as exc:
+            # rich, printing help or a table into a pipe the reader closed (`| head -1`), points
+            # stdout at /dev/null and exits 1; a closed pipe ends quietly with 0 here
+            if exc.code != 1 or _stdout_id() == piped or _stdout_id() != _devnull_id():
+                raise
+            code = ExitCode.OK
+        except _ClickError as exc:
+            if type(exc).__name__ != "NoArgsIsHelpError":  # its help is already printed
+                argv = sys.argv[1:] if args is None else list(args)
+                name = next((a for a in argv if a in self.commands), None)
+                error_line(usage_message(exc, f"cecli {name}" if name else "cecli"))
+            code = ExitCode.USAGE
+        except typer.Abort:  # end of input at a prompt: nothing to run
+            code = ExitCode.INTERRUPTED
+        if not standalone_mode:
+            return code
+        sys.exit(int(code or 0))
+
+
+#: click's base exception (typer re-exports only its subclasses: BadParameter is a UsageError)
+_ClickError: type[Exception] = typer.BadParameter.__mro__[2]
+
+
+def usage_message(exc: Any, command: str) -> str:
+    """``no such option '--bogus'; see 'cecli ce --help'``: click's message, lower-cased as
+    cecli's own errors are, its suggestion in parentheses, then the help of the command
+    (``command``, when click does not say which: it gives some errors no context)."""
+    message = str(exc.format_message()).strip().rstrip(".")
+    message = re.sub(r"\. (Did you mean .*\?)$", lambda m: f" ({m.group(1).lower()})", message)
+    if message[:2].istitle():
+        message = message[0].lower() + message[1:]
+    ctx = getattr(exc, "ctx", None)
+    return f"{message}; see '{ctx.command_path if ctx is not None else command} --help'"
 
 
 app = typer.Typer(
@@ -134,9 +181,14 @@ def _root(
     """Cross-entropy losses of saved predictions, with exactly PyTorch's semantics."""
 
 
-def fail(message: str, code: ExitCode) -> NoReturn:
+def error_line(message: str) -> None:
+    """The one line every error prints on stderr."""
     sys.stderr.write(f"error: {message}\n")
     sys.stderr.flush()
+
+
+def fail(message: str, code: ExitCode) -> NoReturn:
+    error_line(message)
     raise typer.Exit(int(code))
 
 
@@ -165,6 +217,18 @@ def _code_of(exc: CecliError) -> ExitCode:
         if isinstance(exc, cls):
             return code
     return ExitCode.INPUT
+
+
+def _stdout_id() -> tuple[int, int] | None:
+    with contextlib.suppress(OSError):
+        st = os.fstat(sys.stdout.fileno())
+        return st.st_dev, st.st_ino
+    return None
+
+
+def _devnull_id() -> tuple[int, int]:
+    st = os.stat(os.devnull)
+    return st.st_dev, st.st_ino
 
 
 def _quiet_pipe() -> None:
