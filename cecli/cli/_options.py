@@ -43,8 +43,9 @@ SampleWeightCol = Annotated[str | None, _inputs("--sample-weight-col", help="A p
 GroupCol = Annotated[str | None, _inputs("--group-col", help="Resample whole groups (sequences, documents) in --ci.")]
 Classes = Annotated[str | None, _inputs("--classes", help="Class (or label) names: a,b,c or a file, one per line.")]
 ClassAxis = Annotated[int, _inputs("--class-axis", help="The class axis of NPY/NPZ arrays: 1 (torch) or -1 (batch, seq, vocab).")]
-FormatIn = Annotated[DataFormat | None, _inputs("--format-in", case_sensitive=False, help="PREDS's format when the extension does not tell (stdin '-' is sniffed from its first bytes: NPY, Parquet, NPZ, gzip, else text).")]
-TargetsFormat = Annotated[DataFormat | None, _inputs("--targets-format", case_sensitive=False, help="TARGETS's format when the extension does not tell (txt: one label per line); stdin '-' is sniffed, e.g. cat labels.txt | cecli ce preds.csv -.")]
+_DATA_FORMATS = ", ".join(f.value for f in DataFormat)
+FormatIn = Annotated[DataFormat | None, _inputs("--format-in", case_sensitive=False, metavar="FORMAT", help=f"PREDS's format when the extension does not tell: {_DATA_FORMATS} (stdin '-' is sniffed from its first bytes: NPY, Parquet, NPZ, gzip, else text).")]
+TargetsFormat = Annotated[DataFormat | None, _inputs("--targets-format", case_sensitive=False, metavar="FORMAT", help=f"TARGETS's format when the extension does not tell: {_DATA_FORMATS} (txt: one label per line); stdin '-' is sniffed, e.g. cat labels.txt | cecli COMMAND preds.csv -.")]
 PredsKey = Annotated[str | None, _inputs("--preds-key", help="NPZ key of the predictions (default: logits, else the only array).")]
 TargetKey = Annotated[str | None, _inputs("--target-key", help="NPZ key of the targets.")]
 
@@ -71,7 +72,7 @@ Bootstrap = Annotated[int, _measures("--bootstrap", help="Bootstrap replicates f
 Seed = Annotated[int, _measures("--seed", help="Seed of the bootstrap (in the signature).")]
 
 # -- output -------------------------------------------------------------------------------------
-Format = Annotated[formats.Format, _output("--format", "-f", help="auto (table on a terminal, else json), table, json, tsv or value (the bare loss; compare: the delta).")]
+Format = Annotated[formats.Format, _output("--format", "-f", metavar="FORMAT", help="auto (table on a terminal, else json), table, json, tsv or value (the bare loss; compare: the delta).")]
 InfoFormat = Annotated[formats.InfoFormat, _output("--format", "-f", help="auto (table on a terminal, else json), table or json.")]
 Output = Annotated[str | None, _output("--output", "-o", help="Write per-position (bce: per-element) losses: .npy .csv .tsv .parquet; with --engine dask, a folder of Parquet parts.")]
 WithProbs = Annotated[bool, _output("--with-probs", help="Add the target's probability and the argmax to -o output.")]
