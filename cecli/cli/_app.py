@@ -102,7 +102,7 @@ def usage_message(exc: Any, command: str) -> str:
     cecli's own errors are, its suggestion in parentheses, then the help of the command
     (``command``, when click does not say which: it gives some errors no context)."""
     message = str(exc.format_message()).strip().rstrip(".")
-    message = re.sub(r"\. (Did you mean .*\?)$", lambda m: f" ({m.group(1).lower()})", message)
+    message = re.sub(r"\.? \(?(Did you mean .*\?)\)?$", lambda m: f" (d{m.group(1)[1:]})", message)
     if message[:2].istitle():
         message = message[0].lower() + message[1:]
     ctx = getattr(exc, "ctx", None)
