@@ -165,6 +165,7 @@ def test_output_equal_to_input_is_refused(tmp_path: Path) -> None:
         (["--weight", "1,2"], 2, "3 classes"),
         (["--weight", "1,x,2"], 2, "not a number"),
         (["--chunk-rows", "0"], 2, "chunk-rows"),
+        (["--group-col", "doc"], 2, "--group-col is for --ci"),
     ],
 )
 def test_usage_errors_exit_2_with_one_line(args: list[str], code: int, needle: str) -> None:
@@ -315,7 +316,8 @@ def test_progress_bar_on_a_terminal_only_after_a_moment() -> None:
 
     from rich.console import Console
 
-    from cecli.cli._console import ProgressBar, progress_bar
+    from cecli.cli._console import progress_bar
+    from cecli.report import ProgressBar
 
     buf = io.StringIO()
     console = Console(file=buf, force_terminal=True, width=100)
@@ -350,3 +352,23 @@ def test_progress_bar_shows_on_a_real_terminal(tmp_path: Path) -> None:
     text = proc.stdout.decode(errors="replace")
     assert "4.60517" in text  # log(100)
     assert "rows" in text, "no progress bar on a terminal"
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--target-col", "y", "--target-cols", "a,b"], "--target-col or --target-cols, not both"),
+        (["--target-cols", " , "], "--target-cols names no column"),
+    ],
+)
+def test_bce_target_column_options_exit_2_with_one_line(args: list[str], needle: str) -> None:
+    res = invoke(["bce", EXAMPLES / "iris_logits.csv", *args])
+    assert res.exit_code == 2, res.output
+    assert res.stderr.startswith("error: ") and res.stderr.count("\n") == 1, res.stderr
+    assert needle in res.stderr
+
+
+def test_ece_flag_is_fifteen_bins() -> None:
+    flag = invoke_json(["ce", EXAMPLES / "iris_logits.csv", "--ece"])
+    bins = invoke_json(["ce", EXAMPLES / "iris_logits.csv", "--ece-bins", "15"])
+    assert flag["ece"] == bins["ece"] and flag["ece"] is not None

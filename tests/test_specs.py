@@ -155,3 +155,53 @@ def test_output_spec() -> None:
     out.check_engine(RunSpec())
     with pytest.raises(UsageError, match="local engine only"):
         out.check_engine(RunSpec(engine=Engine.DASK))
+
+
+def test_nll_spec_defaults_to_log_probabilities() -> None:
+    assert LossSpec(kind="nll").input is InputKind.LOGPROBS
+    assert LossSpec(kind="ce").input is InputKind.LOGITS
+    assert LossSpec(kind="bce").input is InputKind.LOGITS
+    assert LossSpec(kind="nll", input="logits").input is InputKind.LOGITS
+
+
+def test_ece_flag_means_the_default_bins() -> None:
+    from cecli.accumulate import DEFAULT_ECE_BINS
+
+    assert Measures(ece=True).ece_bins == DEFAULT_ECE_BINS == 15
+    assert Measures(ece=True, ece_bins=7).ece_bins == 7
+    assert Measures(ece_bins=7).ece is True
+    assert Measures().ece is False and Measures().ece_bins == 0
+
+
+def test_target_cols_is_a_comma_list_exclusive_of_target_col() -> None:
+    from cecli.readers import ReadOptions
+
+    assert ReadOptions(target_cols=" a, b ,c").target_cols == ("a", "b", "c")  # type: ignore[arg-type]
+    assert ReadOptions(target_cols=("a",)).target_cols == ("a",)
+    with pytest.raises(UsageError, match="--target-cols names no column"):
+        ReadOptions(target_cols=" , ")  # type: ignore[arg-type]
+    with pytest.raises(UsageError, match="--target-col or --target-cols, not both"):
+        ReadOptions(target_col="y", target_cols=("a", "b"))
+
+
+def test_group_col_without_ci_is_refused_before_reading(tmp_path: object) -> None:
+    from cecli.api import evaluate
+    from cecli.readers import ReadOptions
+
+    with pytest.raises(UsageError, match="--group-col is for --ci"):
+        evaluate("no-such-file.csv", None, ReadOptions(group_col="doc"), LossSpec())
+
+
+def test_reduction_none_keeps_the_losses_without_an_output(tmp_path: object) -> None:
+    import pathlib
+
+    from cecli.api import evaluate
+    from cecli.readers import ReadOptions
+
+    path = pathlib.Path(str(tmp_path)) / "p.npy"
+    t = pathlib.Path(str(tmp_path)) / "t.npy"
+    np.save(path, np.array([[2.0, 0.5, -1.0], [0.0, 1.0, 0.0]]))
+    np.save(t, np.array([0, 1]))
+    ev = evaluate(str(path), str(t), ReadOptions(), LossSpec(reduction="none"))
+    assert ev.losses is not None
+    np.testing.assert_allclose(ev.losses, [0.2413112, 0.5514447], rtol=1e-6)

@@ -42,9 +42,10 @@ CI_METHOD = "poisson-bootstrap"
 class Measures:
     """The figures to compute beside the loss.
 
-    ``top_k`` (0: none), ``per_class``, ``ece_bins`` (0: no ECE), ``ci`` (the level of a Poisson
-    bootstrap interval of the loss, or None), with ``bootstrap`` replicates drawn from ``seed``
-    (both ignored without ``ci``).
+    ``top_k`` (0: none), ``per_class``, ``ece_bins`` (0: no ECE; ``ece=True`` without a count
+    means :data:`DEFAULT_ECE_BINS`), ``ci`` (the level of a Poisson bootstrap interval of the
+    loss, or None), with ``bootstrap`` replicates drawn from ``seed`` (both ignored without
+    ``ci``).
 
     Examples
     --------
@@ -59,8 +60,13 @@ class Measures:
     ci: float | None = None
     bootstrap: int = DEFAULT_BOOTSTRAP
     seed: int = DEFAULT_SEED
+    ece: bool = False
+    """``--ece``: calibration error at the default bins unless ``ece_bins`` gives a count
+    (after construction: whether ECE is reported)."""
 
     def __post_init__(self) -> None:
+        if self.ece and not self.ece_bins:
+            object.__setattr__(self, "ece_bins", DEFAULT_ECE_BINS)
         for name in ("top_k", "ece_bins", "bootstrap", "seed"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int):
@@ -85,6 +91,7 @@ class Measures:
                     fix="1000 to 10000 replicates give a stable 95% interval",
                 )
         object.__setattr__(self, "per_class", bool(self.per_class))
+        object.__setattr__(self, "ece", self.ece_bins > 0)
 
     @property
     def replicates(self) -> int:

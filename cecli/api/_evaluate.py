@@ -16,7 +16,7 @@ import numpy as np
 
 from ..accumulate import BCEResult, BinaryAccumulator, CEResult, CrossEntropyAccumulator, Measures
 from ..core import LossSpec, class_axis_of, work_dtype
-from ..errors import DataError
+from ..errors import DataError, UsageError
 from ..readers import Inputs, ReadOptions, SourceInfo, open_inputs
 from ._engine import Engine, Job, LocalEngine, Plan
 from ._grad import gradient_pass
@@ -63,7 +63,12 @@ def evaluate(
     out: OutputSpec = OutputSpec(),  # noqa: B008
 ) -> Evaluation[Any]:
     """Stream PREDS (and TARGETS) through the loss ``loss`` asks for; write per-sample losses
-    (``out.path``) and the gradient (``out.grad_path``) when asked."""
+    (``out.path``) and the gradient (``out.grad_path``) when asked. With ``reduction='none'``
+    and no ``out.path`` the per-sample losses are kept in :attr:`Evaluation.losses`."""
+    if read.group_col and measures.ci is None:
+        raise UsageError("--group-col is for --ci (resampling whole groups)")
+    if str(loss.reduction) == "none" and out.path is None:
+        out = dataclasses.replace(out, keep_losses=True)
     paths = [p for p in (preds, targets) if p]
     if loss.binary:
         read = dataclasses.replace(read, binary=True)

@@ -68,39 +68,10 @@ def finish(
         raise typer.Exit(int(ExitCode.CHECK_FAILED))
 
 
-class ProgressBar:
-    """Rows, throughput and ETA on stderr, shown only once a run has taken ``delay`` seconds
-    (a quick run prints nothing) and removed when done. Build it with :func:`progress_bar`."""
-
-    def __init__(self, console: Any, delay: float = 0.5) -> None:
-        import time
-
-        self.console = console
-        self.delay = delay
-        self.clock = time.monotonic
-        self.started = self.clock()
-        self.bar: Any = None
-        self.task: Any = None
-
-    def __call__(self, done: int, total: int | None) -> None:
-        if self.bar is None:
-            if self.clock() - self.started < self.delay:
-                return
-            from ..report import progress_display
-
-            self.bar = progress_display(self.console)
-            self.bar.start()
-            self.task = self.bar.add_task("rows", total=total)
-        self.bar.update(self.task, completed=done, total=total)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.stop()
-            self.bar = None
-
-
-def progress_bar(quiet: bool) -> ProgressBar | None:
+def progress_bar(quiet: bool) -> Any:
     """A progress bar when stderr is a terminal (never in a pipe, never with --quiet)."""
     if quiet or not sys.stderr.isatty():
         return None
+    from ..report import ProgressBar
+
     return ProgressBar(stderr_console())

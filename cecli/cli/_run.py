@@ -17,13 +17,14 @@ Params = dict[str, Any]
 LossKind = Literal["ce", "nll", "bce"]
 
 # command-line parameter -> spec field, for each spec
-_READ = ("format_in", "targets_format", "preds_key", "target_key", "target_col", "logit_cols", "no_header", "id_col",
-         "sample_weight_col", "group_col", "class_axis")  # fmt: skip
+_READ = ("format_in", "targets_format", "preds_key", "target_key", "target_col", "target_cols",
+         "logit_cols", "no_header", "id_col", "sample_weight_col", "group_col", "class_axis")  # fmt: skip
 _LOSS = {"input_kind": "input", "target_kind": "targets", "ignore_index": "ignore_index",
          "reduction": "reduction", "label_smoothing": "label_smoothing", "float64": "float64",
          "nonfinite": "nonfinite"}  # fmt: skip
-_MEASURES = ("top_k", "per_class", "ci", "bootstrap", "seed")
+_MEASURES = ("top_k", "per_class", "ece", "ece_bins", "ci", "bootstrap", "seed")
 _RUN = ("chunk_rows", "workers", "engine", "scheduler")
+_OUTPUT = {"output": "path", "grad_output": "grad_path", "force": "force", "with_probs": "with_probs"}
 
 
 def _given(o: Params, names: Any) -> dict[str, Any]:
@@ -41,25 +42,18 @@ def read_options(o: Params, **implied: Any) -> Any:
 def loss_spec(kind: LossKind, o: Params) -> Any:
     """torch's options of a ``ce`` / ``nll`` / ``bce`` loss (``compare``: of both sides)."""
     from ..api import parse_vector
-    from ..core.spec import InputKind, LossSpec
+    from ..core.spec import LossSpec
 
     weight = parse_vector(o["weight"], "--weight")
     pos_weight = parse_vector(o.get("pos_weight"), "--pos-weight")
-    given = _given(o, _LOSS)
-    if given["input"] is None:  # ce / nll: the command's name picks the default
-        given["input"] = InputKind.LOGPROBS if kind == "nll" else InputKind.LOGITS
-    return LossSpec(kind=kind, weight=weight, pos_weight=pos_weight, **given)
+    return LossSpec(kind=kind, weight=weight, pos_weight=pos_weight, **_given(o, _LOSS))
 
 
 def measures(o: Params) -> Any:
-    """What to report besides the loss; ``--ece`` is ``--ece-bins`` at its default."""
-    from ..accumulate.spec import DEFAULT_ECE_BINS, Measures
-    from ..errors import UsageError
+    """What to report besides the loss."""
+    from ..accumulate.spec import Measures
 
-    if o.get("group_col") and o.get("ci") is None:
-        raise UsageError("--group-col is for --ci (resampling whole groups)")
-    bins = o.get("ece_bins") or (DEFAULT_ECE_BINS if o.get("ece") else 0)
-    return Measures(ece_bins=bins, **_given(o, _MEASURES))
+    return Measures(**_given(o, _MEASURES))
 
 
 def run_spec(o: Params, progress: Any = None) -> Any:
@@ -68,31 +62,10 @@ def run_spec(o: Params, progress: Any = None) -> Any:
     return RunSpec(progress=progress, **_given(o, _RUN))
 
 
-def output_spec(o: Params, loss: Any) -> Any:
+def output_spec(o: Params) -> Any:
     from ..api.spec import OutputSpec
 
-    keep = str(loss.reduction) == "none" and o["output"] is None  # `none` printed, not written
-    return OutputSpec(
-        path=o["output"],
-        grad_path=o["grad_output"],
-        force=o["force"],
-        with_probs=o.get("with_probs", False),
-        keep_losses=keep,
-    )
-
-
-def target_columns(o: Params) -> tuple[str, ...] | None:
-    """``bce --target-cols a,b,c``: one target column per label."""
-    from ..errors import UsageError
-
-    if o["target_col"] and o["target_cols"]:
-        raise UsageError("give --target-col or --target-cols, not both")
-    if o["target_cols"] is None:
-        return None
-    cols = tuple(c.strip() for c in o["target_cols"].split(",") if c.strip())
-    if not cols:
-        raise UsageError("--target-cols names no column", value=o["target_cols"])
-    return cols
+    return OutputSpec(**_given(o, _OUTPUT))
 
 
 def run_loss(command: LossKind, o: Params) -> None:
@@ -104,13 +77,10 @@ def run_loss(command: LossKind, o: Params) -> None:
 
     fmt = o["fmt"].resolve(on_terminal())
     binary = command == "bce"
-    if binary:
-        read = read_options(o, target_cols=target_columns(o), binary=True)
-    else:
-        read = read_options(o)
+    read = read_options(o, binary=binary)
     loss = loss_spec(command, o)
     wanted = None if binary else measures(o)
-    run, out = run_spec(o), output_spec(o, loss)
+    run, out = run_spec(o), output_spec(o)
     gates = LossGates(o["fail_above"], o["baseline"], o["max_increase"], o["relative"])
     # before the data is read, so a run bound to fail writes nothing; the target kind is
     # known only once the data is read

@@ -6,7 +6,7 @@ from ..report.formats import InfoFormat
 from . import _options as opt
 from ._app import app, help_text
 from ._console import emit_json, on_terminal, stderr_console, stdout_console
-from ._run import read_options
+from ._run import output_spec, read_options, run_spec
 
 SOFTMAX_HELP = """Write the softmax (or --log log-softmax) of logits to OUT, streamed, rows in input order.
 
@@ -46,14 +46,12 @@ def softmax(
     quiet: opt.Quiet = False,
 ) -> None:
     o = dict(locals())
-    from ..api import OutputSpec, RunSpec, SoftmaxSpec, write_softmax
+    from ..api import SoftmaxSpec, write_softmax
     from ..report import softmax_table, softmax_to_dict
 
     out_fmt = fmt.resolve(on_terminal())
-    read = read_options(o)
     spec = SoftmaxSpec(log=log, temperature=temperature, wide=wide, float64=float64)
-    run = RunSpec(chunk_rows=chunk_rows, workers=workers)
-    res = write_softmax(preds, read, spec, OutputSpec(path=output, force=force), run)
+    res = write_softmax(preds, read_options(o), spec, output_spec(o), run_spec(o))
     info = softmax_to_dict(res, log, temperature)
     if out_fmt is InfoFormat.JSON:
         emit_json(info)

@@ -101,7 +101,8 @@ class LossSpec:
     """
 
     kind: Literal["ce", "nll", "bce"] = "ce"
-    input: InputKind = InputKind.LOGITS
+    input: InputKind | None = None
+    """What the predictions hold (None: ``logprobs`` for ``nll``, else ``logits``)."""
     targets: TargetKind = TargetKind.AUTO
     weight: np.ndarray | None = field(default=None, compare=False)
     pos_weight: np.ndarray | None = field(default=None, compare=False)
@@ -116,7 +117,10 @@ class LossSpec:
             raise UsageError(f"unknown loss {self.kind!r}", fix="use ce, nll or bce")
         binary = self.kind == "bce"
         inputs = (InputKind.LOGITS, InputKind.PROBS) if binary else None
-        self._set("input", InputKind.parse(self.input, "--input", inputs))
+        given = self.input
+        if given is None:  # nll is NLLLoss: log-probabilities in
+            given = InputKind.LOGPROBS if self.kind == "nll" else InputKind.LOGITS
+        self._set("input", InputKind.parse(given, "--input", inputs))
         self._set("targets", TargetKind.parse(self.targets, "--targets"))
         self._set("reduction", Reduction.parse(self.reduction, "--reduction"))
         self._set("nonfinite", Nonfinite.parse(self.nonfinite, "--nonfinite"))

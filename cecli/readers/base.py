@@ -81,6 +81,17 @@ class ReadOptions:
     """Predictions are per-element binary logits (``bce``): a 1-D NPY is ``N`` rows (not one
     unbatched ``(C,)`` sample) and a table with a single logit column gives preds ``(n,)``."""
 
+    def __post_init__(self) -> None:
+        # ``target_cols`` may come as the command line's comma list: a tuple from here on
+        cols = self.target_cols
+        if isinstance(cols, str):
+            cols = tuple(c.strip() for c in cols.split(",") if c.strip())
+            if not cols:
+                raise UsageError("--target-cols names no column", value=self.target_cols)
+            object.__setattr__(self, "target_cols", cols)
+        if self.target_col and cols:
+            raise UsageError("give --target-col or --target-cols, not both")
+
 
 @dataclass
 class Batch:

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     )
     from ._compare import compare_table, compare_to_dict, compare_tsv_lines, compare_value_lines
     from ._inspect import inspect_table
-    from ._progress import progress_display
+    from ._progress import ProgressBar, progress_display
     from ._render import render
     from ._softmax import softmax_table, softmax_to_dict
 
@@ -49,7 +49,7 @@ _LAZY = {
     ),
     "_compare": ("compare_table", "compare_to_dict", "compare_tsv_lines", "compare_value_lines"),
     "_inspect": ("inspect_table",),
-    "_progress": ("progress_display",),
+    "_progress": ("ProgressBar", "progress_display"),
     "_render": ("render",),
     "_softmax": ("softmax_table", "softmax_to_dict"),
 }
@@ -60,6 +60,7 @@ __all__ = [
     "SPARK",
     "Format",
     "InfoFormat",
+    "ProgressBar",
     "bce_summary_table",
     "bce_to_dict",
     "bce_tsv_lines",
