@@ -10,10 +10,9 @@ from __future__ import annotations
 import contextlib
 import enum
 import os
-import re
 import signal
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import Any, NoReturn
 
 import typer
@@ -21,7 +20,7 @@ import typer.core
 
 from .._version import __version__
 from ..errors import CecliError, DataError, EngineError, InputError, OutputError, UsageError
-from ._options import PANELS
+from ..report.terminal import argument_help, help_text, panel_rank, usage_line
 
 
 class ExitCode(enum.IntEnum):
@@ -44,69 +43,47 @@ EXIT_FOR: dict[type[CecliError], ExitCode] = {
 
 
 class _Commands(typer.core.TyperGroup):
-    """The command group: every command runs inside :func:`guard`, and a value typer itself
-    rejects (a choice not offered, a number that is not one) is one ``error:`` line, exit 2,
-    like every other usage error. Each command's help lists its options panel by panel, in
-    the order of :data:`~._options.PANELS`."""
+    """The command group: every command runs inside :func:`guard`; a usage error of the option
+    parser (an unknown option or command, a missing argument or value, a choice not offered,
+    a number that is not one) is one ``error:`` line naming it and the help to read, exit 2.
+    Each command's help lists its options panel by panel (``HELP_PANELS``)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         for command in self.commands.values():
-            _restore_argument_help(command)
             command.params.sort(key=panel_rank)
+            command.help = help_text(command.help or "")
+            # click >= 8.5 drops the help typer gives an argument: put the declared one back
+            declared = argument_help(getattr(command.callback, "__wrapped__", lambda: None))
+            for param in command.params:
+                param.help = getattr(param, "help", None) or declared.get(param.name or "")
 
     def invoke(self, ctx: Any) -> Any:
         with guard():
             return super().invoke(ctx)
 
-    def main(
-        self,
-        args: Sequence[str] | None = None,
-        prog_name: str | None = None,
-        complete_var: str | None = None,
-        standalone_mode: bool = True,
-        windows_expand_args: bool = True,
-        **extra: Any,
-    ) -> Any:
-        """click's ``main``, but a usage error of the option parser (an unknown option or
-        command, a missing argument or value, a choice not offered, a number that is not one)
-        is one ``error:`` line naming the option, with the ``--help`` to read, exit 2."""
-        piped = _stdout_id()
+    def main(self, *args: Any, **extra: Any) -> Any:
+        standalone = extra.pop("standalone_mode", True)
         try:
-            code = super().main(args, prog_name, complete_var, False, windows_expand_args, **extra)
-        except SystemExit as exc:
-            # rich, printing help or a table into a pipe the reader closed (`| head -1`), points
-            # stdout at /dev/null and exits 1; a closed pipe ends quietly with 0 here
-            if exc.code != 1 or _stdout_id() == piped or _stdout_id() != _devnull_id():
+            code = super().main(*args, **{**extra, "standalone_mode": False})
+        except SystemExit as exc:  # rich's exit on a closed pipe (`--help | head -1`): quiet, 0
+            if exc.code != 1 or not _stdout_is_devnull():
                 raise
             code = ExitCode.OK
         except _ClickError as exc:
             if type(exc).__name__ != "NoArgsIsHelpError":  # its help is already printed
-                argv = sys.argv[1:] if args is None else list(args)
-                name = next((a for a in argv if a in self.commands), None)
-                error_line(usage_message(exc, f"cecli {name}" if name else "cecli"))
+                argv = extra.get("args", args[0] if args else None) or sys.argv[1:]
+                named = ["cecli", *(a for a in argv if a in self.commands)][:2]
+                path = exc.ctx.command_path if exc.ctx else " ".join(named)  # some have no ctx
+                sys.stderr.write(f"error: {usage_line(exc.format_message(), path)}\n")
             code = ExitCode.USAGE
         except typer.Abort:  # end of input at a prompt: nothing to run
             code = ExitCode.INTERRUPTED
-        if not standalone_mode:
-            return code
-        sys.exit(int(code or 0))
+        return code if not standalone else sys.exit(int(code or 0))
 
 
 #: click's base exception (typer re-exports only its subclasses: BadParameter is a UsageError)
-_ClickError: type[Exception] = typer.BadParameter.__mro__[2]
-
-
-def usage_message(exc: Any, command: str) -> str:
-    """``no such option '--bogus'; see 'cecli ce --help'``: click's message, lower-cased as
-    cecli's own errors are, its suggestion in parentheses, then the help of the command
-    (``command``, when click does not say which: it gives some errors no context)."""
-    message = str(exc.format_message()).strip().rstrip(".")
-    message = re.sub(r"\.? \(?(Did you mean .*\?)\)?$", lambda m: f" (d{m.group(1)[1:]})", message)
-    if message[:2].istitle():
-        message = message[0].lower() + message[1:]
-    ctx = getattr(exc, "ctx", None)
-    return f"{message}; see '{ctx.command_path if ctx is not None else command} --help'"
+_ClickError: Any = typer.BadParameter.__mro__[2]
 
 
 app = typer.Typer(
@@ -123,39 +100,6 @@ app = typer.Typer(
     rich_markup_mode="rich",  # help in rich panels, as wide as the terminal
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-
-
-def help_text(text: str) -> str:
-    """A command's help for rich's panels: each prose paragraph on one line (rich wraps it to
-    the terminal), a paragraph that starts with ``\\b`` (examples) kept line by line."""
-    out = []
-    for para in text.strip().split("\n\n"):
-        if para.startswith("\b"):
-            out.append(para[1:].strip("\n"))
-        else:
-            out.append(" ".join(line.strip() for line in para.splitlines()))
-    return "\n\n".join(out)
-
-
-def panel_rank(param: Any) -> int:
-    """Where an option's help panel comes in a command's help (the arguments first)."""
-    panel = getattr(param, "rich_help_panel", None)
-    return PANELS.index(panel) if panel in PANELS else -1 if panel is None else len(PANELS)
-
-
-def _restore_argument_help(command: Any) -> None:
-    # click >= 8.5 resets the help text typer gives an argument; it is read back from the
-    # command's declaration (typer's own parameter info), so PREDS and TARGETS keep theirs
-    from typer.utils import get_params_from_function
-
-    callback = getattr(command.callback, "__wrapped__", None)
-    if callback is None:
-        return
-    declared = get_params_from_function(callback)
-    for param in command.params:
-        info = declared.get(param.name)
-        if isinstance(param, typer.core.TyperArgument) and param.help is None and info:
-            param.help = getattr(info.default, "help", None)
 
 
 class Terminated(BaseException):
@@ -181,14 +125,9 @@ def _root(
     """Cross-entropy losses of saved predictions, with exactly PyTorch's semantics."""
 
 
-def error_line(message: str) -> None:
-    """The one line every error prints on stderr."""
+def fail(message: str, code: ExitCode) -> NoReturn:
     sys.stderr.write(f"error: {message}\n")
     sys.stderr.flush()
-
-
-def fail(message: str, code: ExitCode) -> NoReturn:
-    error_line(message)
     raise typer.Exit(int(code))
 
 
@@ -219,16 +158,10 @@ def _code_of(exc: CecliError) -> ExitCode:
     return ExitCode.INPUT
 
 
-def _stdout_id() -> tuple[int, int] | None:
-    with contextlib.suppress(OSError):
-        st = os.fstat(sys.stdout.fileno())
-        return st.st_dev, st.st_ino
-    return None
-
-
-def _devnull_id() -> tuple[int, int]:
-    st = os.stat(os.devnull)
-    return st.st_dev, st.st_ino
+def _stdout_is_devnull() -> bool:
+    with contextlib.suppress(OSError, ValueError):
+        return os.path.samestat(os.fstat(sys.stdout.fileno()), os.stat(os.devnull))
+    return False
 
 
 def _quiet_pipe() -> None:

@@ -5,27 +5,13 @@ from __future__ import annotations
 from ..api.spec import Engine
 from ..core.spec import InputKind, Nonfinite, Reduction
 from ..report.formats import Format
+from ..report.terminal import BCE_HELP
 from . import _options as opt
-from ._app import app, help_text
+from ._app import app
 from ._run import run_loss
 
-BCE_HELP = """Binary / multi-label cross-entropy (torch's BCEWithLogitsLoss; --input probs is BCELoss).
 
-Predictions are (N,) or (N, C) logits (or probabilities with --input probs); targets have the
-same shape, with values in [0, 1]: a TARGETS file, the target column, or one column per label
-with --target-cols. mean = sum / elements (rows x labels); "samples" in the output counts
-elements.
-
-Examples:
-
-\b
-  cecli bce scores.csv --target-col clicked -f value
-  cecli bce logits.npy labels.npy --pos-weight 3 --reduction sum -f json | jq .loss
-  cecli bce tags.parquet --target-cols is_cat,is_dog --weight 1,2 --fail-above 0.4
-"""
-
-
-@app.command("bce", help=help_text(BCE_HELP), no_args_is_help=True)
+@app.command("bce", help=BCE_HELP, no_args_is_help=True)
 def bce(
     preds: opt.Preds,
     targets: opt.Targets = None,

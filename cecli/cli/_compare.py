@@ -6,28 +6,14 @@ from ..accumulate.spec import DEFAULT_BOOTSTRAP, DEFAULT_SEED
 from ..api.gates import DEFAULT_ALPHA, DEFAULT_MARGIN
 from ..core.spec import DEFAULT_IGNORE_INDEX, InputKind, Nonfinite, Reduction, TargetKind
 from ..report.formats import Format
+from ..report.terminal import COMPARE_HELP
 from . import _options as opt
-from ._app import app, help_text
+from ._app import app
 from ._console import finish, on_terminal
 from ._run import loss_spec, measures, read_options, run_spec
 
-COMPARE_HELP = """Paired comparison of two prediction files on the same targets.
 
-Reports both losses, delta = loss(B) - loss(A) (positive: B is worse), a paired bootstrap
-interval of delta (the same Poisson weights for A and B) and the two-sided bootstrap p-value of
-"no difference". Rows are aligned by position; with --id-col the ids must match row for row.
---fail-if-worse exits 1 when B is significantly worse than A: the one-sided bootstrap p-value
-of "delta <= margin" is below --alpha.
-
-Examples:
-
-\b
-  cecli compare old.parquet new.parquet --target-col label
-  cecli compare a.npy b.npy labels.npy --fail-if-worse --alpha 0.05 --margin 0.01 -f json | jq .delta
-"""
-
-
-@app.command("compare", help=help_text(COMPARE_HELP), no_args_is_help=True)
+@app.command("compare", help=COMPARE_HELP, no_args_is_help=True)
 def compare(
     preds_a: opt.PredsA,
     preds_b: opt.PredsB,

@@ -17,23 +17,21 @@ import typer
 from .._formats import DataFormat
 from ..api import spec as run_spec
 from ..core import spec as loss_spec
-from ..report import formats
+from ..report import formats, terminal
 
-# Each option is shown in the help panel of its section, the panels in this order.
-PANELS = ("Inputs", "Loss options", "Measures", "Gates (exit 1 when a check fails)", "Output", "Engine")
-_argument = typer.Argument
+# Each option is shown in the help panel of its section
 _inputs, _loss, _measures, _gates, _output, _engine = (
-    functools.partial(typer.Option, rich_help_panel=panel) for panel in PANELS
+    functools.partial(typer.Option, rich_help_panel=panel) for panel in terminal.HELP_PANELS
 )
 
 # -- inputs -------------------------------------------------------------------------------------
 _FILES = ".npy .npz .csv .tsv .parquet, a directory or glob of Parquet, or - for stdin"
-Preds = Annotated[str, _argument(help=f"Predictions (logits, probabilities or log-probabilities; with the targets as a column or NPZ key, or give TARGETS): {_FILES}.", show_default=False)]
-PredsA = Annotated[str, _argument(help="Predictions of model A (the reference).")]
-PredsB = Annotated[str, _argument(help="Predictions of model B (the candidate).")]
-Logits = Annotated[str, _argument(help=f"Logits: {_FILES}.")]
-Targets = Annotated[str | None, _argument(help="Targets, when not a column / key of PREDS: .npy .csv .parquet .txt.")]
-InspectPath = Annotated[str, _argument(help="A file (.npy .npz .csv .tsv .parquet .txt), directory or glob.")]
+Preds = Annotated[str, typer.Argument(help=f"Predictions (logits, probabilities or log-probabilities; with the targets as a column or NPZ key, or give TARGETS): {_FILES}.", show_default=False)]
+PredsA = Annotated[str, typer.Argument(help="Predictions of model A (the reference).")]
+PredsB = Annotated[str, typer.Argument(help="Predictions of model B (the candidate).")]
+Logits = Annotated[str, typer.Argument(help=f"Logits: {_FILES}.")]
+Targets = Annotated[str | None, typer.Argument(help="Targets, when not a column / key of PREDS: .npy .csv .parquet .txt.")]
+InspectPath = Annotated[str, typer.Argument(help="A file (.npy .npz .csv .tsv .parquet .txt), directory or glob.")]
 TargetCol = Annotated[str | None, _inputs("--target-col", help="Target column (default: target, targets, label, labels or y).")]
 TargetCols = Annotated[str | None, _inputs("--target-cols", help="Several target columns, one per label: a,b,c (multi-label).")]
 LogitCols = Annotated[str | None, _inputs("--logit-cols", help="Prediction columns: a comma list or a glob like 'logit_*'.")]
