@@ -308,6 +308,11 @@ def test_bce_equals_local_engine(data: Path, scheduler: str) -> None:
     args = ["bce", data / "bx.npy", data / "bt.npy", "--pos-weight", "3", "--chunk-rows", "64"]
     local, dask = _both(args, scheduler)
     assert dask == local
+    # the measures bce shares with ce: per label, ECE, the bootstrap interval, a threshold
+    measures = ["--per-class", "--ece", "--ci", "0.95", "--bootstrap", "200", "--threshold", "0.2"]
+    local, dask = _both([*args, *measures], scheduler)
+    assert dask == local
+    assert len(local["per_label"]) == 3 and local["ci"]["low"] < local["loss"] < local["ci"]["high"]
     args = ["bce", data / "p.parquet", "--logit-cols", "cat", "--target-col", "doc",
             "--reduction", "sum", "--chunk-rows", "100"]
     # doc is not in [0, 1]: the same data error, from the workers, as locally
@@ -322,6 +327,22 @@ def test_reduction_none_losses_equal_local(data: Path, scheduler: str) -> None:
     args = ["ce", data / "x.npy", data / "y.npy", "--reduction", "none", "--chunk-rows", CHUNK]
     local, dask = _both(args, scheduler)
     assert dask == local and len(dask["losses"]) == N
+
+
+@needs_dask
+def test_rows_on_stdout_equal_local(data: Path, scheduler: str) -> None:
+    """``-o -`` / ``--reduction none -f tsv`` on the Dask engine: the rows come back to the
+    driver and are printed in order, as locally."""
+    args = ["ce", data / "p.parquet", *LOGITS, "--id-col", "id", "--reduction", "none",
+            "-f", "tsv", "--chunk-rows", CHUNK]
+    local = invoke(args)
+    dask = invoke([*args, "--engine", "dask", "--scheduler", scheduler])
+    assert local.exit_code == dask.exit_code == 0, dask.stderr
+    assert dask.stdout == local.stdout
+    lines = local.stdout.splitlines()
+    assert lines[0] == "id\ttarget\tloss" and len(lines) == N + 1
+    assert [ln.split("\t")[0] for ln in lines[1:4]] == ["0", "10", "20"]  # the id column
+    assert {ln.split("\t")[1] for ln in lines[1:]} <= set(CLASSES)  # labels as spelled
 
 
 @needs_dask

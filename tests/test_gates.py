@@ -120,6 +120,31 @@ def test_baseline_with_other_settings_is_refused(baseline: Path) -> None:
     assert p.returncode == 0, p.stderr
 
 
+def test_a_baseline_saved_with_ci_accepts_a_run_without_it_and_back(
+    baseline: Path, loss: float
+) -> None:
+    """The interval's settings are recorded in the signature, not compared (issue 13)."""
+    p = run_cecli(["ce", PREDS, LABELS, "--ci", "0.9", "--bootstrap", "50", "--seed", "3",
+                   "-f", "json"])
+    assert p.returncode == 0, p.stderr
+    with_ci = baseline / "with_ci.json"
+    with_ci.write_bytes(p.stdout)
+    assert "|ci:0.9,poisson-bootstrap,B:50,seed:3,grp:none|" in json.loads(p.stdout)["signature"]
+    p = run_cecli(["ce", PREDS, LABELS, "--baseline", with_ci, "--max-increase", "0", "-f", "json"])
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["checks"][0]["baseline"] == loss
+    # a baseline without an interval accepts a run with another one
+    p = run_cecli(["ce", PREDS, LABELS, "--baseline", baseline / "baseline.json",
+                   "--max-increase", "0", "--ci", "0.95", "--bootstrap", "20", "-f", "value"])
+    assert p.returncode == 0, p.stderr
+    # a setting that changes the loss is still refused, interval or not
+    p = run_cecli(["ce", PREDS, LABELS, "--reduction", "sum", "--ci", "0.9", "--bootstrap", "50",
+                   "--seed", "3", "--baseline", with_ci, "--max-increase", "0"])
+    assert p.returncode == 3
+    (line,) = _stderr(p)
+    assert "red:mean in the baseline but red:sum here" in line and "ci:" not in line.split("(")[1]
+
+
 @pytest.mark.parametrize(
     "content, what",
     [

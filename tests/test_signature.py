@@ -58,6 +58,16 @@ def test_ignored_keys_are_not_compared() -> None:
     assert mine.diff(theirs) == [Difference("tgt", "tgt:probs", "tgt:index")]
 
 
+def test_the_interval_is_recorded_not_compared() -> None:
+    plain = Signature.parse(CE)
+    with_ci = Signature.parse(CE.replace("|v:", "|ci:0.95,poisson-bootstrap,B:1000,seed:1,grp:none|v:"))
+    other_ci = Signature.parse(CE.replace("|v:", "|ci:0.9,poisson-bootstrap,B:50,seed:2,grp:doc|v:"))
+    assert with_ci.settings()["ci"].startswith("0.95,")  # recorded
+    assert plain.diff(with_ci) == [] and with_ci.diff(plain) == [] and with_ci.diff(other_ci) == []
+    smoothed = Signature.parse(str(with_ci).replace("ls:0", "ls:0.1"))
+    assert smoothed.diff(plain) == [Difference("ls", "ls:0", "ls:0.1")]
+
+
 def test_weight_tag() -> None:
     assert weight_tag(None) == "none"
     assert weight_tag(np.array([1.0, 2.0, 0.5])) == "1.0,2.0,0.5"

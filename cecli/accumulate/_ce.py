@@ -406,19 +406,7 @@ class CrossEntropyAccumulator(Accumulator):
         res.quantiles["max"] = self.hist.max if self.hist.max > -math.inf else math.nan
         res.histogram = self.hist.coarse()
         if self.boot is not None:
-            reps = replicate_values(self.boot.value(), red)
-            res.replicate_means = reps
-            level = self.measures.level
-            lo, hi = percentile_interval(reps, level)
-            res.ci = {
-                "level": level,
-                "low": lo,
-                "high": hi,
-                "method": CI_METHOD,
-                "replicates": self.measures.replicates,
-                "seed": self.measures.seed,
-                "group": None,
-            }
+            res.replicate_means, res.ci = bootstrap_interval(self.boot, red, self.measures)
         return res
 
     def _per_class(self, total: float) -> list[dict[str, Any]]:
@@ -452,6 +440,24 @@ def replicate_values(sums: np.ndarray, reduction: str) -> np.ndarray:
         return np.asarray(sums[0], dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.asarray(sums[0] / sums[1], dtype=np.float64)
+
+
+def bootstrap_interval(
+    boot: BootstrapSums, reduction: str, measures: Measures
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """The replicate losses of ``(loss, denominator)`` replicate sums and the ``ci`` field of
+    the percentile interval they give (``group`` filled in by the caller)."""
+    reps = replicate_values(boot.value(), reduction)
+    lo, hi = percentile_interval(reps, measures.level)
+    return reps, {
+        "level": measures.level,
+        "low": lo,
+        "high": hi,
+        "method": CI_METHOD,
+        "replicates": measures.replicates,
+        "seed": measures.seed,
+        "group": None,
+    }
 
 
 def percentile_interval(reps: np.ndarray, level: float) -> tuple[float, float]:

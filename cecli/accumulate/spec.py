@@ -42,10 +42,11 @@ CI_METHOD = "poisson-bootstrap"
 class Measures:
     """The figures to compute beside the loss.
 
-    ``top_k`` (0: none), ``per_class``, ``ece_bins`` (0: no ECE; ``ece=True`` without a count
-    means :data:`DEFAULT_ECE_BINS`), ``ci`` (the level of a Poisson bootstrap interval of the
-    loss, or None), with ``bootstrap`` replicates drawn from ``seed`` (both ignored without
-    ``ci``).
+    ``top_k`` (0: none), ``per_class`` (bce: per label), ``ece_bins`` (0: no ECE; ``ece=True``
+    without a count means :data:`DEFAULT_ECE_BINS`), ``ci`` (the level of a Poisson bootstrap
+    interval of the loss, or None), with ``bootstrap`` replicates drawn from ``seed`` (both
+    ignored without ``ci``); ``threshold``: bce's decision threshold for accuracy (None: 0 on
+    logits, 0.5 on probabilities).
 
     Examples
     --------
@@ -63,10 +64,16 @@ class Measures:
     ece: bool = False
     """``--ece``: calibration error at the default bins unless ``ece_bins`` gives a count
     (after construction: whether ECE is reported)."""
+    threshold: float | None = None
 
     def __post_init__(self) -> None:
         if self.ece and not self.ece_bins:
             object.__setattr__(self, "ece_bins", DEFAULT_ECE_BINS)
+        if self.threshold is not None:
+            t = self.threshold
+            if isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(t):
+                raise UsageError("--threshold must be a finite number", value=t)
+            object.__setattr__(self, "threshold", float(t))
         for name in ("top_k", "ece_bins", "bootstrap", "seed"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int):

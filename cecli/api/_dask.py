@@ -286,7 +286,7 @@ class DaskTask:
         out = self.kernel(batch, index)
         if self.out is not None and out.loss_rows is not None:
             write_part(self.part_path(index), out.loss_rows)
-        out.loss_rows = None
+            out.loss_rows = None  # rows for stdout (-o -) travel back to the driver
         return out
 
 

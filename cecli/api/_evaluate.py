@@ -64,18 +64,18 @@ def evaluate(
 ) -> Evaluation[Any]:
     """Stream PREDS (and TARGETS) through the loss ``loss`` asks for; write per-sample losses
     (``out.path``) and the gradient (``out.grad_path``) when asked. With ``reduction='none'``
-    and no ``out.path`` the per-sample losses are kept in :attr:`Evaluation.losses`."""
+    and no ``out.path`` the per-sample losses are printed as a table (``out.format`` csv, tsv
+    or jsonl) or kept in :attr:`Evaluation.losses` (:meth:`OutputSpec.for_reduction`)."""
     if read.group_col and measures.ci is None:
         raise UsageError("--group-col is for --ci (resampling whole groups)")
-    if str(loss.reduction) == "none" and out.path is None:
-        out = dataclasses.replace(out, keep_losses=True)
+    out = out.for_reduction(loss.reduction)
     paths = [p for p in (preds, targets) if p]
     if loss.binary:
         read = dataclasses.replace(read, binary=True)
     with Outputs(out, run, paths) as outputs:
         with open_inputs(preds, targets, read) as inputs:
             if loss.binary:
-                job, second = _bce_job(loss, inputs, out, outputs)
+                job, second = _bce_job(loss, measures, inputs, out, outputs)
             else:
                 job, second = _ce_job(loss, measures, read, inputs, out, outputs)
             job.command = loss.kind
@@ -138,6 +138,7 @@ def _ce_job(
         template=acc.spawn(),
         pos_tail=shape[: ax - 1] + shape[ax:],
         with_probs=out.with_probs,
+        row_ids=out.to_stdout,
     )
     return Job(kernel, acc, outputs), out.grad_path is not None
 
@@ -262,7 +263,7 @@ def likely_mistakes(r: CEResult, input_kind: str, info: SourceInfo, name: str = 
 
 
 def _bce_job(
-    loss: LossSpec, inputs: Inputs, out: OutputSpec, outputs: Outputs
+    loss: LossSpec, measures: Measures, inputs: Inputs, out: OutputSpec, outputs: Outputs
 ) -> tuple[Job, bool]:
     shape = tuple(inputs.sample_shape)
     if len(shape) > 1:
@@ -275,7 +276,7 @@ def _bce_job(
     names = inputs.class_names
     if not (names and len(names) == labels):
         names = [str(i) for i in range(labels)]
-    acc = BinaryAccumulator(loss)
+    acc = BinaryAccumulator(loss, measures)
     rows = inputs.preds_info.rows
     count: float | None = None  # the mean's element count, when the input tells its rows
     if loss.reduction == "mean":
@@ -295,6 +296,7 @@ def _bce_job(
         grad_rows=same_pass,
         grad_table=outputs.grad_table,
         grad_count=count,
+        row_ids=out.to_stdout,
     )
     return Job(kernel, acc, outputs), second
 
@@ -311,6 +313,9 @@ def _bce_evaluation(
     read: ReadOptions,
 ) -> Evaluation[BCEResult]:
     result = acc.result()
+    for row in result.per_label or []:
+        i = row["index"]
+        row["label"] = kernel.names[i] if i < len(kernel.names) else str(i)
     losses = None
     if out.keep_losses:
         losses = np.concatenate(kept) if kept else np.zeros((0, *shape))
@@ -322,7 +327,7 @@ def _bce_evaluation(
         inputs=infos,
         class_names=kernel.names if shape else None,
         target_kind="probs",
-        signature=str(Signature.build(loss.kind, loss, read=read)),
+        signature=str(Signature.build(loss.kind, loss, measures=measures, read=read)),
         losses=losses,
         output=out.path,
         grad_output=out.grad_path,

@@ -46,6 +46,7 @@ class ChunkKernel:
     keep_losses: bool = False
     loss_rows: bool = False  # compute -o rows
     loss_table: bool = True  # -o gets named columns (else an NPY of losses)
+    row_ids: bool = False  # -o rows without an id column get the global row index as id
 
     def __call__(self, batch: Batch, index: int = -1) -> ChunkOut:
         raise NotImplementedError
@@ -56,6 +57,16 @@ class ChunkKernel:
         return batch.target
 
     no_target: tuple[str, str | None] = ("no targets", None)
+
+    def id_column(self, batch: Batch, rows: int, repeat: int) -> np.ndarray | None:
+        """The ``id`` column of ``rows`` rows of ``repeat`` values each: the input's ids, or
+        with ``row_ids`` the global row index (None: no id column; with several values a row,
+        the ``row`` column is that index)."""
+        if batch.ids is not None:
+            return np.repeat(np.asarray(batch.ids), repeat)
+        if self.row_ids and repeat == 1:
+            return np.repeat(np.arange(batch.start, batch.start + rows), repeat)
+        return None
 
 
 @dataclass
@@ -93,18 +104,19 @@ class CEKernel(ChunkKernel):
         """The ``-o`` rows of a chunk: id, (row, position,) target, loss (, target_prob,
         pred)."""
         per_row = self.per_row
+        n = pos.loss.size // per_row
         cols: dict[str, np.ndarray] = {}
-        if batch.ids is not None:
-            cols["id"] = np.repeat(np.asarray(batch.ids), per_row)
+        ids = self.id_column(batch, n, per_row)
+        if ids is not None:
+            cols["id"] = ids
         if per_row > 1:
-            n = pos.loss.size // per_row
             cols["row"] = np.repeat(np.arange(batch.start, batch.start + n), per_row)
             cols["position"] = np.tile(np.arange(per_row), n)
-        cols["target"] = pos.target
+        cols["target"] = batch.spelled(pos.target)  # a class name stays a name
         cols["loss"] = pos.loss
         if self.with_probs:
             cols["target_prob"] = pos.target_prob
-            cols["pred"] = pos.pred
+            cols["pred"] = batch.spelled(pos.pred)
         return cols
 
     def gradient(
@@ -165,8 +177,9 @@ class BCEKernel(ChunkKernel):
         labels = len(self.names)
         n = loss.shape[0]
         cols: dict[str, np.ndarray] = {}
-        if batch.ids is not None:
-            cols["id"] = np.repeat(np.asarray(batch.ids), labels)
+        ids = self.id_column(batch, n, labels)
+        if ids is not None:
+            cols["id"] = ids
         if loss.ndim == 2:
             cols["row"] = np.repeat(np.arange(batch.start, batch.start + n), labels)
             cols["label"] = np.tile(np.asarray(self.names, dtype=object), n)

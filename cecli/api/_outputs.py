@@ -19,6 +19,7 @@ from ..writers import (
     TableWriter,
     check_dataset_output,
     check_output,
+    check_report,
     commit_together,
     output_format,
 )
@@ -38,11 +39,14 @@ class Outputs:
         """Check the paths before anything is read (the inputs are never overwritten)."""
         spec.check_engine(run)
         self.spec = spec
-        self.dask = run.dask
-        if spec.path and run.dask:
+        # the Dask engine writes -o as a Parquet dataset, but rows for stdout come back to the
+        # driver like on the local engine
+        self.dask = run.dask and not spec.to_stdout
+        if spec.path and self.dask:
             check_dataset_output(spec.path, inputs, spec.force)
-        for path in (spec.path if not run.dask else None, spec.grad_path):
-            if path:
+        check_report(spec.report, inputs)
+        for path in (spec.path if not self.dask else None, spec.grad_path):
+            if path and path != "-":
                 check_output(path, inputs, spec.force)
                 output_format(path)
         self.loss: TableWriter | None = None
@@ -53,7 +57,8 @@ class Outputs:
     @property
     def loss_table(self) -> bool:
         """Whether ``-o`` gets named columns (else an NPY array of losses)."""
-        return self.dask or bool(self.spec.path and output_format(self.spec.path) != "npy")
+        path = self.spec.path
+        return self.dask or bool(path and output_format(path, self.spec.stdout_format) != "npy")
 
     @property
     def grad_table(self) -> bool:
@@ -67,7 +72,9 @@ class Outputs:
             self.dataset = DatasetWriter(self.spec.path, self.spec.force)
             self._opened.append(self.dataset)
         else:
-            self.loss = TableWriter(self.spec.path, row_shape, force=self.spec.force)
+            self.loss = TableWriter(
+                self.spec.path, row_shape, force=self.spec.force, fmt=self.spec.stdout_format
+            )
             self._opened.append(self.loss)
 
     def open_grad(self, row_shape: tuple[int, ...], dtype: Any) -> None:

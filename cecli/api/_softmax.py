@@ -170,7 +170,10 @@ def write_softmax(
                 if batch.ids is not None:
                     cols["id"] = np.asarray(batch.ids)
                 if batch.target is not None:
-                    cols["target"] = np.asarray(batch.target)
+                    # a label stays as the input spelled it where the classes are named
+                    # columns; a list column names none, so it keeps the index
+                    t = np.asarray(batch.target)
+                    cols["target"] = t if isinstance(writer, _ListWriter) else batch.spelled(t)
                 if isinstance(writer, _ListWriter):
                     writer.write(cols, probs)
                     columns = [*cols, column]

@@ -3,7 +3,13 @@
 ``ce|in:logits|tgt:index|red:mean|w:none|ii:-100|ls:0|v:0.1.0`` is a run's :class:`Signature`
 (sacrebleu's is the model): built from the run's specs, printed in the JSON, parsed back from a
 saved result, and compared setting by setting (:meth:`Signature.diff`) so that a baseline
-computed with other settings is named for what differs. The version is recorded, never compared.
+computed with other settings is named for what differs.
+
+A signature means "the same number": the settings that change the loss are compared; the
+version and the bootstrap interval's settings (``ci:...``: ``--ci``, ``--bootstrap``,
+``--seed``, ``--group-col``, which change the interval but never the loss the gates check) are
+recorded, never compared (:data:`RECORDED`), so a baseline saved with ``--ci`` accepts a run
+without it. Formats, the engine and the chunk size change no number and are not in it at all.
 
 Tokens are ``key:value`` settings (``in:logits``), bare flags (``f64``) and the command first;
 a bare token is keyed by its position (``#0`` for the command).
@@ -23,10 +29,15 @@ if TYPE_CHECKING:
     from ..core.spec import LossSpec
     from ..readers import ReadOptions
 
-__all__ = ["Difference", "Signature", "weight_tag"]
+__all__ = ["RECORDED", "Difference", "Signature", "weight_tag"]
 
 #: The key of the version token, which :meth:`Signature.settings` leaves out.
 VERSION_KEY = "v"
+#: The key of the bootstrap interval's token.
+CI_KEY = "ci"
+#: Keys recorded in a signature but not compared by :meth:`Signature.diff`: they change no
+#: loss a gate checks (the version; the interval's level, replicates, seed and groups).
+RECORDED = (CI_KEY,)
 
 
 def weight_tag(weight: Iterable[float] | None) -> str:
@@ -85,12 +96,13 @@ class Signature:
 
         Cross-entropy: input, target kind, reduction, weights, ignore_index, smoothing, then
         the sample-weight column, ``f64`` and the bootstrap when they apply; binary
-        cross-entropy: input, reduction, weights, pos_weight, ``f64``.
+        cross-entropy: input, reduction, weights, pos_weight, ``f64``, the bootstrap.
         """
         red, w = f"red:{_value(loss.reduction)}", f"w:{weight_tag(loss.weight)}"
         if loss.kind == "bce":
             settings = [f"in:{_value(loss.input)}", red, w, f"pw:{weight_tag(loss.pos_weight)}"]
-            return cls.of(command, [*settings, *(["f64"] if loss.float64 else [])], version)
+            settings += ["f64"] if loss.float64 else []
+            return cls.of(command, [*settings, *_interval(measures, None)], version)
         settings = [
             f"in:{_value(loss.input)}",
             f"tgt:{target_kind}",
@@ -103,13 +115,8 @@ class Signature:
             settings.append(f"sw:{read.sample_weight_col}")
         if loss.float64:
             settings.append("f64")
-        if measures is not None and measures.ci is not None:
-            group = (read.group_col if read is not None else None) or "none"
-            settings.append(
-                f"ci:{measures.ci:g},poisson-bootstrap,B:{measures.bootstrap},"
-                f"seed:{measures.seed},grp:{group}"
-            )
-        return cls.of(command, settings, version)
+        group = read.group_col if read is not None else None
+        return cls.of(command, [*settings, *_interval(measures, group)], version)
 
     def __str__(self) -> str:
         return "|".join(self.tokens)
@@ -129,10 +136,11 @@ class Signature:
         return parts
 
     def diff(self, other: Signature, ignore: Iterable[str] = ()) -> list[Difference]:
-        """The settings in which this signature differs from ``other`` (the version and the
-        ``ignore`` keys aside): ``other``'s keys in its order, then the ones only this has."""
+        """The settings in which this signature differs from ``other`` (the version, the
+        :data:`RECORDED` keys and the ``ignore`` keys aside): ``other``'s keys in its order,
+        then the ones only this has."""
         mine, theirs = self.settings(), other.settings()
-        for key in ignore:
+        for key in (*RECORDED, *ignore):
             mine.pop(key, None)
             theirs.pop(key, None)
         keys = [*theirs, *(k for k in mine if k not in theirs)]
@@ -141,6 +149,16 @@ class Signature:
             for k in keys
             if mine.get(k) != theirs.get(k)
         ]
+
+
+def _interval(measures: Measures | None, group: str | None) -> list[str]:
+    """The bootstrap interval's token (recorded, not compared), when one is asked for."""
+    if measures is None or measures.ci is None:
+        return []
+    return [
+        f"{CI_KEY}:{measures.ci:g},poisson-bootstrap,B:{measures.bootstrap},"
+        f"seed:{measures.seed},grp:{group or 'none'}"
+    ]
 
 
 def _value(choice: Any) -> str:

@@ -9,6 +9,7 @@ paths, so it happens when a run starts, not here.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from ..core.spec import Choice
 from ..errors import UsageError
 
-__all__ = ["CHUNK_BYTES", "Engine", "OutputSpec", "Progress", "RunSpec", "require_dask"]
+__all__ = ["CHUNK_BYTES", "ROW_FORMATS", "Engine", "OutputSpec", "Progress", "RunSpec", "require_dask"]
 
 #: Bytes of predictions in one chunk when ``--chunk-rows`` is not given: large enough that
 #: per-chunk overheads (pyarrow batches, Python bookkeeping) vanish, small enough for memory.
@@ -94,21 +95,67 @@ class RunSpec:
         return self.workers or default_workers()
 
 
+#: The ``--format`` values that print a per-row table (``-o -``) for ``--reduction none``.
+ROW_FORMATS = ("csv", "tsv", "jsonl")
+
+
 @dataclass(frozen=True)
 class OutputSpec:
     """What a run writes: per-sample results to ``path`` (``-o``; with ``with_probs`` the
-    target's probability and the argmax too), the gradient to ``grad_path``; ``force``
-    replaces existing files; ``keep_losses`` keeps the per-sample losses in memory (for
-    ``--reduction none`` without ``-o``)."""
+    target's probability and the argmax too; ``-`` is stdout, in ``stdout_format``: csv, tsv
+    or jsonl), the gradient to ``grad_path``; ``force`` replaces existing files;
+    ``keep_losses`` keeps the per-sample losses in memory (for ``--reduction none`` without
+    ``-o``)."""
 
     path: str | None = None
     grad_path: str | None = None
     force: bool = False
     with_probs: bool = False
     keep_losses: bool = False
+    report: str | None = None
+    """``--junit FILE``: written after the run (by the command line), its path checked with
+    the other outputs' before anything is read."""
+    format: str | None = None
+    """The report's ``--format`` as given (``auto`` unresolved): the format of ``-o -`` (TSV
+    for ``auto``), and with ``--reduction none`` and no ``-o``, csv / tsv / jsonl print the
+    per-row table as ``-o -`` does (:meth:`for_reduction`)."""
+
+    @property
+    def to_stdout(self) -> bool:
+        """Whether the per-row table goes to stdout (``-o -``): no report is printed there."""
+        return self.path == "-"
+
+    @property
+    def stdout_format(self) -> str | None:
+        """The text format of ``-o -`` (None when ``-o`` is a file or not given)."""
+        if not self.to_stdout:
+            return None
+        return "tsv" if self.format in (None, "auto") else self.format
+
+    def for_reduction(self, reduction: str) -> OutputSpec:
+        """The outputs under ``reduction``: ``none`` without ``-o`` prints the per-row table in
+        a row format (csv, tsv, jsonl), and keeps the losses for the report in any other."""
+        if str(reduction) != "none" or self.path is not None:
+            return self
+        if self.format in ROW_FORMATS:
+            return dataclasses.replace(self, path="-")
+        return dataclasses.replace(self, keep_losses=True)
 
     def __post_init__(self) -> None:
-        if self.path and self.grad_path:
+        if self.format is not None:
+            object.__setattr__(self, "format", str(self.format))
+        if self.grad_path == "-":
+            raise UsageError(
+                "--grad-output writes a file; stdout (-) is for the per-row table of -o",
+                fix="name a file, e.g. --grad-output grad.npy",
+            )
+        if self.path == "-" and self.stdout_format not in ROW_FORMATS:
+            raise UsageError(
+                "-o - writes the per-row table to stdout as CSV, TSV or JSON Lines",
+                value=self.stdout_format,
+                fix="use -f tsv (or -f csv, -f jsonl) with -o -",
+            )
+        if self.path and self.path != "-" and self.grad_path:
             # the same file however spelled (./x.npy, a hard link): one would replace the other;
             # imported here, as cecli --help must not load numpy
             from ..writers import check_distinct

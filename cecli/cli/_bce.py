@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..accumulate.spec import DEFAULT_BOOTSTRAP, DEFAULT_SEED
 from ..api.spec import Engine
 from ..core.spec import InputKind, Nonfinite, Reduction
 from ..report.formats import Format
@@ -32,11 +33,19 @@ def bce(
     fmt: opt.Format = Format.AUTO,
     output: opt.Output = None,
     force: opt.Force = False,
+    per_class: opt.PerClass = False,
+    ece: opt.Ece = False,
+    ece_bins: opt.EceBins = 0,
+    threshold: opt.Threshold = None,
+    ci: opt.Ci = None,
+    bootstrap: opt.Bootstrap = DEFAULT_BOOTSTRAP,
+    seed: opt.Seed = DEFAULT_SEED,
     grad_output: opt.GradOutput = None,
     fail_above: opt.FailAbove = None,
     baseline: opt.Baseline = None,
     max_increase: opt.MaxIncrease = None,
     relative: opt.Relative = False,
+    junit: opt.Junit = None,
     chunk_rows: opt.ChunkRows = None,
     workers: opt.Workers = None,
     engine: opt.Engine = Engine.LOCAL,

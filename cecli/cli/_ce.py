@@ -52,6 +52,7 @@ def ce(  # registered twice, as `ce` and as `nll`: the command's name is ctx.inf
     baseline: opt.Baseline = None,
     max_increase: opt.MaxIncrease = None,
     relative: opt.Relative = False,
+    junit: opt.Junit = None,
     chunk_rows: opt.ChunkRows = None,
     workers: opt.Workers = None,
     engine: opt.Engine = Engine.LOCAL,

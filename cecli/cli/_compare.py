@@ -46,6 +46,7 @@ def compare(
     fail_if_worse: opt.FailIfWorse = False,
     alpha: opt.Alpha = DEFAULT_ALPHA,
     margin: opt.Margin = DEFAULT_MARGIN,
+    junit: opt.Junit = None,
     chunk_rows: opt.ChunkRows = None,
     workers: opt.Workers = None,
     float64: opt.Float64 = False,
@@ -61,4 +62,4 @@ def compare(
     read = read_options(o)
     loss, wanted, run = loss_spec("ce", o), measures(o), run_spec(o)
     cmp = run_compare(o["preds_a"], o["preds_b"], o["targets"], read, loss, wanted, run)
-    finish("compare", fmt, cmp, gate.check(cmp.delta, cmp.p_worse), o["quiet"])
+    finish("compare", fmt, cmp, gate.check(cmp.delta, cmp.p_worse), o["quiet"], o["junit"])

@@ -50,12 +50,15 @@ def show(out: list[str] | Any) -> None:
 
 
 def finish(
-    command: str, fmt: Any, result: Any, checks: list[dict[str, Any]], quiet: bool
+    command: str, fmt: Any, result: Any, checks: list[dict[str, Any]], quiet: bool, junit: str | None = None
 ) -> None:
-    """Print a result in ``fmt`` on stdout, its warnings and the gates' verdicts on stderr, and
-    exit 1 when a check failed. The same for every command that computes a loss."""
-    from ..report import check_verdict, checks_failed, render
+    """Write ``--junit``, print a result in ``fmt`` on stdout, its warnings and the gates' verdicts
+    on stderr, and exit 1 when a check failed. The same for every command that computes a loss."""
+    from ..report import check_verdict, checks_failed, junit_xml, render
 
+    if junit is not None:
+        from ..writers import write_report  # checks the path again: compare's first check
+        write_report(junit, junit_xml(result, checks, command))
     show(render(result, fmt, checks))
     shown = result.warnings if fmt != "table" else []  # the table shows its warnings itself
     if shown or checks:  # rich is imported only when there is something to say

@@ -62,17 +62,18 @@ Nonfinite = Annotated[loss_spec.Nonfinite, _loss("--nonfinite", help="error (def
 
 # -- measures -----------------------------------------------------------------------------------
 TopK = Annotated[int, _measures("--top-k", help="Also report top-k accuracy (ties favour the target: it counts when fewer than K classes score strictly higher).")]
-PerClass = Annotated[bool, _measures("--per-class", help="A per-class breakdown.")]
-Ece = Annotated[bool, _measures("--ece", help="Expected calibration error (15 bins).")]
+PerClass = Annotated[bool, _measures("--per-class", help="A per-class breakdown (bce: per label).")]
+Ece = Annotated[bool, _measures("--ece", help="Expected calibration error (15 bins; bce: per label and pooled).")]
+Threshold = Annotated[float | None, _measures("--threshold", help="Decision threshold of accuracy (default: 0 on logits, 0.5 on probabilities).", show_default=False)]
 EceBins = Annotated[int, _measures("--ece-bins", help="Expected calibration error with N bins.")]
 Ci = Annotated[float | None, _measures("--ci", help="Bootstrap confidence interval (compare: of the delta) at this level, e.g. 0.95.")]
 Bootstrap = Annotated[int, _measures("--bootstrap", help="Bootstrap replicates for --ci.")]
 Seed = Annotated[int, _measures("--seed", help="Seed of the bootstrap (in the signature).")]
 
 # -- output -------------------------------------------------------------------------------------
-Format = Annotated[formats.Format, _output("--format", "-f", metavar="FORMAT", help="auto (table on a terminal, else json), table, json, tsv or value (the bare loss; compare: the delta).")]
+Format = Annotated[formats.Format, _output("--format", "-f", metavar="FORMAT", help="auto (table on a terminal, else json), table, json, jsonl, tsv, csv, markdown (for $GITHUB_STEP_SUMMARY) or value (the bare loss; compare: the delta). With --reduction none, tsv / csv / jsonl print one row per position (id, target, loss).")]
 InfoFormat = Annotated[formats.InfoFormat, _output("--format", "-f", help="auto (table on a terminal, else json), table or json.")]
-Output = Annotated[str | None, _output("--output", "-o", help="Write per-position (bce: per-element) losses: .npy .csv .tsv .parquet; with --engine dask, a folder of Parquet parts.")]
+Output = Annotated[str | None, _output("--output", "-o", help="Write per-position (bce: per-element) losses: .npy .csv .tsv .jsonl .parquet, or - for stdout (in -f's format, tsv by default); with --engine dask, a folder of Parquet parts.")]
 WithProbs = Annotated[bool, _output("--with-probs", help="Add the target's probability and the argmax to -o output.")]
 Force = Annotated[bool, _output("--force", help="Replace existing output files.")]
 GradOutput = Annotated[str | None, _output("--grad-output", help="Write d(loss)/d(predictions), as loss.backward() gives it (except: an ignored row whose logits hold NaN/inf gets 0 here, NaN in torch).")]
@@ -85,6 +86,7 @@ MaxIncrease = Annotated[float | None, _gates("--max-increase", help="With --base
 Relative = Annotated[bool, _gates("--relative", help="--max-increase is a fraction of the baseline.")]
 FailIfWorse = Annotated[bool, _gates("--fail-if-worse", help="Exit 1 when B is significantly worse than A.")]
 Alpha = Annotated[float, _gates("--alpha", help="Significance level of --fail-if-worse.")]
+Junit = Annotated[str | None, _gates("--junit", help="Write the gates as JUnit XML to FILE (each gate a test case; a failed one with its value and threshold), for CI test reports.")]
 Margin = Annotated[float, _gates("--margin", help="--fail-if-worse tolerates delta up to this.")]
 
 # -- running ------------------------------------------------------------------------------------

@@ -22,9 +22,9 @@ _READ = ("format_in", "targets_format", "preds_key", "target_key", "target_col",
 _LOSS = {"input_kind": "input", "target_kind": "targets", "ignore_index": "ignore_index",
          "reduction": "reduction", "label_smoothing": "label_smoothing", "float64": "float64",
          "nonfinite": "nonfinite"}  # fmt: skip
-_MEASURES = ("top_k", "per_class", "ece", "ece_bins", "ci", "bootstrap", "seed")
+_MEASURES = ("top_k", "per_class", "ece", "ece_bins", "ci", "bootstrap", "seed", "threshold")
 _RUN = ("chunk_rows", "workers", "engine", "scheduler")
-_OUTPUT = {"output": "path", "grad_output": "grad_path", "force": "force", "with_probs": "with_probs"}
+_OUTPUT = {"output": "path", "grad_output": "grad_path", "force": "force", "with_probs": "with_probs", "fmt": "format", "junit": "report"}  # fmt: skip
 
 
 def _given(o: Params, names: Any) -> dict[str, Any]:
@@ -70,7 +70,6 @@ def output_spec(o: Params) -> Any:
 
 def run_loss(command: LossKind, o: Params) -> None:
     """``ce``, ``nll`` and ``bce``: evaluate, check the gates, print the report."""
-    from ..accumulate.spec import Measures
     from ..api import evaluate
     from ..api.gates import LossGates
     from ..api.signature import Signature
@@ -79,7 +78,7 @@ def run_loss(command: LossKind, o: Params) -> None:
     binary = command == "bce"
     read = read_options(o, binary=binary)
     loss = loss_spec(command, o)
-    wanted = None if binary else measures(o)
+    wanted = measures(o)
     run, out = run_spec(o), output_spec(o)
     gates = LossGates(o["fail_above"], o["baseline"], o["max_increase"], o["relative"])
     # before the data is read, so a run bound to fail writes nothing; the target kind is
@@ -89,11 +88,11 @@ def run_loss(command: LossKind, o: Params) -> None:
     bar = progress_bar(o["quiet"])
     try:
         run = dataclasses.replace(run, progress=bar)
-        ev = evaluate(o["preds"], o["targets"], read, loss, wanted or Measures(), run, out)
+        ev = evaluate(o["preds"], o["targets"], read, loss, wanted, run, out)
     finally:
         if bar is not None:
             bar.close()
     checks = gates.check(ev.result.loss, Signature.parse(ev.signature))
-    finish(command, fmt, ev, checks, o["quiet"])
+    finish(command, fmt, ev, checks, o["quiet"], o["junit"])
 
 

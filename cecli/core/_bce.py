@@ -253,6 +253,13 @@ class BCEBlock:
     loss: np.ndarray
     correct: int
     bad_rows: np.ndarray | None = None
+    hit: np.ndarray | None = None  # per element: the prediction is right (for per-label counts)
+
+
+def default_threshold(logits: bool) -> float:
+    """The decision threshold of a binary prediction: 0 on logits, 0.5 on probabilities (the
+    same decision: sigmoid(0) = 0.5)."""
+    return 0.0 if logits else 0.5
 
 
 def bce_blocks(
@@ -263,10 +270,12 @@ def bce_blocks(
     *,
     logits: bool,
     scan_nonfinite: bool,
+    threshold: float | None = None,
 ) -> Iterator[BCEBlock]:
-    """Walk validated arrays in row blocks. Accuracy thresholds logits at 0 and probabilities
-    at 0.5 (targets at 0.5)."""
-    threshold = x.dtype.type(0.0 if logits else 0.5)
+    """Walk validated arrays in row blocks. Accuracy: a prediction above ``threshold``
+    (default :func:`default_threshold`; compared in the predictions' precision) against a
+    target above 0.5."""
+    thr = x.dtype.type(default_threshold(logits) if threshold is None else threshold)
     for b in row_blocks(x):
         xb, tb = x[b], t[b]
         bad_rows = None
@@ -275,5 +284,15 @@ def bce_blocks(
             if bad.any():
                 bad_rows = np.flatnonzero(bad.reshape(xb.shape[0], -1).any(axis=1))
         lb = bce_losses(xb, tb, w, pw, logits)
-        correct = int(np.count_nonzero((xb > threshold) == (tb > 0.5)))
-        yield BCEBlock(b, lb, correct, bad_rows)
+        hit = (xb > thr) == (tb > 0.5)
+        yield BCEBlock(b, lb, int(np.count_nonzero(hit)), bad_rows, hit)
+
+
+def bce_probs(x: np.ndarray, logits: bool) -> np.ndarray:
+    """The predicted probability of each element: ``sigmoid(x)`` of logits (stable, in the
+    working precision), probabilities as they are."""
+    if not logits:
+        return x
+    with np.errstate(over="ignore"):
+        p: np.ndarray = np.exp(log_sigmoid(x))
+    return p

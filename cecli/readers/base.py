@@ -103,6 +103,22 @@ class Batch:
     sample_weight: np.ndarray[Any, Any] | None = None
     group: np.ndarray[Any, Any] | None = None
     start: int = 0
+    label_names: list[str] | None = None
+    """The labels as the input spelled them, by class index, when they were names (text
+    labels, or integers naming classes): outputs show ``label_names[target]``."""
+
+    def spelled(self, index: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+        """Class indices (targets, argmaxes) as the input spelled its labels: the names when
+        they were names (an index that is no class, e.g. an ignored target, gives None), else
+        the indices as they are."""
+        if self.label_names is None:
+            return index
+        idx = np.asarray(index)
+        names = np.asarray(self.label_names, dtype=object)
+        ok = (idx >= 0) & (idx < names.size)
+        out = np.full(idx.shape, None, dtype=object)
+        out[ok] = names[idx[ok]]
+        return out
 
 
 @dataclass

@@ -214,7 +214,20 @@ class Inputs:
             sample_weight=arrays.get("sample_weight"),
             group=arrays.get("group"),
             start=start,
+            label_names=self.label_names(),
         )
+
+    def label_names(self) -> list[str] | None:
+        """The class names the targets' labels were spelled as (text labels mapped to names,
+        or integers matched to classes named by integers); None for class indices. Known once
+        a batch was read."""
+        if self._by_name is not None:
+            return [str(n) for n in self._by_name[0].names]
+        labels = getattr(self._target if self._target is not None else self._preds, "labels", None)
+        if labels is None or labels.names is None or labels.as_ints:
+            return None
+        names: list[str] = labels.names
+        return names
 
     def close(self) -> None:
         self._preds.close()

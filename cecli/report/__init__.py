@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from ._compare import compare_table, compare_to_dict, compare_tsv_lines, compare_value_lines
     from ._inspect import inspect_table
     from ._progress import ProgressBar, progress_display
-    from ._render import render
+    from ._render import junit_xml, render
     from ._softmax import softmax_table, softmax_to_dict
 
 _LAZY = {
@@ -50,7 +50,7 @@ _LAZY = {
     "_compare": ("compare_table", "compare_to_dict", "compare_tsv_lines", "compare_value_lines"),
     "_inspect": ("inspect_table",),
     "_progress": ("ProgressBar", "progress_display"),
-    "_render": ("render",),
+    "_render": ("junit_xml", "render"),
     "_softmax": ("softmax_table", "softmax_to_dict"),
 }
 _MODULE_OF = {name: module for module, names in _LAZY.items() for name in names}
@@ -74,6 +74,7 @@ __all__ = [
     "compare_value_lines",
     "format_pair",
     "inspect_table",
+    "junit_xml",
     "per_class_table",
     "progress_display",
     "render",

@@ -62,9 +62,9 @@ def to_dict(ev: Evaluation[CEResult], checks: list[dict[str, Any]] | None = None
 value_lines = loss_value_lines  # ``-f value``
 
 
-def tsv_lines(ev: Evaluation[CEResult]) -> list[str]:
-    """``-f tsv``: a header line and a value line (or one loss per line for ``none``)."""
-    return loss_tsv_lines(ev, to_dict)
+def tsv_lines(ev: Evaluation[CEResult], sep: str = "\t") -> list[str]:
+    """``-f tsv`` / ``-f csv``: a header and a value line, then the breakdown (if any)."""
+    return loss_tsv_lines(ev, to_dict, sep)
 
 
 def summary_table(ev: Evaluation[CEResult], checks: list[dict[str, Any]] | None = None) -> Any:

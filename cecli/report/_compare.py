@@ -6,7 +6,7 @@ from typing import Any
 
 from .._version import __version__
 from ..api import Comparison
-from ._common import cell, clean, exact
+from ._common import clean, exact
 from ._numbers import add_aligned_rows
 from ._parts import (
     QUANTILES,
@@ -21,6 +21,7 @@ from ._parts import (
     value_column,
     with_warnings,
 )
+from ._text import delimited
 
 
 def _side(r: Any, path: str) -> dict[str, Any]:
@@ -71,11 +72,12 @@ def compare_value_lines(cmp: Comparison) -> list[str]:
     return [exact(cmp.delta)]
 
 
-def compare_tsv_lines(cmp: Comparison) -> list[str]:
+def compare_tsv_lines(cmp: Comparison, sep: str = "\t") -> list[str]:
+    """``-f tsv`` (``sep``: ``,`` for ``-f csv``): a header line and a value line."""
     keys = ["loss_a", "loss_b", "delta", "ci_low", "ci_high", "p_value", "samples", "counted"]
     vals = [cmp.a.loss, cmp.b.loss, cmp.delta, cmp.ci["low"], cmp.ci["high"], cmp.p_value,
             cmp.a.samples, cmp.a.counted]
-    return ["\t".join(keys), "\t".join(cell(clean(v)) for v in vals)]
+    return delimited([keys, clean(vals)], sep)
 
 
 def compare_table(cmp: Comparison, checks: list[dict[str, Any]] | None = None) -> Any:

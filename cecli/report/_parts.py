@@ -10,8 +10,9 @@ import numpy as np
 
 from .._version import __version__
 from ..api import Evaluation
-from ._common import cell, clean, exact, format_pair
+from ._common import clean, exact, format_pair
 from ._numbers import DASH, NumberColumn
+from ._text import summary_lines
 
 
 def headline(ev: Evaluation[Any]) -> dict[str, Any]:
@@ -86,15 +87,14 @@ def loss_value_lines(ev: Evaluation[Any]) -> list[str]:
 
 
 def loss_tsv_lines(
-    ev: Evaluation[Any], to_dict: Callable[[Any], dict[str, Any]]
+    ev: Evaluation[Any], to_dict: Callable[[Any], dict[str, Any]], sep: str = "\t"
 ) -> list[str]:
-    """``-f tsv``: a header line and a value line of the JSON object's scalar fields (or one
-    loss per line for ``none``)."""
+    """``-f tsv`` (``sep``: ``,`` for ``-f csv``): a header line and a value line of the JSON
+    object's scalar fields, and the per-class / per-label table as a second section (or one
+    loss per line for ``none`` kept in memory)."""
     if ev.losses is not None:
         return loss_value_lines(ev)
-    d = to_dict(ev)
-    keys = [k for k, v in d.items() if not isinstance(v, (dict, list))]
-    return ["\t".join(keys), "\t".join(cell(d[k]) for k in keys)]
+    return summary_lines(to_dict(ev), sep)
 
 
 #: The quantiles of the per-position losses a table shows.

@@ -18,12 +18,18 @@ class _Choice(str, enum.Enum):
 
 class Format(_Choice):
     """How a result is printed: ``auto`` is a table on a terminal and JSON otherwise; ``value``
-    is the bare number (one per line for ``--reduction none``)."""
+    is the bare number (one per line for ``--reduction none``); ``tsv`` / ``csv`` a header
+    and a line of values (a second section for the per-class table), or with ``--reduction
+    none`` the per-row table (``jsonl`` too); ``markdown`` a GitHub-flavoured table for
+    ``$GITHUB_STEP_SUMMARY`` and PR comments."""
 
     AUTO = "auto"
     TABLE = "table"
     JSON = "json"
+    JSONL = "jsonl"
     TSV = "tsv"
+    CSV = "csv"
+    MARKDOWN = "markdown"
     VALUE = "value"
 
     def resolve(self, terminal: bool) -> Format:

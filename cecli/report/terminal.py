@@ -111,6 +111,7 @@ Examples:
   cecli bce scores.csv --target-col clicked -f value
   cecli bce logits.npy labels.npy --pos-weight 3 --reduction sum -f json | jq .loss
   cecli bce tags.parquet --target-cols is_cat,is_dog --weight 1,2 --fail-above 0.4
+  cecli bce tags.parquet --target-cols is_cat,is_dog --per-class --ece --ci 0.95 --threshold 0.5
 """
 
 COMPARE_HELP = """Paired comparison of two prediction files on the same targets.

@@ -14,37 +14,45 @@ Outputs and inputs are compared by identity (device and inode, symlinks followed
 and other spellings of a path count), not by their text. CSV / TSV fields holding the delimiter,
 a double quote, a carriage return or a newline are quoted RFC 4180 style (in double quotes, a
 quote doubled), as Python's :mod:`csv` writer does in its default dialect (with
-``delimiter="\t"`` for TSV); lines end with ``\n``. pyarrow is imported only for Parquet.
+``delimiter="\t"`` for TSV); lines end with ``\n``. JSON Lines hold one object a row (NaN and inf
+as null). ``-o -`` spools the rows to a temporary file and copies them to stdout once the run
+succeeded (:class:`SpooledStdout`). pyarrow is imported only for Parquet.
 """
 
 from __future__ import annotations
 
 from ._dataset import MARKER, DatasetWriter, part_name, write_part
-from ._files import ArrayWriter, TableWriter, commit_together
+from ._files import ArrayWriter, TableWriter, commit_together, write_report
 from ._paths import (
     OUTPUT_FORMATS,
+    STDOUT_FORMATS,
     check_dataset_output,
     check_distinct,
     check_output,
+    check_report,
     output_format,
     same_file,
 )
-from ._place import AtomicFile, move_noreplace
+from ._place import AtomicFile, SpooledStdout, move_noreplace
 
 __all__ = [
     "MARKER",
     "OUTPUT_FORMATS",
+    "STDOUT_FORMATS",
     "ArrayWriter",
     "AtomicFile",
     "DatasetWriter",
+    "SpooledStdout",
     "TableWriter",
     "check_dataset_output",
     "check_distinct",
     "check_output",
+    "check_report",
     "commit_together",
     "move_noreplace",
     "output_format",
     "part_name",
     "same_file",
     "write_part",
+    "write_report",
 ]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import json
+import math
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -11,8 +13,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import OutputError
-from ._paths import output_format
-from ._place import AtomicFile
+from ._paths import check_report, output_format
+from ._place import AtomicFile, SpooledStdout
 
 _NPY_HEADER = 256  # bytes reserved for the NPY header, rewritten with the final shape
 
@@ -22,7 +24,7 @@ class _Output(abc.ABC):
     :class:`OutputError`, and ``commit`` = prepare, publish, finalize."""
 
     @abc.abstractmethod
-    def _atomic(self) -> AtomicFile: ...
+    def _atomic(self) -> AtomicFile | SpooledStdout: ...
 
     @abc.abstractmethod
     def prepare(self, shape: tuple[int, ...] | None = None) -> None: ...
@@ -123,8 +125,8 @@ def _quoted(fields: list[str], sep: str) -> list[str]:
 
 
 class TableWriter(_Output):
-    """Rows of named columns to CSV, TSV or Parquet (or, for ``.npy``, the ``loss`` column in
-    the targets' shape)."""
+    """Rows of named columns to CSV, TSV, JSON Lines or Parquet (or, for ``.npy``, the ``loss``
+    column in the targets' shape); ``path`` ``-`` is stdout, in the text format ``fmt``."""
 
     def __init__(
         self,
@@ -132,19 +134,27 @@ class TableWriter(_Output):
         row_shape: tuple[int, ...] = (),
         dtype: Any = np.float64,
         force: bool = False,
+        fmt: str | None = None,
     ) -> None:
         self.path = path
-        self.fmt = output_format(path)
+        self.fmt = output_format(path, fmt)
         self.row_shape = row_shape
         self.arrays: ArrayWriter | None = None
-        self.atomic: AtomicFile | None = None
+        self.atomic: AtomicFile | SpooledStdout | None = None
         self._pq: Any = None
         self._fh: Any = None
         self._header_done = False
-        if self.fmt == "npy":
+        if path == "-":
+            self.atomic = SpooledStdout()
+        elif self.fmt == "npy":
             self.arrays = ArrayWriter(path, row_shape, dtype, force)
         else:
             self.atomic = AtomicFile(path, force)
+
+    @property
+    def revocable(self) -> bool:
+        """Whether a publish can be taken back (not for rows printed on stdout)."""
+        return self._atomic().revocable
 
     def write(self, columns: dict[str, np.ndarray]) -> None:
         """Append rows; ``columns`` maps names to equal-length 1-D arrays (``loss`` required)."""
@@ -155,9 +165,11 @@ class TableWriter(_Output):
         self.write_columns(columns)
 
     def write_columns(self, columns: dict[str, np.ndarray]) -> None:
-        """Append rows of arbitrary named columns (CSV, TSV or Parquet only)."""
+        """Append rows of arbitrary named columns (CSV, TSV, JSON Lines or Parquet only)."""
         if self.fmt == "parquet":
             self._guarded(self._write_parquet, columns)
+        elif self.fmt == "jsonl":
+            self._guarded(self._write_jsonl, columns)
         else:
             self._guarded(self._write_text, columns, "," if self.fmt == "csv" else "\t")
 
@@ -174,6 +186,17 @@ class TableWriter(_Output):
             if len(cols) == 1:  # a lone empty field is written "", so the row is not blank
                 cols[0] = [f or '""' for f in cols[0]]
             self._fh.write("\n".join(sep.join(row) for row in zip(*cols, strict=True)) + "\n")
+
+    def _write_jsonl(self, columns: dict[str, np.ndarray]) -> None:
+        assert self.atomic is not None
+        if self._fh is None:
+            self._fh = open(self.atomic.tmp, "w", encoding="utf-8", newline="")  # noqa: SIM115
+        keys = [json.dumps(str(k)) + ": " for k in columns]
+        cols = [_json_column(v) for v in columns.values()]
+        if cols and len(cols[0]):
+            rows = ("{" + ", ".join(k + f for k, f in zip(keys, row, strict=True)) + "}"
+                    for row in zip(*cols, strict=True))
+            self._fh.write("\n".join(rows) + "\n")
 
     def _write_parquet(self, columns: dict[str, np.ndarray]) -> None:
         import pyarrow as pa
@@ -208,7 +231,7 @@ class TableWriter(_Output):
     def finalize(self) -> None:
         self._atomic().finalize()
 
-    def _atomic(self) -> AtomicFile:
+    def _atomic(self) -> AtomicFile | SpooledStdout:
         if self.arrays is not None:
             return self.arrays.atomic
         assert self.atomic is not None
@@ -232,7 +255,35 @@ def _text_column(v: np.ndarray, sep: str) -> list[str]:
         return [repr(x) for x in v.tolist()]
     if v.dtype.kind in "biu":  # digits and a sign: never quoted
         return [str(x) for x in v.tolist()]
-    return _quoted([str(x) for x in v.tolist()], sep)
+    return _quoted(["" if x is None else str(x) for x in v.tolist()], sep)
+
+
+def write_report(path: str, text: str, inputs: Sequence[str] = ()) -> None:
+    """A report file (``--junit``), written whole to a temporary beside ``path`` and renamed
+    over it: a reader never sees half a report, and a report of an earlier run is replaced (as
+    pytest's ``--junitxml`` does). The path is checked (:func:`check_report`) first; check it
+    before a run too, so a long run does not end on a bad path."""
+    check_report(path, inputs)
+    atomic = AtomicFile(path, force=True)
+    try:
+        with open(atomic.tmp, "w", encoding="utf-8") as fh:
+            fh.write(text)
+    except OSError as exc:
+        raise atomic.failed(exc) from None
+    except BaseException:
+        atomic.abort()
+        raise
+    atomic.commit()
+
+
+def _json_column(v: np.ndarray) -> list[str]:
+    # JSON values: floats at full precision (NaN / inf as null, as in every JSON cecli writes),
+    # integers as they are, anything else a string (a null as null).
+    if v.dtype.kind == "f":
+        return [repr(x) if math.isfinite(x) else "null" for x in v.tolist()]
+    if v.dtype.kind in "biu":
+        return [str(x) for x in v.tolist()]
+    return ["null" if x is None else json.dumps(str(x), ensure_ascii=False) for x in v.tolist()]
 
 
 def commit_together(outputs: Sequence[ArrayWriter | TableWriter]) -> None:
@@ -241,6 +292,8 @@ def commit_together(outputs: Sequence[ArrayWriter | TableWriter]) -> None:
     if one fails, those published before it are taken back (a file one replaced with ``force``
     is put back) and the rest aborted. Prepare an ``.npy`` with its shape first if it needs
     one."""
+    # what cannot be taken back (rows printed on stdout) is published last
+    outputs = sorted(outputs, key=lambda w: not getattr(w, "revocable", True))
     try:
         for w in outputs:
             w.prepare()

@@ -11,17 +11,29 @@ from urllib.parse import unquote
 
 from ..errors import OutputError, UsageError
 
-OUTPUT_FORMATS = {".npy": "npy", ".csv": "csv", ".tsv": "tsv", ".parquet": "parquet", ".pq": "parquet"}
+OUTPUT_FORMATS = {".npy": "npy", ".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl",
+                  ".parquet": "parquet", ".pq": "parquet"}  # fmt: skip
+#: The formats of a per-row table on stdout (``-o -``).
+STDOUT_FORMATS = ("csv", "tsv", "jsonl")
 
 
-def output_format(path: str) -> str:
+def output_format(path: str, fmt: str | None = None) -> str:
+    """The format of output ``path`` (from its extension; ``-``, stdout, is in ``fmt``)."""
+    if path == "-":
+        if fmt not in STDOUT_FORMATS:
+            raise UsageError(
+                "-o - writes the per-row table to stdout as CSV, TSV or JSON Lines",
+                value=fmt,
+                fix="add -f tsv (or -f csv, -f jsonl)",
+            )
+        return fmt
     low = path.lower()
     for ext, fmt in OUTPUT_FORMATS.items():
         if low.endswith(ext):
             return fmt
     raise UsageError(
         f"cannot tell the output format of {path!r}",
-        fix="name the output .npy, .csv, .tsv or .parquet",
+        fix="name the output .npy, .csv, .tsv, .jsonl or .parquet (or - for stdout)",
     )
 
 
@@ -111,6 +123,16 @@ def check_output(path: str, inputs: Sequence[str], force: bool) -> None:
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise OutputError(f"the output's folder {folder} does not exist", file=path)
+
+
+def check_report(path: str | None, inputs: Sequence[str], option: str = "--junit") -> None:
+    """Before a run: a report file (``--junit``) is a file of an existing folder and none of the
+    inputs; an existing report is replaced (it is the previous run's)."""
+    if path is None:
+        return
+    if path == "-":
+        raise UsageError(f"{option} writes a file; stdout carries the result", fix=f"{option} report.xml")
+    check_output(path, inputs, force=True)
 
 
 def check_distinct(outputs: Sequence[tuple[str, str | None]]) -> None:

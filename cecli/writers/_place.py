@@ -125,6 +125,8 @@ class AtomicFile:
     drops what was kept; :meth:`abort` before :meth:`finalize` undoes a publish. :meth:`commit`
     is both steps at once."""
 
+    revocable = True  # a publish can be taken back until finalize
+
     def __init__(self, path: str, force: bool = False) -> None:
         self.path = path
         self.force = force
@@ -215,6 +217,53 @@ class AtomicFile:
         to raise, naming the output and the OS's reason."""
         self.abort()
         return OutputError(f"cannot write the output ({reason(exc)})", file=self.path)
+
+
+class SpooledStdout:
+    """``-o -``: the rows go to a private temporary file, copied to stdout by :meth:`publish`
+    once the run succeeded, so a run that fails midway prints no partial table (the price: the
+    first row appears when the last is computed). Published last among a run's outputs, as
+    what was printed cannot be taken back (:attr:`revocable`)."""
+
+    revocable = False
+
+    def __init__(self, path: str = "-", force: bool = False) -> None:
+        self.path = path
+        try:
+            fd, self.tmp = tempfile.mkstemp(prefix=".cecli-stdout-", suffix=".tmp")
+        except OSError as exc:
+            raise OutputError(f"cannot spool the rows ({exc.strerror})", file="-") from None
+        os.close(fd)
+        self.done = False
+
+    def publish(self) -> None:
+        """Copy the rows to stdout (a closed pipe raises BrokenPipeError, which the command
+        line ends quietly on; the temporary is removed either way)."""
+        import shutil
+
+        try:
+            sys.stdout.flush()
+            with open(self.tmp, "rb") as src:
+                shutil.copyfileobj(src, sys.stdout.buffer, 1 << 20)
+            sys.stdout.flush()
+        finally:
+            self.abort()
+
+    def finalize(self) -> None:
+        self.abort()
+
+    def commit(self) -> None:
+        self.publish()
+
+    def abort(self) -> None:
+        if not self.done:
+            self.done = True
+            with contextlib.suppress(OSError):
+                os.unlink(self.tmp)
+
+    def failed(self, exc: BaseException) -> OutputError:
+        self.abort()
+        return OutputError(f"cannot spool the rows ({reason(exc)})", file="-")
 
 
 def _is_file_or_link(path: str) -> bool:

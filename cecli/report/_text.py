@@ -1,0 +1,225 @@
+"""Delimited text reports (``-f tsv`` / ``-f csv``) and GitHub-flavoured Markdown (``-f
+markdown``), both built from a result's JSON object, so they never show another number.
+
+TSV / CSV: a header and a line of the object's scalar fields; a breakdown (``per_class``,
+``per_label``) follows as a second section after a blank line, with a header of its own, so it
+is never dropped. Fields are quoted as Python's :mod:`csv` writer quotes them.
+
+JUnit XML (``--junit FILE``): each gate a test case, a failed one with its values.
+
+Markdown: a ``### cecli COMMAND`` heading, a table of the headline figures, the breakdown (the
+largest shares first, at most :data:`MARKDOWN_ROWS` rows), the gates with their values and
+thresholds, and the warnings, for ``$GITHUB_STEP_SUMMARY`` and pull-request comments.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from ._common import DASH, cell, clean, short
+
+#: The keys of a JSON object's breakdown, in the order they are looked for.
+BREAKDOWNS = ("per_class", "per_label")
+#: Breakdown rows a Markdown report shows (the rest are in -f json).
+MARKDOWN_ROWS = 30
+
+
+def delimited(rows: Iterable[Sequence[Any]], sep: str) -> list[str]:
+    """Rows of cells as lines, quoted as Python's csv writer quotes them (``None``: ``nan``)."""
+    buf = io.StringIO()
+    w = csv.writer(buf, delimiter=sep, lineterminator="\n")
+    for row in rows:
+        w.writerow([cell(v) for v in row])
+    return buf.getvalue().splitlines()
+
+
+def summary_lines(d: dict[str, Any], sep: str, keys: Sequence[str] | None = None) -> list[str]:
+    """``-f tsv`` / ``-f csv`` of a JSON object: its scalar fields (or ``keys``), then each
+    breakdown as a second section after a blank line."""
+    if keys is None:
+        keys = [k for k, v in d.items() if not isinstance(v, (dict, list))]
+    lines = delimited([keys, [d.get(k) for k in keys]], sep)
+    for key in BREAKDOWNS:
+        rows = d.get(key)
+        if rows:
+            cols = list(rows[0])
+            lines += ["", *delimited([cols, *([r.get(c) for c in cols] for r in rows)], sep)]
+    return lines
+
+
+# -- Markdown -------------------------------------------------------------------------------------
+
+
+def _md(text: Any) -> str:
+    """A table cell: pipes escaped, never a line break."""
+    return str(text).replace("|", "\\|").replace("\r", " ").replace("\n", " ")
+
+
+def md_table(header: Sequence[str], rows: Iterable[Sequence[Any]], align: str = "") -> list[str]:
+    """A GitHub-flavoured table; ``align`` has an ``l`` or ``r`` a column (default: the first
+    left, the others right, as numbers are)."""
+    marks = ["---:" if a == "r" else "---" for a in align or "l" + "r" * (len(header) - 1)]
+    out = ["| " + " | ".join(map(_md, header)) + " |", "| " + " | ".join(marks) + " |"]
+    out += ["| " + " | ".join(_md(c) for c in row) + " |" for row in rows]
+    return out
+
+
+def num(v: Any, digits: int = 6) -> str:
+    """A number in a Markdown table (``-`` for none), counts with thousands separators."""
+    if v is None:
+        return DASH
+    if isinstance(v, bool):
+        return str(v).lower()
+    if isinstance(v, int):
+        return f"{v:,}"
+    return short(float(v), digits)
+
+
+def interval(ci: dict[str, Any] | None) -> list[tuple[str, str]]:
+    """The rows of a bootstrap interval."""
+    if not ci:
+        return []
+    how = f"{ci.get('method', 'bootstrap')}, {ci['replicates']} replicates, seed {ci['seed']}"
+    if ci.get("group"):
+        how += f", groups: {ci['group']}"
+    return [(f"{ci['level']:.0%} interval", f"{num(ci['low'])} {DASH} {num(ci['high'])} ({how})")]
+
+
+def check_rows(checks: Sequence[dict[str, Any]]) -> list[str]:
+    """The gates as a table: each one's result, value and threshold."""
+    if not checks:
+        return []
+    rows = [
+        (
+            c["name"],
+            "pass" if c["passed"] else "**FAIL**",
+            num(c["value"], 8),
+            num(c["threshold"], 8),
+            _check_note(c),
+        )
+        for c in checks
+    ]
+    return ["", *md_table(("check", "result", "value", "threshold", "note"), rows, "llrrl")]
+
+
+def _check_note(c: dict[str, Any]) -> str:
+    if c["name"] == "baseline":
+        inc = f"{c['max_increase']:.4g}" + (" relative" if c.get("relative") else "")
+        return f"baseline {num(c['baseline'], 8)} + {inc} ({c['file']})"
+    if c["name"] == "fail_if_worse":
+        return f"one-sided p {num(c['p_worse'], 3)}, alpha {c['alpha']:g}, margin {c['margin']:g}"
+    return "loss <= threshold"
+
+
+def breakdown_rows(d: dict[str, Any], limit: int = MARKDOWN_ROWS) -> list[str]:
+    """The per-class (ce) or per-label (bce) table, the largest share of the loss first."""
+    for key in BREAKDOWNS:
+        rows = d.get(key)
+        if not rows:
+            continue
+        name = "class" if key == "per_class" else "label"
+        ordered = sorted(rows, key=lambda r: -(r["share"] if r.get("share") is not None else -1))
+        cols = [c for c in rows[0] if c not in (name, "index", "loss_sum")]
+        body = [[r[name], *(num(r[c]) for c in cols)] for r in ordered[:limit]]
+        out = ["", f"**{key.replace('_', ' ')}** (by share of the total loss)", "",
+               *md_table([name, *cols], body)]
+        if len(rows) > limit:
+            out += ["", f"{len(rows) - limit} more in `-f json`."]
+        return out
+    return []
+
+
+def warning_lines(warnings: Sequence[str]) -> list[str]:
+    return ["", *(f"> warning: {_md(w)}" for w in warnings)] if warnings else []
+
+
+def markdown_lines(d: dict[str, Any]) -> list[str]:
+    """``-f markdown`` of an evaluation's JSON object (ce, nll, bce)."""
+    names = ", ".join(f"`{i['path']}`" for i in d.get("inputs", []))
+    rows: list[tuple[str, str]] = [(f"loss ({d['reduction']})", num(d["loss"], 8))]
+    rows += interval(d.get("ci"))
+    if d.get("perplexity") is not None:
+        rows.append(("perplexity", num(d["perplexity"])))
+    label = "accuracy"
+    if d.get("threshold") is not None:
+        label = f"accuracy (threshold {d['threshold']:g})"
+    rows.append((label, num(d.get("accuracy"))))
+    if d.get("top_k"):
+        rows.append((f"top-{d['top_k']} accuracy", num(d.get("top_k_accuracy"))))
+    if "ece" in d:
+        rows.append((f"ECE ({d['ece_bins']} bins)", num(d["ece"])))
+    rows.append(("samples", num(d["samples"])))
+    for key in ("counted", "ignored", "rows", "labels", "classes", "positives"):
+        if key in d:
+            rows.append((key, num(d[key])))
+    out = [f"### cecli {d['command']} · {names}", "", *md_table(("measure", "value"), rows, "lr")]
+    out += breakdown_rows(d) + check_rows(d.get("checks", []))
+    out += warning_lines(d.get("warnings", []))
+    return [*out, "", f"<sub>signature `{d['signature']}`</sub>"]
+
+
+def compare_markdown_lines(d: dict[str, Any]) -> list[str]:
+    """``-f markdown`` of ``compare``'s JSON object: A and B side by side, the difference."""
+    a, b = d["a"], d["b"]
+
+    def diff(key: str) -> str:
+        x, y = a.get(key), b.get(key)
+        if x is None or y is None or not math.isfinite(y - x):
+            return DASH
+        return f"{y - x:+.4g}"
+
+    delta = DASH if d["delta"] is None else f"{d['delta']:+.6g}"
+    rows = [(f"loss ({d['reduction']})", num(a["loss"], 8), num(b["loss"], 8), delta)]
+    for key, label in (("perplexity", "perplexity"), ("accuracy", "accuracy"),
+                       ("top_k_accuracy", f"top-{a.get('top_k')} accuracy"), ("ece", "ECE")):
+        if a.get(key) is not None or b.get(key) is not None:
+            rows.append((label, num(a.get(key)), num(b.get(key)), diff(key)))
+    out = [f"### cecli compare · A = `{a['path']}` · B = `{b['path']}`", "",
+           *md_table(("measure", "A", "B", "B - A"), rows)]
+    stats = [*interval(d.get("ci")), ("p-value", f"{num(d['p_value'], 4)} (two-sided, no difference)"),
+             ("samples", num(d["samples"])), ("counted", num(d["counted"]))]
+    out += ["", *md_table(("B - A", "value"), stats, "ll")]
+    out += check_rows(d.get("checks", [])) + warning_lines(d.get("warnings", []))
+    return [*out, "", f"<sub>signature `{d['signature']}`</sub>"]
+
+
+# -- JUnit XML ------------------------------------------------------------------------------------
+
+
+def junit_xml(d: dict[str, Any], checks: Sequence[dict[str, Any]], verdicts: Sequence[str]) -> str:
+    """``--junit FILE``: the gates of a result's JSON object as JUnit XML, one ``testcase`` a
+    gate (``verdicts``: each gate's one-line verdict, in order), a failed gate with a
+    ``failure`` holding its value and threshold, in one ``testsuite`` named after the command
+    and its inputs. The result's headline figures are the suite's properties."""
+    import xml.etree.ElementTree as ET
+
+    failed = sum(not c["passed"] for c in checks)
+    counts = {"tests": str(len(checks)), "failures": str(failed), "errors": "0", "skipped": "0"}
+    root = ET.Element("testsuites", {"name": "cecli", **counts, "time": "0"})
+    command = d["command"]
+    inputs = ", ".join(i["path"] for i in d.get("inputs", [])) or ", ".join(
+        d[k]["path"] for k in ("a", "b") if k in d
+    )
+    suite = ET.SubElement(root, "testsuite", {"name": f"cecli {command} {inputs}".strip(),
+                                              **counts, "time": "0"})
+    props = ET.SubElement(suite, "properties")
+    for key in ("loss", "delta", "p_value", "reduction", "signature", "version"):
+        if key in d:
+            ET.SubElement(props, "property", {"name": key, "value": cell(d[key])})
+    for c, verdict in zip(clean(list(checks)), verdicts, strict=True):
+        case = ET.SubElement(suite, "testcase", {"classname": f"cecli.{command}",
+                                                 "name": c["name"], "time": "0"})
+        if not c["passed"]:
+            failure = ET.SubElement(case, "failure", {"message": verdict, "type": c["name"]})
+            failure.text = "\n".join(
+                f"{k}: {cell(v)}" for k, v in c.items() if k not in ("name", "passed")
+            )
+        else:
+            ET.SubElement(case, "system-out").text = verdict
+    ET.indent(root)
+    body: str = ET.tostring(root, encoding="unicode")
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + body + "\n"
