@@ -78,7 +78,10 @@ def run_in_terminal(args: list[str], columns: int, rows: int = 60) -> tuple[str,
     code = proc.wait(timeout=60)
     text = ANSI.sub("", b"".join(chunks).decode("utf-8", "replace"))
     lines = text.replace("\r\n", "\n").replace("\r", "").split("\n")
-    return "\n".join(line.rstrip() for line in lines).strip("\n") + "\n", code
+    # the progress bar (stderr, after half a second on a busy machine) is erased on a real
+    # terminal; stripped of its cursor codes it would stay, so it is dropped here
+    kept = [ln.rstrip() for ln in lines if not (ln.startswith("rows ") and "━" in ln)]
+    return "\n".join(kept).strip("\n") + "\n", code
 
 
 def capture(name: str, columns: int) -> Path:

@@ -9,7 +9,7 @@ import numpy as np
 from ..accumulate import BCEResult
 from ..api import Evaluation
 from . import _parts
-from ._numbers import NumberColumn, add_aligned_rows, percent
+from ._numbers import NumberColumn, add_aligned_rows, percent, value_column
 
 
 def bce_to_dict(ev: Evaluation[BCEResult], checks: list[dict[str, Any]] | None = None) -> dict[str, Any]:
@@ -62,7 +62,7 @@ def bce_summary_table(ev: Evaluation[BCEResult], checks: list[dict[str, Any]] | 
     r = ev.result
     cfg = ev.loss
     ci = r.ci or {}
-    col = _parts.value_column(r.loss, [r.accuracy, r.positives, r.ece, ci.get("low"), ci.get("high"),
+    col = value_column(r.loss, [r.accuracy, r.positives, r.ece, ci.get("low"), ci.get("high"),
                                        *(c["value"] for c in checks or [])])  # fmt: skip
     kind = "BCELoss" if cfg.input == "probs" else "BCEWithLogitsLoss"
     label, note = _parts.loss_label(r.reduction)

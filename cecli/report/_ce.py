@@ -7,7 +7,7 @@ from typing import Any
 from ..accumulate import HIST_RESOLUTION, CEResult
 from ..api import Evaluation
 from ._common import BAR_WIDTH, DASH, share_bar, sparkline
-from ._numbers import NumberColumn, add_aligned_rows, percent
+from ._numbers import NumberColumn, add_aligned_rows, percent, value_column
 from ._parts import (
     QUANTILES,
     add_measures,
@@ -24,7 +24,6 @@ from ._parts import (
     measure_table,
     run_fields,
     threshold_rows,
-    value_column,
     with_warnings,
 )
 

@@ -7,7 +7,7 @@ from typing import Any
 from .._version import __version__
 from ..api import Comparison
 from ._common import clean, exact
-from ._numbers import add_aligned_rows
+from ._numbers import add_aligned_rows, value_column
 from ._parts import (
     QUANTILES,
     add_measures,
@@ -18,7 +18,6 @@ from ._parts import (
     interval,
     loss_label,
     measure_table,
-    value_column,
     with_warnings,
 )
 from ._text import delimited

@@ -83,6 +83,14 @@ class NumberColumn:
         return [self.real(v) for v in values]
 
 
+def value_column(
+    loss: float | None, others: Iterable[float | None], loss_digits: int = 6
+) -> NumberColumn:
+    """The format of a measure table's value column: the loss with ``loss_digits`` significant
+    digits, every other real with at least four, all with the same decimals."""
+    return NumberColumn.fit(others, sig=4, least=NumberColumn.fit([loss], sig=loss_digits).decimals)
+
+
 def _finite(v: float | None) -> float | None:
     return float(v) if v is not None and math.isfinite(v) else None
 

@@ -109,12 +109,6 @@ def loss_label(reduction: str) -> tuple[str, str]:
     return f"loss ({reduction})", ""
 
 
-def value_column(loss: float | None, others: Iterable[float | None]) -> NumberColumn:
-    """The format of a measure table's value column: the loss with six significant digits,
-    every other real with at least four, all with the same decimals."""
-    return NumberColumn.fit(others, sig=4, least=NumberColumn.fit([loss], sig=6).decimals)
-
-
 def interval(col: NumberColumn, ci: dict[str, Any]) -> tuple[str, str]:
     """The measure and value cells of a bootstrap interval."""
     return f"{ci['level']:.0%} interval", f"{col.real(ci['low'])} {DASH} {col.real(ci['high'])}"
