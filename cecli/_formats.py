@@ -17,6 +17,8 @@ class DataFormat(str, enum.Enum):
     CSV = "csv"
     TSV = "tsv"
     PARQUET = "parquet"
+    JSONL = "jsonl"
+    ARROW = "arrow"
     TXT = "txt"
 
     def __str__(self) -> str:

@@ -9,6 +9,11 @@ expected.json to the last digit: the one iris figure in the README, the ci-gate 
 docs/screens:
 
     python scripts/make_examples.py
+
+And a language model's evaluation output, as vLLM's ``prompt_logprobs`` or an OpenAI-style
+``logprobs`` answer gives it: ``llm_tokens.jsonl``, one document a line, the log-probability of
+each realised token (``null`` for the first, which nothing predicts) and the document's UTF-8
+bytes (for bits per byte).
 """
 
 from __future__ import annotations
@@ -69,6 +74,39 @@ def write_tags() -> None:
             fh.write(",".join(row) + "\n")
 
 
+TEXTS = [
+    "The cat sat on the mat.",
+    "A loss is a number; a good tool explains it.",
+    "Tokenizers differ, so compare models in bits per byte.",
+    "Perplexity is the exponential of the mean negative log-likelihood.",
+    "Naïve café owners serve crème brûlée.",
+    "the the the the the",
+]
+
+
+def write_llm() -> None:
+    """``llm_tokens.jsonl``: word-level tokens (a leading space belongs to the word, as in
+    byte-level BPE), scored by an add-one unigram model of these texts with a little noise."""
+    import math
+
+    rng = np.random.default_rng(14)
+    docs = [[t if i == 0 else " " + t for i, t in enumerate(text.split(" "))] for text in TEXTS]
+    counts: dict[str, int] = {}
+    for doc in docs:
+        for tok in doc:
+            counts[tok] = counts.get(tok, 0) + 1
+    total, vocab = sum(counts.values()), len(counts)
+    with open(f"{OUT}/llm_tokens.jsonl", "w", encoding="utf-8") as fh:
+        for k, (text, doc) in enumerate(zip(TEXTS, docs, strict=True)):
+            lps: list[float | None] = [None]  # the first token: no prediction
+            for tok in doc[1:]:
+                p = (counts[tok] + 1) / (total + vocab)
+                lps.append(round(math.log(p) + float(rng.normal(scale=0.3)) - 0.3, 6))
+            rec = {"doc": f"doc-{k}", "tokens": doc, "logprobs": lps,
+                   "bytes": len(text.encode("utf-8"))}  # fmt: skip
+            fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
+
+
 def main() -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -110,6 +148,7 @@ def main() -> None:
         json.dump(expected, fh, indent=2)
         fh.write("\n")
     print(json.dumps(expected))
+    write_llm()
 
 
 if __name__ == "__main__":

@@ -318,3 +318,13 @@ def test_coverage_with_correlated_groups() -> None:
         by_groups += b["low"] <= TRUE_MEAN <= b["high"]
     assert by_rows / datasets < 0.8, by_rows / datasets
     assert 0.92 <= by_groups / datasets <= 0.98, by_groups / datasets
+
+
+def test_weights_in_reused_scratch_memory_are_the_fresh_ones() -> None:
+    from cecli.accumulate import poisson_weights
+
+    keys = np.arange(5000, 7000, dtype=np.uint64)
+    fresh = poisson_weights(keys, 37, 11)
+    for _ in range(2):  # the second call reuses the first's memory
+        assert np.array_equal(poisson_weights(keys, 37, 11, reuse=True), fresh)
+    assert np.array_equal(poisson_weights(keys[:10], 37, 11, reuse=True), fresh[:10])

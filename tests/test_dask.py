@@ -75,49 +75,77 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return d
 
 
-@pytest.fixture(scope="module")
-def scheduler(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """``dask scheduler`` + two ``dask worker`` processes on 127.0.0.1; yields the address."""
-    if not HAVE_DASK:
-        pytest.skip("needs the dask extra (pip install 'cecli[dask]')")
-    d = tmp_path_factory.mktemp("dask-cluster")
-    info = d / "scheduler.json"
-    dask = [sys.executable, "-m", "dask"]
-    env = dict(os.environ)
-    procs: list[subprocess.Popen[bytes]] = []
-    logs = []
+class Cluster:
+    """A real ``dask scheduler`` on 127.0.0.1 and ``dask worker`` processes (with or without a
+    nanny, in any environment), each logging to a file in ``folder``."""
 
-    def start(args: list[str], name: str) -> None:
-        log = open(d / f"{name}.log", "wb")  # noqa: SIM115 - closed in the finalizer
-        logs.append(log)
-        procs.append(subprocess.Popen([*dask, *args], stdout=log, stderr=log, env=env))
-
-    try:
-        start(
+    def __init__(self, folder: Path, env: dict[str, str] | None = None) -> None:
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self.logs: list[Any] = []
+        info = folder / "scheduler.json"
+        self.scheduler = self._start(
             ["scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
              "--scheduler-file", str(info)],
-            "scheduler",
+            "scheduler", env,
         )
-        address = _wait_for_address(info, procs[0])
-        for i in range(2):
-            start(
-                ["worker", address, "--host", "127.0.0.1", "--nthreads", "1", "--no-nanny",
-                 "--no-dashboard", "--name", f"w{i}"],
-                f"worker{i}",
-            )
-        _wait_for_workers(address, 2)
-        yield address
-    finally:
-        for p in procs[::-1]:
+        self.address = _wait_for_address(info, self.scheduler)
+
+    def _start(self, args: list[str], name: str, env: dict[str, str] | None = None
+               ) -> subprocess.Popen[bytes]:
+        log = open(self.folder / f"{name}.log", "wb")  # noqa: SIM115 - closed in close()
+        self.logs.append(log)
+        # started in their folder: `python -m` puts the working directory first on the path
+        proc = subprocess.Popen([sys.executable, "-m", "dask", *args], stdout=log, stderr=log,
+                                env=env or dict(os.environ), cwd=self.folder)
+        self.procs.append(proc)
+        return proc
+
+    def worker(self, name: str, *, nanny: bool = False, env: dict[str, str] | None = None
+               ) -> subprocess.Popen[bytes]:
+        return self._start(
+            ["worker", self.address, "--host", "127.0.0.1", "--nthreads", "1",
+             "--no-dashboard", "--name", name, *([] if nanny else ["--no-nanny"])],
+            name, env,
+        )
+
+    def wait_for_workers(self, n: int) -> None:
+        _wait_for_workers(self.address, n)
+
+    def close(self) -> None:
+        for p in self.procs[::-1]:
             p.terminate()
-        for p in procs:
+        for p in self.procs:
             try:
-                p.wait(timeout=15)
+                p.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait(timeout=5)
-        for log in logs:
+        for log in self.logs:
             log.close()
+
+
+@contextlib.contextmanager
+def cluster(folder: Path, workers: int = 2, *, nanny: bool = False) -> Iterator[Cluster]:
+    if not HAVE_DASK:
+        pytest.skip("needs the dask extra (pip install 'cecli[dask]')")
+    c = Cluster(folder)
+    try:
+        for i in range(workers):
+            c.worker(f"w{i}", nanny=nanny)
+        if workers:
+            c.wait_for_workers(workers)
+        yield c
+    finally:
+        c.close()
+
+
+@pytest.fixture(scope="module")
+def scheduler(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``dask scheduler`` + two ``dask worker`` processes on 127.0.0.1; yields the address."""
+    with cluster(tmp_path_factory.mktemp("dask-cluster")) as c:
+        yield c.address
 
 
 def _wait_for_address(info: Path, proc: subprocess.Popen[bytes], timeout: float = 30) -> str:
@@ -171,6 +199,36 @@ def test_plan_reads_exactly_the_local_chunks(data: Path, preds: str, targets: st
         assert a.start == b.start
         assert np.array_equal(a.preds, b.preds) and np.array_equal(a.target, b.target)
         assert (a.ids is None) == (b.ids is None)
+
+
+def test_small_files_are_batched_several_per_task(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from cecli.readers import ReadOptions
+    from cecli.readers.plan import BATCH, InputSpec, group_chunks, plan_chunks, read_chunks
+
+    rng = np.random.default_rng(5)
+    (tmp_path / "ds").mkdir()
+    for i in range(40):  # 40 files of 7 rows: 40 chunks of 7 rows
+        x = rng.normal(size=(7, C)).astype(np.float32)
+        table = pa.table({**{c: x[:, j] for j, c in enumerate(CLASSES)},
+                          "label": rng.integers(0, C, 7)})
+        pq.write_table(table, tmp_path / "ds" / f"f{i:02d}.parquet")
+    spec = InputSpec.of(str(tmp_path / "ds"), None,
+                        ReadOptions(target_col="label", logit_cols=",".join(CLASSES)))
+    with spec.open() as inputs:
+        local = list(inputs.batches(30))
+        tasks = plan_chunks(spec, inputs, 30)
+    assert tasks is not None and len(tasks) == 40
+    groups = group_chunks(tasks, 30)
+    assert [len(g) for g in groups] == [4] * 10  # 28 rows a task, not 7
+    assert len(group_chunks(tasks, 10_000)) == -(-40 // BATCH)
+    assert [t.index for g in groups for t in g] == list(range(40))
+    read = [b for g in groups for b in read_chunks(g)]
+    for a, b in zip(local, read, strict=True):
+        assert a.start == b.start
+        assert np.array_equal(a.preds, b.preds) and np.array_equal(a.target, b.target)
 
 
 def test_partials_travel_and_a_retried_part_replaces_itself(data: Path, tmp_path: Path) -> None:
@@ -390,40 +448,360 @@ def test_a_failed_run_leaves_no_output(data: Path, scheduler: str, tmp_path: Pat
 
 
 @needs_dask
-def test_workers_of_another_version_are_refused(
+def test_workers_of_another_version_are_refused_at_connect(
     data: Path, scheduler: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from distributed import Client
+    # the check itself, with the fetch replaced (a worker of another install: see below)
+    from cecli.api import _cluster
 
-    import cecli
-
-    args = ["ce", data / "x.npy", data / "y.npy", "--engine", "dask", "--scheduler", scheduler]
-    # on the workers themselves: they report the version they import
-    mine = cecli.__version__
-    with Client(scheduler, set_as_default=False) as client:
-        # a lambda travels by value (this test module is not importable on the workers)
-        client.run(lambda: setattr(importlib.import_module("cecli"), "__version__", "0.0.1"))
-        try:
-            res = invoke(args)
-        finally:
-            client.run(lambda: setattr(importlib.import_module("cecli"), "__version__", mine))
-    assert res.exit_code == 3, res.output
-    assert "2 of 2 Dask workers run cecli 0.0.1" in res.stderr
-    assert f"this is cecli {cecli.__version__}" in res.stderr
-    assert invoke(args).exit_code == 0  # restored
-    # the check itself, with the fetch replaced
-    from cecli.api import _dask
-
-    monkeypatch.setattr(_dask, "worker_versions", lambda client: {"tcp://w:1": "9.9"})
-    res = invoke(args)
+    monkeypatch.setattr(_cluster, "worker_versions", lambda client: {"tcp://w:1": "9.9"})
+    res = invoke(["ce", data / "x.npy", data / "y.npy", "--engine", "dask", "--scheduler",
+                  scheduler])
     assert res.exit_code == 3 and "run cecli 9.9" in res.stderr
 
 
-@needs_dask
-def test_an_unreachable_scheduler_is_a_clear_error(data: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from cecli.api import _dask
+# -- prompt, clean failures --------------------------------------------------------------------
 
-    monkeypatch.setattr(_dask, "CONNECT_TIMEOUT", 1)
+
+def _one_error(stderr: str | bytes) -> str:
+    text = stderr.decode() if isinstance(stderr, bytes) else stderr
+    assert text.startswith("error: ") and text.count("\n") == 1, text
+    assert "Traceback" not in text
+    return text
+
+
+@pytest.mark.parametrize(
+    "address,words",
+    [
+        ("127.0.0.1", "--scheduler has no port"),
+        ("http://127.0.0.1:8787", "--scheduler is a web address"),
+        ("garbage%%", "--scheduler has no port"),
+        ("tcp://127.0.0.1:99999", "--scheduler has a bad port"),
+        ("udp://127.0.0.1:8786", "--scheduler has the protocol 'udp'"),
+    ],
+)
+def test_a_malformed_scheduler_is_a_usage_error(data: Path, address: str, words: str) -> None:
+    res = invoke(["ce", data / "x.npy", data / "y.npy", "--engine", "dask", "--scheduler",
+                  address])
+    assert res.exit_code == 2, res.output
+    assert _one_error(res.stderr).startswith(f"error: {words}")
+
+
+@needs_dask
+def test_malformed_environment_is_a_usage_error(
+    data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    args = ["ce", data / "x.npy", data / "y.npy", "--engine", "dask"]
+    monkeypatch.setenv("DASK_SCHEDULER_ADDRESS", "127.0.0.1")
+    res = invoke(args)
+    assert res.exit_code == 2 and "DASK_SCHEDULER_ADDRESS has no port" in _one_error(res.stderr)
+    monkeypatch.setenv("DASK_SCHEDULER_ADDRESS", "tcp://127.0.0.1:9")
+    for name in ("CECLI_DASK_TIMEOUT", "CECLI_DASK_LOST_TIMEOUT"):
+        for bad in ("soon", "0", "-1", "inf"):
+            with monkeypatch.context() as m:
+                m.setenv(name, bad)
+                res = invoke(args)
+            assert res.exit_code == 2, (name, bad, res.output)
+            assert f"{name} must be a number of seconds above 0" in _one_error(res.stderr)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def _http_server() -> Iterator[int]:
+    """A real HTTP server (what a dashboard port answers) on 127.0.0.1."""
+    import http.server
+    import threading
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield int(server.server_address[1])
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@contextlib.contextmanager
+def _silent_port() -> Iterator[int]:
+    """A port that accepts connections and never says anything."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(8)
+        yield int(s.getsockname()[1])
+
+
+@needs_dask
+def test_no_scheduler_there_is_exit_3_with_one_line(data: Path, tmp_path: Path) -> None:
+    args = ["ce", data / "x.npy", data / "y.npy", "--engine", "dask", "--scheduler"]
+    res = invoke([*args, f"127.0.0.1:{_free_port()}"])
+    assert res.exit_code == 3
+    assert "the connection was refused" in _one_error(res.stderr)
+    with _http_server() as port:  # the dashboard's port, say: a real process, as users run it
+        proc = run_cecli([*args, f"127.0.0.1:{port}"], timeout=30)
+    assert proc.returncode == 3
+    assert "no Dask scheduler answers there" in _one_error(proc.stderr)
+    with _silent_port() as port:
+        res = invoke([*args, f"127.0.0.1:{port}"])
+    assert res.exit_code == 3
+    assert "no Dask scheduler answers there (it said nothing within" in _one_error(res.stderr)
+
+
+@needs_dask
+def test_a_scheduler_without_workers_is_exit_3(
+    data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CECLI_DASK_TIMEOUT", "1.5")
+    with cluster(tmp_path, workers=0) as c:
+        res = invoke(["ce", data / "x.npy", data / "y.npy", "--engine", "dask", "--scheduler",
+                      c.address])
+    assert res.exit_code == 3
+    assert "the Dask scheduler has had no worker for 1.5 s" in _one_error(res.stderr)
+
+
+def test_an_object_store_output_is_refused(data: Path) -> None:
+    for engine in ("local", "dask"):
+        res = invoke(["ce", data / "x.npy", data / "y.npy", "-o", "s3://bucket/prefix/",
+                      "--engine", engine])
+        assert res.exit_code == 2, res.output
+        assert _one_error(res.stderr).startswith(
+            "error: s3://bucket/prefix/: outputs are written to local or shared folders, not "
+            "to s3://"
+        )
+
+
+@needs_dask
+def test_two_local_clusters_at_once_print_nothing_with_q(data: Path) -> None:
+    args = [*_cecli(), "ce", str(data / "x.npy"), str(data / "y.npy"), "--engine", "dask", "-q"]
+    env = {k: v for k, v in os.environ.items() if k != "DASK_SCHEDULER_ADDRESS"}
+    procs = [subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+             for _ in range(2)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    assert [err for _, err in outs] == [b"", b""]
+
+
+# -- lost workers, late workers, failed runs ----------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def many(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """12,000 rows: 120 chunks of 100, a run of a few seconds on two workers."""
+    d = tmp_path_factory.mktemp("dask-many")
+    rng = np.random.default_rng(16)
+    np.save(d / "x.npy", rng.normal(size=(12_000, C)).astype(np.float32))
+    np.save(d / "y.npy", rng.integers(0, C, 12_000))
+    return d
+
+
+MANY = ["--chunk-rows", "100", "--per-class"]
+
+
+def _when_computing(address: str, proc: subprocess.Popen[bytes], prefix: str = "cecli-chunks",
+                    timeout: float = 60) -> None:
+    """Return once the run ``proc`` has a first chunk done on the cluster and (planned runs,
+    all of whose tasks the scheduler knows from the start) at least half still to compute."""
+    from distributed import Client
+
+    def states(dask_scheduler: Any) -> list[str]:
+        return [ts.state for k, ts in dask_scheduler.tasks.items() if str(k).startswith(prefix)]
+
+    end = time.monotonic() + timeout
+    with Client(address, set_as_default=False) as client:
+        while time.monotonic() < end:
+            assert proc.poll() is None, proc.communicate()
+            now = client.run_on_scheduler(states)
+            if "memory" in now:
+                todo = sum(1 for s in now if s != "memory")
+                planned = prefix == "cecli-chunks"
+                assert not planned or 2 * todo >= len(now), "the run went too fast to catch"
+                return
+            time.sleep(0.02)
+    raise TimeoutError("the run never started")
+
+
+def _worker_pids(address: str) -> dict[str, int]:
+    from distributed import Client
+
+    with Client(address, set_as_default=False) as client:
+        return dict(client.run(os.getpid))
+
+
+def _start(args: list[Any], **env: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([*_cecli(), *map(str, args)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env={**os.environ, "NO_COLOR": "1", **env})
+
+
+def _leftovers(folder: Path) -> list[str]:
+    return sorted(n for n in os.listdir(folder) if ".cecli-" in n)
+
+
+def _kill_every_worker_mid_run(
+    c: Cluster, args: list[Any], prefix: str = "cecli-chunks"
+) -> tuple[int, bytes, bytes]:
+    import signal
+
+    before = _worker_pids(c.address)
+    proc = _start([*args, "--engine", "dask", "--scheduler", c.address])
+    _when_computing(c.address, proc, prefix)
+    for pid in before.values():  # every worker at once; the nannies start new ones
+        os.kill(pid, signal.SIGKILL)
+    stdout, stderr = proc.communicate(timeout=180)
+    assert not set(before.values()) & set(_worker_pids(c.address).values())
+    return proc.returncode, stdout, stderr
+
+
+@needs_dask
+def test_a_run_survives_losing_every_worker(many: Path, tmp_path: Path) -> None:
+    import pyarrow.dataset as ds
+    import pyarrow.parquet as pq
+
+    args = ["ce", many / "x.npy", many / "y.npy", *MANY, "-f", "json"]
+    local = invoke_json([*args[:-2], "-o", tmp_path / "local.parquet"])
+    local.pop("output")
+    out = tmp_path / "out"
+    with cluster(tmp_path / "cluster", nanny=True) as c:
+        code, stdout, stderr = _kill_every_worker_mid_run(c, [*args, "-o", out])
+    assert code == 0, stderr.decode()
+    result = json.loads(stdout)
+    assert result.pop("output") == str(out)
+    assert result == local
+    got = ds.dataset(out, format="parquet").to_table()
+    assert got.equals(pq.read_table(tmp_path / "local.parquet"))
+    assert _leftovers(tmp_path) == []
+
+
+@needs_dask
+@pytest.mark.slow  # a minute on a loaded 2-core machine
+def test_a_streamed_run_survives_losing_every_worker(many: Path, tmp_path: Path) -> None:
+    csv = tmp_path / "p.csv"  # streamed: the batches the driver scattered die with the workers
+    x, y = np.load(many / "x.npy"), np.load(many / "y.npy")
+    head = ",".join(CLASSES) + ",label\n"
+    csv.write_text(head + "".join(",".join(map(repr, r.tolist())) + f",{int(t)}\n"
+                                  for r, t in zip(x, y, strict=True)))
+    args = ["ce", csv, "--logit-cols", ",".join(CLASSES), "--target-col", "label",
+            "--chunk-rows", "100", "-f", "json"]
+    with cluster(tmp_path / "cluster", nanny=True) as c:
+        code, stdout, stderr = _kill_every_worker_mid_run(c, args, "cecli-batch")
+    assert code == 0, stderr.decode()
+    assert json.loads(stdout) == invoke_json(args[:-2])
+
+
+@needs_dask
+def test_a_run_without_any_worker_fails_after_the_stated_time(many: Path, tmp_path: Path) -> None:
+    import signal
+
+    out = tmp_path / "out"
+    with cluster(tmp_path / "cluster", workers=1) as c:
+        (pid,) = _worker_pids(c.address).values()
+        proc = _start(["ce", many / "x.npy", many / "y.npy", *MANY, "-o", out, "--engine",
+                       "dask", "--scheduler", c.address], CECLI_DASK_LOST_TIMEOUT="1")
+        _when_computing(c.address, proc)
+        os.kill(pid, signal.SIGKILL)  # no nanny: nothing comes back
+        _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 3
+    assert _one_error(stderr) == (
+        "error: the Dask cluster has had no worker for 1 s; restart the workers "
+        "(CECLI_DASK_LOST_TIMEOUT sets how long a run waits)\n"
+    )
+    assert _leftovers(tmp_path) == [] and not out.exists()
+
+
+def _other_install(folder: Path, version: str) -> dict[str, str]:
+    """The environment of a second cecli install whose version is ``version``: a copy of this
+    package with its _version.py changed, first on the path."""
+    import shutil
+
+    import cecli
+
+    site = folder / "site"
+    shutil.copytree(Path(cecli.__file__).parent, site / "cecli",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    (site / "cecli" / "_version.py").write_text(f'__version__ = "{version}"\n')
+    return {**os.environ, "PYTHONPATH": str(site)}
+
+
+@needs_dask
+def test_a_worker_of_another_version_joining_late_is_refused(
+    many: Path, tmp_path: Path
+) -> None:
+    import signal
+
+    import cecli
+
+    other = _other_install(tmp_path, "0.0.0+other")
+    out = tmp_path / "out"
+    with cluster(tmp_path / "cluster", workers=1) as c:
+        (pid,) = _worker_pids(c.address).values()
+        proc = _start(["ce", many / "x.npy", many / "y.npy", *MANY, "-o", out, "--engine",
+                       "dask", "--scheduler", c.address])
+        _when_computing(c.address, proc)  # checked at connect: one worker, of this version
+        os.kill(pid, signal.SIGKILL)
+        c.worker("late", env=other)  # the rest of the run can only go there
+        _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 3
+    line = _one_error(stderr)
+    assert "runs cecli 0.0.0+other, but this is cecli " + cecli.__version__ in line
+    assert _leftovers(tmp_path) == [] and not out.exists()
+
+
+@needs_dask
+def test_a_scheduler_of_another_version_is_refused(data: Path, tmp_path: Path) -> None:
+    c = Cluster(tmp_path / "cluster", env=_other_install(tmp_path, "0.0.0+other"))
+    try:
+        c.worker("w0")
+        c.wait_for_workers(1)
+        res = invoke(["ce", data / "x.npy", data / "y.npy", "--engine", "dask", "--scheduler",
+                      c.address])
+    finally:
+        c.close()
+    assert res.exit_code == 3
+    assert "the Dask scheduler runs cecli 0.0.0+other, but this is cecli" in _one_error(res.stderr)
+
+
+def _failed_runs(folder: Path, scheduler: str, runs: int) -> None:
+    """``runs`` runs writing -o that fail on a bad label in their second chunk while the
+    workers are busy writing later parts: none may leave its temporary folder (before the fix,
+    1 run in 4 left one, with a part written while the driver was removing it)."""
+    rng = np.random.default_rng(3)
+    np.save(folder / "x.npy", rng.normal(size=(120_000, C)).astype(np.float32))
+    y = rng.integers(0, C, 120_000)
+    y[1500] = 9
+    np.save(folder / "bad.npy", y)
+    for i in range(runs):
+        proc = run_cecli(["ce", folder / "x.npy", folder / "bad.npy", "--chunk-rows", "1000",
+                          "--with-probs", "-o", folder / f"out{i}", "--engine", "dask",
+                          "--scheduler", scheduler])
+        assert proc.returncode == 3
+        assert "row 1500" in _one_error(proc.stderr)
+        assert sorted(os.listdir(folder)) == ["bad.npy", "x.npy"], i
+
+
+@needs_dask
+def test_failed_output_runs_leave_nothing(scheduler: str, tmp_path: Path) -> None:
+    _failed_runs(tmp_path, scheduler, 2)
+
+
+@needs_dask
+@pytest.mark.slow
+def test_failed_output_runs_leave_nothing_20_times(scheduler: str, tmp_path: Path) -> None:
+    _failed_runs(tmp_path, scheduler, 20)
+
+
+@needs_dask
+def test_an_unreachable_scheduler_is_a_clear_error(
+    data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CECLI_DASK_TIMEOUT", "1")
     res = invoke(["ce", data / "x.npy", data / "y.npy", "--engine", "dask",
                   "--scheduler", "tcp://127.0.0.1:9"])
     assert res.exit_code == 3

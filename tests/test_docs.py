@@ -125,7 +125,7 @@ def test_readme_figures_are_what_cecli_and_its_constants_give(tmp_path: Path) ->
     # the quantiles' bound is the histogram's bin width
     assert f"10^0.01 - 1 = {HIST_RESOLUTION:.2%} relative" in text
     # the usage-error line the README quotes
-    res = run_cecli(["ce", "examples/iris_logits.csv", "--boots", "3"], cwd=ROOT)
+    res = run_cecli(["ce", "examples/iris_logits.csv", "--label-smothing", "0.1"], cwd=ROOT)
     assert res.returncode == 2
     assert " ".join(res.stderr.decode().split()) in text
 

@@ -3,6 +3,7 @@ package docstring for what chunking can and cannot change)."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -25,8 +26,10 @@ from ..core import (
 )
 from ..core import as_3d as _as_3d
 from ..errors import DataError, UsageError
+from ._pairs import PairCounts
 from ._protocol import Accumulator, FirstRow, MergeRule
 from ._sums import BootstrapSums, DDSum, LossHistogram, TreeSum, group_keys
+from ._tokens import IGNORED, GroupSums, lp_views
 from .spec import CI_METHOD, QUANTILES, Measures, loss_keywords, measures_keywords
 
 
@@ -79,6 +82,9 @@ class CEResult:
     top_k_accuracy: float | None = None
     ece: float | None = None
     ece_bins: int = 0
+    confusions: list[dict[str, Any]] | None = None  # the most frequent (target, pred) pairs
+    confusions_exact: bool = True  # False once rare pairs were dropped (counts: lower bounds)
+    reliability: dict[str, list[float]] | None = None  # per ECE bin: count, conf and acc (correct) sums
     per_class: list[dict[str, Any]] | None = None
     ci: dict[str, Any] | None = None
     quantiles: dict[str, float] = field(default_factory=dict)
@@ -93,6 +99,11 @@ class CEResult:
     first_negative_weight: int = -1
     binary_form: bool = False  # one column of probabilities read as sklearn's [1 - p, p]
     top_k_ties: str | None = None  # the tie rule (core.TOP_K_TIES) when top_k is asked
+    tokens: bool = False  # target log-probabilities: no vocabulary, no accuracy
+    bits_per_token: float | None = None
+    bytes: float | None = None  # --bytes-col: the sum of the column
+    bits_per_byte: float | None = None
+    per_group: list[dict[str, Any]] | None = None  # target log-probabilities with --group-col
 
 
 class CrossEntropyAccumulator(Accumulator):
@@ -133,7 +144,11 @@ class CrossEntropyAccumulator(Accumulator):
         "class_stats": "merge",  # DDSums: equal across chunkings to float64 rounding
         "ece_stats": "merge",
         "boot": "merge",
+        "pairs": "merge",
         "next_row": "max",
+        "bytes_sum": "merge",  # target log-probabilities: --bytes-col
+        "bytes_seen": "max",
+        "groups": "merge",  # target log-probabilities: per group (document)
     }
 
     def __init__(
@@ -179,6 +194,11 @@ class CrossEntropyAccumulator(Accumulator):
         bins = self.measures.ece_bins
         self.ece_edges = ece_boundaries(bins) if bins else None
         self.boot: BootstrapSums | None = None
+        self.pairs: PairCounts | None = None
+        self.tokens = loss.input == "target-logprobs"
+        self.bytes_sum = TreeSum(compensated=True)
+        self.bytes_seen = False
+        self.groups: GroupSums | None = GroupSums() if self.tokens else None
 
     def spawn(self) -> CrossEntropyAccumulator:
         """An empty accumulator with the same configuration (for a worker's partial)."""
@@ -199,7 +219,10 @@ class CrossEntropyAccumulator(Accumulator):
     # -- setup ---------------------------------------------------------------------------------
     def _setup(self, num_classes: int, soft: bool) -> CEOptions:
         if self.opts is None:
-            self.opts = self.loss.bind(num_classes, soft, self.measures.top_k)
+            opts = self.loss.bind(num_classes, soft, self.measures.top_k)
+            if self.tokens:  # see _tokens.IGNORED
+                opts = dataclasses.replace(opts, ignore_index=IGNORED)
+            self.opts = opts
             self._alloc(num_classes)
         elif self.opts.num_classes != num_classes:
             raise DataError(
@@ -216,15 +239,22 @@ class CrossEntropyAccumulator(Accumulator):
         if m.ece_bins and self.ece_stats is None:
             # bins + 1 buckets, as torchmetrics: the last holds confidences of exactly 1
             self.ece_stats = {k: DDSum(m.ece_bins + 1) for k in ("count", "conf", "acc")}
+        if m.confusions and self.pairs is None:
+            self.pairs = PairCounts()
         if m.replicates and self.boot is None:
             self.boot = BootstrapSums(2, m.replicates, m.seed)  # series: loss, denom
 
     # -- update ----------------------------------------------------------------------------------
     def kernel_views(
-        self, preds: Any, target: Any, start: int
+        self, preds: Any, target: Any, start: int, missing: Any = None
     ) -> tuple[np.ndarray, np.ndarray, int, int, int]:
         """Kernel views of a chunk: ``(x3, t3, rows, positions per row, kernel rows per row)``,
-        with the targets validated (class indices in range, or probabilities)."""
+        with the targets validated (class indices in range, or probabilities). ``missing``:
+        positions without a target log-probability (``--input target-logprobs`` only)."""
+        if self.tokens:
+            x3, t3, n, per_pos = lp_views(preds, target, self.loss.ignore_index, missing)
+            self._setup(1, False)
+            return x3, t3, n, per_pos, 1
         x = as_float(preds)
         t = np.asarray(target)
         if x.ndim < 2:
@@ -275,16 +305,22 @@ class CrossEntropyAccumulator(Accumulator):
         sample_weight: Any = None,
         group: Any = None,
         start: int | None = None,
+        missing: Any = None,
+        nbytes: Any = None,
     ) -> Positions:
         """Add a chunk of rows ``(n, C, ...)`` with targets ``(n, ...)`` (or probabilities).
 
         ``start`` is the global index of the chunk's first row (default: right after the
         previous update); it keys the bootstrap weights and error messages. Returns the
-        chunk's per-position results (losses in ``.loss``).
+        chunk's per-position results (losses in ``.loss``). With ``--input target-logprobs``
+        the predictions are ``(n, ...)`` log-probabilities of the realised tokens, ``target``
+        may be None (or token ids, compared with ``ignore_index``), ``missing`` marks
+        positions without a value and ``nbytes`` gives the bytes of each position (bits per
+        byte divide by the bytes of every position, ignored ones too: the text's bytes).
         """
         if start is None:
             start = self.next_row
-        x3, t3, n, per_pos, per_r = self.kernel_views(preds, target, start)
+        x3, t3, n, per_pos, per_r = self.kernel_views(preds, target, start, missing)
         self.next_row = start + n
         opts = self.opts
         assert opts is not None
@@ -296,7 +332,26 @@ class CrossEntropyAccumulator(Accumulator):
             sw = np.repeat(np.asarray(sample_weight, dtype=np.float64).reshape(-1), per_pos)
         keys = bootstrap_keys(start, n, per_pos, group) if self.boot is not None else None
         self._add(pos, sw, keys, start, per_r, start * per_pos)
+        if self.tokens:
+            self._tokens(pos, sw, group, nbytes, per_pos, start * per_pos)
         return pos
+
+    def _tokens(
+        self, pos: Positions, sw: Any, group: Any, nbytes: Any, per_pos: int, first_pos: int
+    ) -> None:
+        """Bytes (of every position, as the contract's ``sum(bytes)``) and per-group sums of
+        target log-probabilities."""
+        b = None
+        if nbytes is not None:
+            b = np.asarray(nbytes, dtype=np.float64).reshape(-1)
+            self.bytes_sum.add(first_pos, b)
+            self.bytes_seen = True
+        if group is not None and self.groups is not None:
+            with np.errstate(invalid="ignore", over="ignore"):
+                loss = pos.loss if sw is None else pos.loss * sw
+                denom = pos.denom if sw is None else pos.denom * sw
+            g = np.repeat(np.asarray(group).reshape(-1), per_pos)
+            self.groups.add(g, loss, denom, pos.counted, b)
 
     def _add(
         self,
@@ -350,6 +405,9 @@ class CrossEntropyAccumulator(Accumulator):
             es["acc"].add(np.bincount(b, weights=hit[counted], minlength=nb))
         if self.boot is not None and keys is not None:
             self.boot.add(first_pos, keys, [loss, denom])
+        if self.pairs is not None:
+            wrong = counted & (pos.pred != pos.target)
+            self.pairs.add(pos.target[wrong] * np.int64(C) + pos.pred[wrong])
 
     # -- finish ----------------------------------------------------------------------------------
     def compute(self) -> float:
@@ -400,14 +458,34 @@ class CrossEntropyAccumulator(Accumulator):
             n = es["count"].sum()
             res.ece = float(np.sum(np.abs(es["conf"] - es["acc"])) / n) if n else math.nan
             res.ece_bins = self.measures.ece_bins
+            res.reliability = {k: v.tolist() for k, v in es.items()}
         if self.class_stats is not None:
             res.per_class = self._per_class(total)
+        if self.pairs is not None:
+            res.confusions = self.pairs.top(self.measures.confusions, C)
+            res.confusions_exact = self.pairs.dropped == 0
+        if self.tokens:
+            self._token_result(res)
         res.quantiles = {f"p{round(q * 100)}": self.hist.quantile(q) for q in QUANTILES}
         res.quantiles["max"] = self.hist.max if self.hist.max > -math.inf else math.nan
         res.histogram = self.hist.coarse()
         if self.boot is not None:
             res.replicate_means, res.ci = bootstrap_interval(self.boot, red, self.measures)
         return res
+
+    def _token_result(self, res: CEResult) -> None:
+        """Bits per token / byte; accuracy means nothing without a vocabulary."""
+        res.accuracy = math.nan
+        res.tokens = True
+        ln2 = math.log(2.0)
+        if res.reduction != "sum":
+            res.bits_per_token = res.loss / ln2
+        if self.bytes_seen:
+            res.bytes = self.bytes_sum.scalar()
+            with np.errstate(divide="ignore", invalid="ignore"):
+                res.bits_per_byte = float(np.float64(res.loss_sum) / ln2 / np.float64(res.bytes))
+        if self.groups is not None and self.groups.labels:
+            res.per_group = self.groups.rows(self.bytes_seen)
 
     def _per_class(self, total: float) -> list[dict[str, Any]]:
         assert self.class_stats is not None

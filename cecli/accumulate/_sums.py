@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import threading
 from typing import Any
 
 import numpy as np
@@ -63,15 +64,40 @@ class DDSum:
 # Canonical tree sums: identical to the last bit for any chunking.
 
 
+_scratch = threading.local()
+#: Scratch arrays up to this many bytes are kept per thread and slot (larger ones are not).
+SCRATCH_BYTES = 32 << 20
+
+
+def scratch(slot: str, shape: tuple[int, ...], dtype: Any = np.float64) -> np.ndarray:
+    """An uninitialised array of ``shape``, reused by this thread for ``slot`` while the caller
+    holds it (the next call for the same slot reuses the memory). Fresh large arrays cost a
+    page fault per 4 KiB where malloc returns freed memory at once -- a Dask nanny sets
+    ``MALLOC_TRIM_THRESHOLD_=65536``, which made the bootstrap 3x slower on its workers."""
+    dt = np.dtype(dtype)
+    size = math.prod(shape)
+    if size * dt.itemsize > SCRATCH_BYTES:
+        return np.empty(shape, dt)
+    pool: dict[str, np.ndarray] | None = getattr(_scratch, "pool", None)
+    if pool is None:
+        pool = _scratch.pool = {}
+    buf = pool.get(slot)
+    if buf is None or buf.dtype != dt or buf.size < size:
+        buf = pool[slot] = np.empty(size, dt)
+    return buf[:size].reshape(shape)
+
+
 def _halve(x: np.ndarray, levels: int | None = None) -> np.ndarray:
     """Pairwise sums of aligned runs of ``2**levels`` rows (all rows by default):
     ``x[0::2] + x[1::2]``, repeated. Elementwise adds only, so the rounding never depends on SIMD
-    width, memory alignment or threads."""
+    width, memory alignment or threads. The result lives in this thread's scratch memory (two
+    slots used in turn): copy what must outlive the next call."""
     steps = x.shape[0].bit_length() - 1 if levels is None else levels
     try:
         with np.errstate(over="raise"):  # finite + finite = inf: a wrong number, not a sum
-            for _ in range(steps):
-                x = x[0::2] + x[1::2]
+            for i in range(steps):
+                out = scratch(f"halve{i & 1}", (x.shape[0] // 2, *x.shape[1:]), x.dtype)
+                x = np.add(x[0::2], x[1::2], out=out)
     except FloatingPointError:
         raise DataError(
             "a sum of the weighted losses overflows float64 (weights or losses near 1e308)",
@@ -136,11 +162,12 @@ class TreeSum:
                 lo = np.zeros_like(hi)
                 while hi.shape[0] > 1:
                     hi, lo = _two_sum(hi[0::2], lo[0::2], hi[1::2], lo[1::2])
+                lo = lo[0].copy()
             else:
                 hi = _halve(block)
-                lo = np.zeros_like(hi)
-            # copies: a view would keep the whole chunk's array alive on the stack
-            self._push(level, pos >> level, hi[0].copy(), lo[0].copy())
+                lo = np.zeros(hi.shape[1:], hi.dtype)
+            # a copy: a view would keep the whole chunk's array (or scratch) alive on the stack
+            self._push(level, pos >> level, hi[0].copy(), lo)
             pos += 1 << level
             off += 1 << level
         self.end = max(self.end, start + n)
@@ -328,10 +355,10 @@ def _splitmix64(z: np.ndarray) -> np.ndarray:
         return np.asarray(z ^ (z >> np.uint64(31)))
 
 
-def _splitmix64_inplace(z: np.ndarray) -> None:
-    """:func:`_splitmix64` without temporaries beyond one scratch array (the hot loop of the
-    bootstrap: one call per 4 replicates per position)."""
-    t = np.empty_like(z)
+def _splitmix64_inplace(z: np.ndarray, t: np.ndarray | None = None) -> None:
+    """:func:`_splitmix64` without temporaries beyond one scratch array ``t`` (the hot loop of
+    the bootstrap: one call per 4 replicates per position)."""
+    t = np.empty_like(z) if t is None else t
     with np.errstate(over="ignore"):
         z += _GOLDEN
         np.right_shift(z, np.uint64(30), out=t)
@@ -344,24 +371,32 @@ def _splitmix64_inplace(z: np.ndarray) -> None:
         z ^= t
 
 
-def poisson_weights(keys: np.ndarray, replicates: int, seed: int) -> np.ndarray:
+def poisson_weights(
+    keys: np.ndarray, replicates: int, seed: int, reuse: bool = False
+) -> np.ndarray:
     """``(len(keys), replicates)`` Poisson(1) counts (uint8), a pure function of
     (seed, key, replicate).
 
     A row's weights depend on its global index (or its group's key) and nothing else, so the
     bootstrap is identical for any chunking, worker count or engine. Each SplitMix64 hash of
     ``(seed, key, j)`` gives four 16-bit uniforms (replicates ``4j .. 4j+3``), mapped to counts
-    through a 65536-entry table of the Poisson(1) quantile function.
+    through a 65536-entry table of the Poisson(1) quantile function. With ``reuse`` the result
+    (and the temporaries) live in this thread's scratch memory, valid until the next call.
     """
     k = np.asarray(keys).astype(np.uint64, copy=False).reshape(-1)
     s = _splitmix64(np.array(seed & 0xFFFFFFFFFFFFFFFF, dtype=np.uint64))
     base = _splitmix64(k ^ s)
     words = (replicates + 3) // 4
+    h = scratch("poisson-h", (k.size, words), np.uint64) if reuse else None
     with np.errstate(over="ignore"):
-        h = base[:, None] + np.arange(words, dtype=np.uint64)[None, :] * _GOLDEN
-    _splitmix64_inplace(h)
+        h = np.add(base[:, None], np.arange(words, dtype=np.uint64)[None, :] * _GOLDEN, out=h)
+    _splitmix64_inplace(h, scratch("poisson-t", h.shape, np.uint64) if reuse else None)
     u16 = h.astype("<u8", copy=False).view("<u2").reshape(k.size, 4 * words)[:, :replicates]
-    return np.asarray(_POISSON1[u16])
+    if not reuse:
+        return np.asarray(_POISSON1[u16])
+    out = scratch("poisson-w", u16.shape, np.uint8)
+    # every index is in range: "clip" only spares take() its buffered copy
+    return np.take(_POISSON1, u16, out=out, mode="clip")
 
 
 def group_keys(group: np.ndarray) -> np.ndarray:
@@ -420,8 +455,8 @@ class BootstrapSums:
         step = max(1, self.BLOCK * 1000 // max(B, 1))
         for a in range(0, n, step):
             b = min(n, a + step)
-            w = poisson_weights(keys[a:b], B, self.seed)
-            block = np.empty((b - a, self.series, B))
+            w = poisson_weights(keys[a:b], B, self.seed, reuse=True)
+            block = scratch("bootstrap-block", (b - a, self.series, B))
             for s, values in enumerate(series):
                 v = np.asarray(values[a:b], dtype=np.float64)
                 if np.isfinite(v).all():

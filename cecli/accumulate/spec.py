@@ -65,6 +65,8 @@ class Measures:
     """``--ece``: calibration error at the default bins unless ``ece_bins`` gives a count
     (after construction: whether ECE is reported)."""
     threshold: float | None = None
+    confusions: int = 0
+    """The most frequent (target, prediction) confusions to report (0: none)."""
 
     def __post_init__(self) -> None:
         if self.ece and not self.ece_bins:
@@ -74,12 +76,14 @@ class Measures:
             if isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(t):
                 raise UsageError("--threshold must be a finite number", value=t)
             object.__setattr__(self, "threshold", float(t))
-        for name in ("top_k", "ece_bins", "bootstrap", "seed"):
+        for name in ("top_k", "ece_bins", "bootstrap", "seed", "confusions"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int):
                 raise UsageError(f"--{name.replace('_', '-')} must be an integer", value=v)
         if self.ece_bins < 0 or self.top_k < 0:
             raise UsageError("--ece-bins and --top-k must not be negative")
+        if self.confusions < 0:
+            raise UsageError("confusions must not be negative", value=self.confusions)
         if self.ece_bins > MAX_ECE_BINS:
             raise UsageError(
                 f"--ece-bins {self.ece_bins} is more bins than cecli allows ({MAX_ECE_BINS})",

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from .._lazy import lazy_exports
 from .spec import (
     Engine,
+    ExplainSpec,
     OutputSpec,
     RunSpec,
     default_workers,
@@ -31,7 +32,9 @@ if TYPE_CHECKING:
     from ._compare import Comparison, compare
     from ._engine import ordered_map
     from ._evaluate import Evaluation, evaluate
+    from ._explain import Explanation, explain
     from ._softmax import SoftmaxResult, SoftmaxSpec, write_softmax
+    from ._steps import Derivation, Step
     from ._vectors import parse_vector
     from .signature import Signature, weight_tag
 
@@ -43,6 +46,10 @@ _LAZY = {
     "SoftmaxSpec": "_softmax",
     "compare": "_compare",
     "evaluate": "_evaluate",
+    "Explanation": "_explain",
+    "Derivation": "_steps",
+    "Step": "_steps",
+    "explain": "_explain",
     "ordered_map": "_engine",
     "parse_vector": "_vectors",
     "weight_tag": "signature",
@@ -51,16 +58,21 @@ _LAZY = {
 
 __all__ = [
     "Comparison",
+    "Derivation",
     "Engine",
     "Evaluation",
+    "ExplainSpec",
+    "Explanation",
     "OutputSpec",
     "RunSpec",
     "Signature",
     "SoftmaxResult",
     "SoftmaxSpec",
+    "Step",
     "compare",
     "default_workers",
     "evaluate",
+    "explain",
     "ordered_map",
     "parse_vector",
     "weight_tag",

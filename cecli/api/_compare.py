@@ -40,7 +40,7 @@ from ..errors import CecliError, DataError, InputError, UsageError
 from ..readers import Batch, ReadOptions, SourceInfo, open_inputs
 from ..readers.labels import strip_common_prefix
 from ._engine import ordered_map
-from ._evaluate import check_one_column, likely_mistakes
+from ._evaluate import check_one_column, likely_mistakes, name_classes
 from ._where import locate, shown_row
 from .signature import Signature
 from .spec import RunSpec
@@ -295,8 +295,11 @@ def compare(
         except CecliError as exc:
             raise exc.with_file(preds_a) from None
         a_info, b_info, t_info = in_a.preds_info, in_b.preds_info, in_a.target_info
+        class_names = in_a.class_names
 
     ra, rb = acc_a.result(), acc_b.result()
+    name_classes(ra, class_names)
+    name_classes(rb, class_names)
     sums = boot.value()
     if loss.reduction == "mean":
         with np.errstate(divide="ignore", invalid="ignore"):

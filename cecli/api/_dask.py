@@ -17,18 +17,18 @@ Per-sample output (``-o``) is a Parquet dataset: each task writes ``part-NNNNN.p
 per chunk, a deterministic name, so a retried task replaces its part) into a temporary folder
 beside the target; the driver writes ``_SUCCESS`` last and renames the folder into place.
 
-dask is imported only here, and only when this engine runs (``pip install 'cecli[dask]'``).
+Reaching the cluster (addresses, timeouts, version checks) is :mod:`._cluster`'s. dask is
+imported only when this engine runs (``pip install 'cecli[dask]'``).
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib
-import logging
 import os
+import time
 import uuid
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Generator
 from concurrent.futures import CancelledError
 from dataclasses import dataclass
 from typing import Any
@@ -39,231 +39,20 @@ from ..readers import Batch, Inputs
 from ..readers.base import local_path
 from ..readers.plan import ChunkTask, InputSpec, group_chunks, plan_chunks, read_chunks
 from ..writers import DatasetWriter, part_name, write_part
+from ._cluster import LOST_ENV, LOST_TIMEOUT, connect, seconds
 from ._engine import Engine, Job, Plan
 from ._kernels import ChunkKernel, ChunkOut
 from ._where import located
-from .spec import RunSpec, require_dask
+from .spec import RunSpec
 
-__all__ = ["LOCAL_WORKERS", "RETRIES", "DaskEngine", "DaskTask", "connect", "worker_versions"]
+__all__ = ["RETRIES", "DaskEngine", "DaskTask", "Done"]
 
-#: Worker processes of the LocalCluster started when no scheduler is given (1 thread each).
-LOCAL_WORKERS = 2
 #: How often a task is retried on another worker when its worker dies.
 RETRIES = 2
-#: Seconds to reach a scheduler's port, to complete Dask's handshake there, and to wait for a
-#: first worker (of a remote scheduler; of the LocalCluster cecli starts itself).
-PROBE_TIMEOUT = 1.5
-CONNECT_TIMEOUT = 3
-REMOTE_WORKERS_TIMEOUT = 2
-WORKERS_TIMEOUT = 30
-SCHEDULER_ENV = "DASK_SCHEDULER_ADDRESS"
-
-def _version_here() -> str:
-    """Run on each worker: the cecli version it imports."""
-    import cecli
-
-    return str(cecli.__version__)
-
-
-def worker_versions(client: Any) -> dict[str, str]:
-    """The cecli version of every worker, by worker address."""
-    return {str(k): str(v) for k, v in client.run(_version_here).items()}
-
-
-def check_versions(client: Any) -> None:
-    """EngineError (exit 3) unless every worker runs this cecli version."""
-    try:
-        versions = worker_versions(client)
-    except Exception as exc:  # whatever a worker raised importing or running cecli
-        raise EngineError(
-            f"the Dask workers cannot run cecli ({type(exc).__name__}: {exc})",
-            fix=f"install cecli {__version__} on every worker (pip install 'cecli[dask]')",
-        ) from None
-    other = {w: v for w, v in sorted(versions.items()) if v != __version__}
-    if other:
-        worker, version = next(iter(other.items()))
-        raise EngineError(
-            f"{len(other)} of {len(versions)} Dask workers run cecli {version} (first: "
-            f"{worker}), but this is cecli {__version__}",
-            fix=f"install cecli {__version__} on every worker, so they compute the same thing",
-        )
-
-
-@contextlib.contextmanager
-def connect(address: str | None, workers: int | None = None) -> Iterator[Any]:
-    """A Dask client: to ``address`` (else ``DASK_SCHEDULER_ADDRESS``), or to a LocalCluster
-    of ``workers`` processes (default :data:`LOCAL_WORKERS`, one thread each) started for the
-    run and closed after it. The workers' cecli version is checked first."""
-    option = "--scheduler" if address else SCHEDULER_ENV
-    address = address or os.environ.get(SCHEDULER_ENV) or None
-    if address and workers is not None:
-        raise UsageError(
-            "--workers sizes the local Dask cluster; with a scheduler, start its workers "
-            "yourself (dask worker ADDRESS)"
-        )
-    if address:
-        address = check_address(address, option)
-    require_dask()
-    dist: Any = importlib.import_module("distributed")  # untyped: kept as Any
-    cluster: Any = None
-    client: Any = None
-    try:
-        if address:
-            client = _client(dist, address)
-        else:
-            cluster = dist.LocalCluster(
-                n_workers=workers or LOCAL_WORKERS,
-                threads_per_worker=1,
-                processes=True,
-                host="127.0.0.1",
-                dashboard_address=None,
-                silence_logs=logging.ERROR,
-            )
-            client = dist.Client(cluster, set_as_default=False)
-        wait = REMOTE_WORKERS_TIMEOUT if address else WORKERS_TIMEOUT
-        try:
-            with _quiet_dask():
-                client.wait_for_workers(1, timeout=wait)
-        except (TimeoutError, OSError):
-            raise EngineError(
-                f"the Dask scheduler has had no worker for {wait} s",
-                value=address,
-                fix="start workers with `dask worker ADDRESS`",
-            ) from None
-        check_versions(client)
-        yield client
-    finally:
-        if client is not None:
-            with contextlib.suppress(Exception):
-                client.close()
-        if cluster is not None:
-            with contextlib.suppress(Exception):
-                cluster.close()
-
-
-_SCHEMES = ("tcp", "tls", "ws", "wss")
-
-
-def check_address(address: str, option: str) -> str:
-    """A scheduler address as Dask takes it (``[tcp://]HOST:PORT``), or a UsageError naming
-    ``option`` (``--scheduler`` / ``DASK_SCHEDULER_ADDRESS``) -- before anything connects: a
-    dashboard URL or an address without a port made Dask retry for 20 s, then a traceback."""
-    text = address.strip()
-    scheme, sep, rest = text.partition("://")
-    if not sep:
-        scheme, rest = "tcp", text
-    scheme = scheme.lower()
-    example = "e.g. tcp://10.0.0.5:8786, the address `dask scheduler` prints"
-    if scheme in ("http", "https"):
-        raise UsageError(
-            f"{option} is a web address (the dashboard's?), not a Dask scheduler's",
-            value=address,
-            fix=f"give the scheduler's address, {example}",
-        )
-    if scheme not in _SCHEMES:
-        raise UsageError(
-            f"{option} has the protocol {scheme!r}; Dask schedulers speak "
-            + ", ".join(_SCHEMES),
-            value=address,
-            fix=example,
-        )
-    rest = rest.rstrip("/")
-    if rest.startswith("["):  # [IPv6]:port
-        host, _, port = rest[1:].partition("]")
-        port = port[1:] if port.startswith(":") else ""
-    else:
-        host, _, port = rest.rpartition(":")
-    if ":" not in rest.rsplit("]", 1)[-1]:
-        raise UsageError(f"{option} has no port", value=address, fix=example)
-    if not host or "/" in rest:
-        raise UsageError(f"{option} is not HOST:PORT", value=address, fix=example)
-    if not port.isdigit() or not 0 < int(port) < 65536:
-        raise UsageError(
-            f"{option} has no port" if not port else f"{option} has a bad port",
-            value=address,
-            fix=example,
-        )
-    return f"{scheme}://{rest}"
-
-
-@contextlib.contextmanager
-def _quiet_dask() -> Iterator[None]:
-    """Dask logs connection failures (and their tracebacks) on stderr; cecli says it once."""
-    logger = logging.getLogger("distributed")
-    level = logger.level
-    logger.setLevel(logging.CRITICAL + 1)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
-
-
-def _client(dist: Any, address: str) -> Any:
-    """A client of the scheduler at ``address``, or an EngineError within a few seconds: the
-    port is probed first (a refused or unanswered port fails at once), then the Dask
-    handshake has :data:`CONNECT_TIMEOUT` seconds (a port that is not a Dask scheduler)."""
-    import socket
-
-    fix = (
-        f"start one with `dask scheduler`, or leave out --scheduler and {SCHEDULER_ENV} "
-        "for a local cluster"
-    )
-    rest = address.split("://", 1)[1]
-    host, _, port = rest.rpartition(":")
-    not_dask = "check the port: the scheduler's (8786 by default), not the dashboard's"
-    try:
-        with socket.create_connection((host.strip("[]"), int(port)), timeout=PROBE_TIMEOUT) as s:
-            greeting = _greeting(s) if address.startswith("tcp://") else b"-" * 8
-    except ConnectionRefusedError:
-        raise EngineError(
-            "cannot reach the Dask scheduler: the connection was refused (nothing listens "
-            "on that port)",
-            value=address,
-            fix=fix,
-        ) from None
-    except socket.gaierror as exc:
-        raise EngineError(
-            f"cannot reach the Dask scheduler: unknown host {host!r} ({exc.strerror})",
-            value=address,
-            fix=fix,
-        ) from None
-    except OSError as exc:  # timeouts, unreachable networks
-        raise EngineError(
-            f"cannot reach the Dask scheduler ({exc.strerror or exc or 'no answer'})",
-            value=address,
-            fix=fix,
-        ) from None
-    if len(greeting) < 8 or not 0 < int.from_bytes(greeting[:8], "little") < 1 << 26:
-        # a Dask scheduler greets first with a small frame (an 8-byte length, then msgpack);
-        # read as Dask would, an HTTP server's reply is a length of exabytes (a MemoryError)
-        what = "nothing within {PROBE_TIMEOUT} s" if not greeting else repr(greeting[:16])
-        raise EngineError(
-            f"no Dask scheduler answers there (it said {what.format(PROBE_TIMEOUT=PROBE_TIMEOUT)})",
-            value=address,
-            fix=not_dask,
-        )
-    try:
-        with _quiet_dask():
-            return dist.Client(address, timeout=CONNECT_TIMEOUT, set_as_default=False)
-    except (OSError, TimeoutError, MemoryError, ValueError) as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise EngineError(
-            f"no Dask scheduler answers there ({first})", value=address, fix=not_dask
-        ) from None
-
-
-def _greeting(sock: Any) -> bytes:
-    """The first 8 bytes a server sends on connect (fewer: it closed, or said nothing)."""
-    got = b""
-    try:
-        while len(got) < 8:
-            chunk = sock.recv(8 - len(got))
-            if not chunk:
-                break
-            got += chunk
-    except OSError:  # a timeout too
-        pass
-    return got
+#: Seconds a failed run waits for the tasks still running to stop, before removing -o.
+SETTLE_TIMEOUT = 60.0
+#: Seconds between looks at the cluster while a task runs.
+POLL = 0.5
 
 
 # -- the tasks -----------------------------------------------------------------------------
@@ -272,11 +61,13 @@ def _greeting(sock: Any) -> bytes:
 @dataclass
 class DaskTask:
     """A chunk kernel as a Dask task runs it: the ``-o`` rows go to the chunk's part file in
-    the dataset's temporary folder, not back to the driver."""
+    the dataset's temporary folder, not back to the driver. ``version`` is the driver's: a
+    worker that imports another cecli refuses to run it."""
 
     kernel: ChunkKernel
     out: str | None = None  # the dataset's temporary folder
     width: int = 5
+    version: str = __version__
 
     def part_path(self, index: int) -> str:
         assert self.out is not None
@@ -290,24 +81,66 @@ class DaskTask:
         return out
 
 
-def _run_planned(tasks: list[ChunkTask], work: DaskTask) -> list[ChunkOut]:
+@dataclass
+class Done:
+    """What a task gives back: the cecli version that ran it (the driver takes no other), and
+    the chunks' outputs -- none when the worker refused (``worker`` says which)."""
+
+    version: str
+    outs: list[ChunkOut]
+    worker: str = ""
+
+
+def _refused(work: DaskTask) -> Done | None:
+    """A worker importing another cecli than the driver computes nothing (checked in every
+    task, so a worker that joins during the run is checked too)."""
+    if work.version == __version__:
+        return None
+    from distributed import get_worker
+
+    with contextlib.suppress(ValueError):
+        return Done(__version__, [], str(get_worker().address))
+    return Done(__version__, [])
+
+
+def _run_planned(tasks: list[ChunkTask], work: DaskTask) -> Done:
     """A task: read a run of planned chunks from the files and run the kernel on each. A
     data error ends the run and travels back as a value (retrying cannot help)."""
+    refused = _refused(work)
+    if refused is not None:
+        return refused
     out: list[ChunkOut] = []
     try:
         for task, batch in zip(tasks, read_chunks(tasks), strict=True):
             out.append(work(batch, task.index))
     except CecliError as exc:
         out.append(ChunkOut(tasks[len(out)].index, error=exc))
-    return out
+    return Done(__version__, out)
 
 
-def _run_shipped(batch: Batch, index: int, work: DaskTask) -> list[ChunkOut]:
+def _run_shipped(batch: Batch, index: int, work: DaskTask) -> Done:
     """A task: the kernel on a batch the driver read and shipped (unplannable inputs)."""
+    refused = _refused(work)
+    if refused is not None:
+        return refused
     try:
-        return [work(batch, index)]
+        return Done(__version__, [work(batch, index)])
     except CecliError as exc:
-        return [ChunkOut(index, error=exc)]
+        return Done(__version__, [ChunkOut(index, error=exc)])
+
+
+def _identity(work: DaskTask) -> DaskTask:
+    """The run's task description as a computed key: unlike scattered data, the scheduler
+    computes it again when every worker that held it is gone."""
+    return work
+
+
+def _live(token: str, dask_worker: Any = None) -> int:
+    """On a worker: how many tasks of the run ``token`` it has not let go of yet (running,
+    cancelled while running, about to run)."""
+    idle = ("memory", "error", "released", "forgotten")
+    tasks = dask_worker.state.tasks.items() if dask_worker is not None else ()
+    return sum(1 for key, ts in tasks if token in str(key) and ts.state not in idle)
 
 
 # -- the driver ----------------------------------------------------------------------------
@@ -320,20 +153,124 @@ def _cluster_failure(exc: BaseException) -> bool:
     )
 
 
-def _gather(future: Any) -> list[Any]:
-    try:
-        result: list[Any] = future.result()
-    except CecliError:
-        raise
-    except Exception as exc:
-        if _cluster_failure(exc):
-            raise EngineError(
-                f"the Dask cluster could not run a chunk ({type(exc).__name__}: {exc})",
-                fix="check the workers (memory, logs); tasks are retried "
-                f"{RETRIES} times on another worker",
-            ) from None
-        raise
-    return result
+class _Flight:
+    """The tasks of one run on a cluster: submitted, awaited in chunk order while the cluster
+    has workers (for at most ``CECLI_DASK_LOST_TIMEOUT`` seconds without any), and, when the
+    run ends early, cancelled and waited for -- no task still writes ``-o`` parts when the
+    driver removes their folder."""
+
+    def __init__(self, client: Any, work: DaskTask, token: str) -> None:
+        self.client = client
+        self.token = token
+        self.lost = seconds(LOST_ENV, LOST_TIMEOUT)
+        self.work = client.submit(_identity, work, key=f"cecli-work-{token}", pure=False)
+        self.pending: deque[tuple[Any, Callable[[int], Any] | None]] = deque()
+        self.current: Any = None
+
+    def map_planned(self, groups: list[list[ChunkTask]]) -> None:
+        keys = [f"cecli-chunks-{self.token}-{i}" for i in range(len(groups))]
+        futures = self.client.map(
+            _run_planned, groups, work=self.work, key=keys, retries=RETRIES
+        )
+        self.pending.extend((f, None) for f in futures)
+
+    def ship(self, batch: Batch, k: int) -> None:
+        """Submit a batch the driver read; scattered data dies with its worker, so the batch
+        is kept here until its chunk is done and shipped again if it is lost."""
+
+        def submit(attempt: int) -> Any:
+            try:
+                data = self.client.scatter(batch, hash=False, timeout=self.lost)
+            except TimeoutError:  # no worker to take it
+                raise self._no_worker() from None
+            return self.client.submit(
+                _run_shipped, data, k, work=self.work,
+                key=f"cecli-batch-{self.token}-{k}-{attempt}", retries=RETRIES,
+            )
+
+        self.pending.append((submit(0), submit))
+
+    def next(self) -> list[ChunkOut]:
+        """The outputs of the oldest pending task (in chunk order)."""
+        future, again = self.pending.popleft()
+        for attempt in range(1, RETRIES + 2):
+            self.current = future
+            try:
+                done = self._result(future)
+            except CecliError:
+                raise
+            except Exception as exc:
+                if not _cluster_failure(exc):
+                    raise
+                if again is None or attempt > RETRIES:
+                    raise EngineError(
+                        f"the Dask cluster could not run a chunk ({type(exc).__name__}: {exc})",
+                        fix="check the workers (memory, logs); tasks are retried "
+                        f"{RETRIES} times on another worker",
+                    ) from None
+                future = again(attempt)
+                continue
+            self.current = None
+            return _checked(done)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _result(self, future: Any) -> Any:
+        """The future's result, waiting as long as the cluster has a worker (the data of a
+        finished task may be lost with its worker and computed again)."""
+        since: float | None = None
+        while True:
+            try:
+                return future.result(timeout=POLL)
+            except TimeoutError:
+                if future.status == "error":  # the task's own error, not the wait's
+                    raise
+            if self.client.nthreads():
+                since = None
+                continue
+            since = since or time.monotonic()
+            if time.monotonic() - since >= self.lost:
+                raise self._no_worker()
+
+    def _no_worker(self) -> EngineError:
+        return EngineError(
+            f"the Dask cluster has had no worker for {self.lost:g} s",
+            fix=f"restart the workers ({LOST_ENV} sets how long a run waits)",
+        )
+
+    def settle(self) -> None:
+        """Cancel what is left and wait (up to :data:`SETTLE_TIMEOUT` s) until no worker runs
+        a task of this run any more."""
+        futures = [f for f, _ in self.pending] + [self.current, self.work]
+        self.pending.clear()
+        with contextlib.suppress(Exception):
+            self.client.cancel([f for f in futures if f is not None], force=True)
+        end = time.monotonic() + SETTLE_TIMEOUT
+        while time.monotonic() < end:
+            try:
+                busy = self.client.run(_live, self.token, on_error="return")
+            except Exception:  # the scheduler is gone: nothing runs tasks for it
+                return
+            if not any(isinstance(n, int) and n for n in busy.values()):
+                return
+            time.sleep(0.1)
+
+
+def _checked(done: Any) -> list[ChunkOut]:
+    """A task's outputs, if a worker of this cecli version computed them."""
+    if not isinstance(done, Done):
+        raise EngineError(
+            "a Dask worker runs another cecli version (it answered a task with "
+            f"{type(done).__name__}), but this is cecli {__version__}",
+            fix=f"install cecli {__version__} on every worker, so they compute the same thing",
+        )
+    if done.version != __version__ or not done.outs:
+        raise EngineError(
+            f"a Dask worker{f' ({done.worker})' if done.worker else ''} runs cecli "
+            f"{done.version if done.version != __version__ else 'of another version'}, but "
+            f"this is cecli {__version__}",
+            fix=f"install cecli {__version__} on every worker, so they compute the same thing",
+        )
+    return done.outs
 
 
 def _results(
@@ -343,42 +280,26 @@ def _results(
     inputs: Inputs,
     chunk_rows: int,
     token: str,
-) -> Iterator[ChunkOut]:
-    """Every chunk's output, in chunk order."""
-    shared = client.scatter(work, broadcast=True, hash=False)
-    pending: deque[Any] = deque()
+) -> Generator[ChunkOut, None, None]:
+    """Every chunk's output, in chunk order; when the run ends early (an error, Ctrl-C), the
+    tasks still running are cancelled and waited for."""
+    flight = _Flight(client, work, token)
+    finished = False
     try:
         if tasks is not None:
-            groups = group_chunks(tasks)
-            pending.extend(
-                client.map(
-                    _run_planned,
-                    groups,
-                    work=shared,
-                    key=[f"cecli-chunks-{token}-{i}" for i in range(len(groups))],
-                    retries=RETRIES,
-                )
-            )
-            while pending:
-                yield from _gather(pending.popleft())
-            return
-        window = 2 * max(1, sum(client.nthreads().values()))
-        for k, batch in enumerate(inputs.batches(chunk_rows)):
-            data = client.scatter(batch, hash=False)
-            pending.append(
-                client.submit(
-                    _run_shipped, data, k, work=shared, key=f"cecli-batch-{token}-{k}",
-                    retries=RETRIES,
-                )
-            )
-            while len(pending) >= window:
-                yield from _gather(pending.popleft())
-        while pending:
-            yield from _gather(pending.popleft())
+            flight.map_planned(group_chunks(tasks, chunk_rows))
+        else:
+            window = 2 * max(1, sum(client.nthreads().values()))
+            for k, batch in enumerate(inputs.batches(chunk_rows)):
+                flight.ship(batch, k)
+                while len(flight.pending) >= window:
+                    yield from flight.next()
+        while flight.pending:
+            yield from flight.next()
+        finished = True
     finally:
-        if pending:
-            with contextlib.suppress(Exception):
-                client.cancel(list(pending))
+        if not finished:
+            flight.settle()
 
 
 def _as_given(exc: CecliError, spec: InputSpec, given: dict[str, str]) -> CecliError:
@@ -427,8 +348,13 @@ class DaskEngine(Engine):
         count = 0
         # errors about the cluster or the options are raised as they are, not as the inputs'
         with located(inputs, keep=(EngineError, UsageError)):
-            with connect(self.scheduler, self.workers) as client:
-                for out in _results(client, work, tasks, inputs, plan.chunk_rows, token):
+            with (
+                connect(self.scheduler, self.workers) as client,
+                contextlib.closing(
+                    _results(client, work, tasks, inputs, plan.chunk_rows, token)
+                ) as outs,
+            ):
+                for out in outs:
                     if out.error is not None:
                         raise _as_given(out.error, spec, given)
                     job.fold(out)

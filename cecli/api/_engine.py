@@ -103,7 +103,7 @@ def plan_row_shape(plan: Plan) -> tuple[int, ...]:
     """The shape of one row of ``-o`` NPY output: the positions of a row (the sample shape
     without its class axis; for bce, the labels)."""
     shape = tuple(plan.inputs.sample_shape)
-    if plan.read.binary:
+    if plan.read.scalar_preds:  # one value a position: no class axis
         return shape
     ax = class_axis_of(len(shape) + 1, plan.read.class_axis)
     return shape[: ax - 1] + shape[ax:]

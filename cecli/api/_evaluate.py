@@ -26,7 +26,15 @@ from ._where import shown_row
 from .signature import Signature
 from .spec import OutputSpec, RunSpec
 
-__all__ = ["Evaluation", "engine_for", "evaluate"]
+__all__ = [
+    "Evaluation",
+    "bce_job",
+    "ce_job",
+    "chunk_rows_of",
+    "engine_for",
+    "evaluate",
+    "name_classes",
+]
 
 R = TypeVar("R", CEResult, BCEResult)
 
@@ -66,26 +74,31 @@ def evaluate(
     (``out.path``) and the gradient (``out.grad_path``) when asked. With ``reduction='none'``
     and no ``out.path`` the per-sample losses are printed as a table (``out.format`` csv, tsv
     or jsonl) or kept in :attr:`Evaluation.losses` (:meth:`OutputSpec.for_reduction`)."""
-    if read.group_col and measures.ci is None:
-        raise UsageError("--group-col is for --ci (resampling whole groups)")
+    tokens = loss.input == "target-logprobs"
+    if read.group_col and measures.ci is None and not tokens:
+        raise UsageError(
+            "--group-col is for --ci (resampling whole groups), or with --input "
+            "target-logprobs for a per-group table"
+        )
     out = out.for_reduction(loss.reduction)
     paths = [p for p in (preds, targets) if p]
     if loss.binary:
         read = dataclasses.replace(read, binary=True)
+    if tokens:
+        check_token_measures(measures, out)
+        read = dataclasses.replace(read, target_logprobs=True)
+    elif read.bytes_col is not None:
+        raise UsageError("--bytes-col is for --input target-logprobs (bits per byte)")
     with Outputs(out, run, paths) as outputs:
-        with open_inputs(preds, targets, read) as inputs:
+        with open_inputs(preds, targets, read, need_target=not tokens) as inputs:
             if loss.binary:
-                job, second = _bce_job(loss, measures, inputs, out, outputs)
+                job, second = bce_job(loss, measures, inputs, out, outputs)
             else:
-                job, second = _ce_job(loss, measures, read, inputs, out, outputs)
+                job, second = ce_job(loss, measures, read, inputs, out, outputs)
             job.command = loss.kind
             job.progress = run.progress
             job.total = inputs.rows
-            itemsize = max(2, np.dtype(inputs.dtype).itemsize)
-            if loss.binary:
-                itemsize = max(2, work_dtype(np.dtype(inputs.dtype), loss.float64).itemsize)
-            row_elements = int(np.prod(inputs.sample_shape)) if inputs.sample_shape else 1
-            plan = Plan(preds, targets, read, inputs, run.rows_per_chunk(row_elements, itemsize))
+            plan = Plan(preds, targets, read, inputs, chunk_rows_of(run, inputs, loss))
             engine_for(run).run(plan, job)
             infos = inputs.sources if loss.binary else _infos(inputs)
             class_names = inputs.class_names
@@ -106,6 +119,34 @@ def evaluate(
                           class_names, unbatched)
 
 
+def chunk_rows_of(run: RunSpec, inputs: Inputs, loss: LossSpec) -> int:
+    """The rows of a chunk: ``--chunk-rows``, or about 16 MiB of predictions (bce: in its
+    working precision)."""
+    itemsize = max(2, np.dtype(inputs.dtype).itemsize)
+    if loss.binary:
+        itemsize = max(2, work_dtype(np.dtype(inputs.dtype), loss.float64).itemsize)
+    row_elements = int(np.prod(inputs.sample_shape)) if inputs.sample_shape else 1
+    return run.rows_per_chunk(row_elements, itemsize)
+
+
+def check_token_measures(measures: Measures, out: OutputSpec) -> None:
+    """Target log-probabilities have no vocabulary: nothing to rank, bin or differentiate."""
+    asked = [
+        (measures.top_k, "--top-k"),
+        (measures.per_class, "--per-class"),
+        (measures.ece_bins, "--ece"),
+        (out.grad_path, "--grad-output"),
+        (out.with_probs, "--with-probs"),
+    ]
+    for value, option in asked:
+        if value:
+            raise UsageError(
+                f"{option} needs every class's prediction, and --input target-logprobs has "
+                "only the realised token's log-probability",
+                fix=f"drop {option}",
+            )
+
+
 def engine_for(run: RunSpec) -> Engine:
     """The engine a run asks for (the Dask one is imported only then)."""
     if run.dask:
@@ -118,7 +159,7 @@ def engine_for(run: RunSpec) -> Engine:
 # -- cross-entropy (ce, nll) ---------------------------------------------------------------------
 
 
-def _ce_job(
+def ce_job(
     loss: LossSpec,
     measures: Measures,
     read: ReadOptions,
@@ -128,8 +169,12 @@ def _ce_job(
 ) -> tuple[Job, bool]:
     acc = CrossEntropyAccumulator(loss, measures, axis=read.class_axis)
     shape = tuple(inputs.sample_shape)
-    ax = class_axis_of(len(shape) + 1, read.class_axis)
-    if shape and not inputs.unbatched:
+    if loss.input == "target-logprobs":
+        ax = 1  # no class axis: every value is a position (the kernel adds one class)
+        shape = (1, *shape)
+    else:
+        ax = class_axis_of(len(shape) + 1, read.class_axis)
+    if shape and not inputs.unbatched and loss.input != "target-logprobs":
         check_one_column(shape[ax - 1], str(loss.input), inputs.preds_info.path)
     kernel = CEKernel(
         inputs.preds_info.path,
@@ -162,10 +207,9 @@ def _ce_evaluation(
     result = acc.result()
     soft = bool(acc.opts and acc.opts.soft)
     target_kind = "probs" if soft else "index"
-    if result.per_class is not None:
-        for row in result.per_class:
-            i = row["index"]
-            row["class"] = class_names[i] if class_names and i < len(class_names) else str(i)
+    if loss.input == "target-logprobs":
+        target_kind = "tokens"
+    name_classes(result, class_names)
     losses = None
     if out.keep_losses:
         pos_tail = kernel.pos_tail
@@ -210,6 +254,18 @@ def _ce_warnings(ev: Evaluation[CEResult]) -> list[str]:
         )
     out += likely_mistakes(r, str(ev.loss.input), ev.inputs[0])
     return out
+
+
+def name_classes(result: CEResult, class_names: list[str] | None) -> None:
+    """Name the classes of the per-class rows and the confusions (their index without names)."""
+
+    def name(i: int) -> str:
+        return class_names[i] if class_names and i < len(class_names) else str(i)
+
+    for row in result.per_class or []:
+        row["class"] = name(row["index"])
+    for pair in result.confusions or []:
+        pair["target_class"], pair["pred_class"] = name(pair["target"]), name(pair["pred"])
 
 
 def check_one_column(classes: int, input_kind: str, file: str) -> None:
@@ -262,7 +318,7 @@ def likely_mistakes(r: CEResult, input_kind: str, info: SourceInfo, name: str = 
 # -- binary cross-entropy ------------------------------------------------------------------------
 
 
-def _bce_job(
+def bce_job(
     loss: LossSpec, measures: Measures, inputs: Inputs, out: OutputSpec, outputs: Outputs
 ) -> tuple[Job, bool]:
     shape = tuple(inputs.sample_shape)

@@ -83,7 +83,8 @@ class CEKernel(ChunkKernel):
         self.per_row = int(np.prod(self.pos_tail)) if self.pos_tail else 1
 
     def __call__(self, batch: Batch, index: int = -1) -> ChunkOut:
-        target = self.target(batch)
+        # target log-probabilities need no target (one may mark ignored positions)
+        target = batch.target if self.template.tokens else self.target(batch)
         part = self.template.spawn()
         pos = part.update(
             batch.preds,
@@ -91,6 +92,8 @@ class CEKernel(ChunkKernel):
             sample_weight=batch.sample_weight,
             group=batch.group,
             start=batch.start,
+            missing=batch.missing,
+            nbytes=batch.bytes,
         )
         return ChunkOut(
             index,
@@ -112,7 +115,10 @@ class CEKernel(ChunkKernel):
         if per_row > 1:
             cols["row"] = np.repeat(np.arange(batch.start, batch.start + n), per_row)
             cols["position"] = np.tile(np.arange(per_row), n)
-        cols["target"] = batch.spelled(pos.target)  # a class name stays a name
+        if not self.template.tokens:
+            cols["target"] = batch.spelled(pos.target)  # a class name stays a name
+        elif batch.target is not None:  # the token ids as given (the kernel's are 0 / -1)
+            cols["target"] = np.asarray(batch.target).reshape(-1)
         cols["loss"] = pos.loss
         if self.with_probs:
             cols["target_prob"] = pos.target_prob

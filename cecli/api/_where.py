@@ -23,12 +23,16 @@ _NOTES = {
     "csv": _TABLE_NOTE,
     "tsv": _TABLE_NOTE,
     "txt": "rows are 1-based line numbers",
+    "jsonl": "rows are 1-based records (lines)",
+    "arrow": "rows are 1-based records",
 }
 _ARRAY_NOTE = "rows are 0-based indices"
 
 
 def shown_row(row: int, info: SourceInfo) -> tuple[int, str]:
     """A 0-based stream row as ``info``'s file numbers it, and the note that says how."""
+    if info.positions:
+        return row + 1, "a 1-based token position, counted over the rows' token lists in order"
     if info.format in _NOTES:
         return row + 1, _NOTES[info.format]
     if info.format == "parquet":
@@ -51,7 +55,7 @@ def locate(exc: CecliError, inputs: Inputs) -> CecliError:
     if exc.about == "target":
         if inputs.target_info is not None:
             info = inputs.target_info
-        if info.format in ("csv", "tsv", "parquet"):
+        if info.format in ("csv", "tsv", "parquet", "jsonl", "arrow"):
             column = column or inputs.target_name
     if exc.row is None and column == exc.column:
         return exc.with_file(info.path)

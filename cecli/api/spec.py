@@ -17,7 +17,16 @@ from dataclasses import dataclass
 from ..core.spec import Choice
 from ..errors import UsageError
 
-__all__ = ["CHUNK_BYTES", "ROW_FORMATS", "Engine", "OutputSpec", "Progress", "RunSpec", "require_dask"]
+__all__ = [
+    "CHUNK_BYTES",
+    "ROW_FORMATS",
+    "Engine",
+    "ExplainSpec",
+    "OutputSpec",
+    "Progress",
+    "RunSpec",
+    "require_dask",
+]
 
 #: Bytes of predictions in one chunk when ``--chunk-rows`` is not given: large enough that
 #: per-chunk overheads (pyarrow batches, Python bookkeeping) vanish, small enough for memory.
@@ -169,6 +178,51 @@ class OutputSpec:
                 "--grad-output is computed by the local engine only",
                 fix="leave out --engine dask (or --grad-output)",
             )
+
+
+@dataclass(frozen=True)
+class ExplainSpec:
+    """Which rows ``explain`` derives: ``rows`` (0-based stream rows, ``--rows 0,17``) or the
+    ``worst`` K per-row losses (``--worst K``), and how many classes a long row shows around
+    the target and the top classes (``shown``)."""
+
+    rows: tuple[int, ...] = ()
+    worst: int = 0
+    shown: int = 5
+
+    def __post_init__(self) -> None:
+        if bool(self.rows) == bool(self.worst):
+            raise UsageError("give --rows 0,17 or --worst K (one of them)")
+        if self.worst and not _positive(self.worst):
+            raise UsageError("--worst must be at least 1", value=self.worst)
+        if any(not isinstance(r, int) or r < 0 for r in self.rows):
+            raise UsageError("--rows are 0-based row numbers (0, 1, ...)", value=list(self.rows))
+        if len(self.rows) > MAX_EXPLAINED or self.worst > MAX_EXPLAINED:
+            raise UsageError(f"explain shows at most {MAX_EXPLAINED} rows at a time")
+        if not _positive(self.shown):
+            raise UsageError("--shown must be at least 1", value=self.shown)
+        object.__setattr__(self, "rows", tuple(sorted(set(self.rows))))
+
+    @classmethod
+    def parse(cls, rows: str | None, worst: int | None, shown: int = 5) -> ExplainSpec:
+        """The spec of ``--rows 0,17`` / ``--worst K``."""
+        picked: tuple[int, ...] = ()
+        if worst is not None and worst < 1:
+            raise UsageError("--worst must be at least 1", value=worst)
+        if rows is not None:
+            try:
+                picked = tuple(int(r) for r in rows.split(",") if r.strip())
+            except ValueError:
+                raise UsageError(
+                    "--rows must be a comma list of 0-based row numbers, like 0,17", value=rows
+                ) from None
+            if not picked:
+                raise UsageError("--rows names no row", value=rows)
+        return cls(rows=picked, worst=worst or 0, shown=shown)
+
+
+#: The most rows one ``explain`` shows (each row's derivation is a screenful).
+MAX_EXPLAINED = 1000
 
 
 def _positive(v: object) -> bool:

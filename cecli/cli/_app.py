@@ -20,7 +20,7 @@ import typer.core
 
 from .._version import __version__
 from ..errors import CecliError, DataError, EngineError, InputError, OutputError, UsageError
-from ..report.terminal import argument_help, help_text, panel_rank, usage_line
+from ..report.terminal import argument_help, help_text, literal, panel_rank, usage_line
 
 
 class ExitCode(enum.IntEnum):
@@ -52,11 +52,11 @@ class _Commands(typer.core.TyperGroup):
         super().__init__(*args, **kwargs)
         for command in self.commands.values():
             command.params.sort(key=panel_rank)
-            command.help = help_text(command.help or "")
+            command.help = literal(help_text(command.help or ""))
             # click >= 8.5 drops the help typer gives an argument: put the declared one back
             declared = argument_help(getattr(command.callback, "__wrapped__", lambda: None))
             for param in command.params:
-                param.help = getattr(param, "help", None) or declared.get(param.name or "")
+                param.help = literal(getattr(param, "help", None) or declared.get(param.name or ""))
 
     def invoke(self, ctx: Any) -> Any:
         with guard():

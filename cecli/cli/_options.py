@@ -10,7 +10,9 @@ same declaration as ``ce``. A help text that differs by command says so in paren
 from __future__ import annotations
 
 import functools
-from typing import Annotated
+import inspect
+from collections.abc import Callable, Sequence
+from typing import Annotated, Any, TypeVar
 
 import typer
 
@@ -18,6 +20,8 @@ from .._formats import DataFormat
 from ..api import spec as run_spec
 from ..core import spec as loss_spec
 from ..report import formats, terminal
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 # Each option is shown in the help panel of its section
 _inputs, _loss, _measures, _gates, _output, _engine = (
@@ -38,7 +42,8 @@ LogitCols = Annotated[str | None, _inputs("--logit-cols", help="Prediction colum
 NoHeader = Annotated[bool, _inputs("--no-header", help="CSV/TSV without a header row (np.savetxt): columns are positions 0, 1, ...; every column is a logit unless --target-col N (0-based) names the labels, or give TARGETS.")]
 IdCol = Annotated[str | None, _inputs("--id-col", help="An id column, carried into -o output (compare: both files must carry the same ids in the same order).")]
 SampleWeightCol = Annotated[str | None, _inputs("--sample-weight-col", help="A per-sample weight column.")]
-GroupCol = Annotated[str | None, _inputs("--group-col", help="Resample whole groups (sequences, documents) in --ci.")]
+GroupCol = Annotated[str | None, _inputs("--group-col", help="Resample whole groups (sequences, documents) in --ci; with --input target-logprobs, a table per group.")]
+BytesCol = Annotated[str | None, _inputs("--bytes-col", help="With --input target-logprobs: the bytes of each token (or document) column; adds bits per byte.")]
 Classes = Annotated[str | None, _inputs("--classes", help="Class (or label) names: a,b,c or a file, one per line.")]
 ClassAxis = Annotated[int, _inputs("--class-axis", help="The class axis of NPY/NPZ arrays: 1 (torch) or -1 (batch, seq, vocab).")]
 _DATA_FORMATS = ", ".join(f.value for f in DataFormat)
@@ -53,9 +58,9 @@ PosWeight = Annotated[str | None, _loss("--pos-weight", help="Weight of positive
 IgnoreIndex = Annotated[int, _loss("--ignore-index", help="Targets equal to this contribute nothing (torch's ignore_index).")]
 Reduction = Annotated[loss_spec.Reduction, _loss("--reduction", "-r", help="mean, sum or none (bce: over all elements).")]
 LabelSmoothing = Annotated[float, _loss("--label-smoothing", help="Label smoothing in [0, 1].")]
-_INPUT = "What PREDS hold: logits, probs (as sklearn's log_loss) or logprobs (bce: logits or probs)."
-InputKind = Annotated[loss_spec.InputKind, _loss("--input", help=_INPUT)]
-LossInputKind = Annotated[loss_spec.InputKind | None, _loss("--input", help=_INPUT, show_default="logits; nll: logprobs")]
+_INPUT = "What PREDS hold: logits, probs (as sklearn's log_loss), logprobs, or target-logprobs (each token's log-probability only; bce: logits or probs)."
+InputKind = Annotated[loss_spec.InputKind, _loss("--input", metavar="KIND", help=_INPUT)]
+LossInputKind = Annotated[loss_spec.InputKind | None, _loss("--input", metavar="KIND", help=_INPUT, show_default="logits; nll: logprobs")]
 TargetKind = Annotated[loss_spec.TargetKind, _loss("--targets", help="auto, index or probs (auto: the predictions' shape means probabilities).")]
 Float64 = Annotated[bool, _loss("--float64", help="Compute everything in float64.")]
 Nonfinite = Annotated[loss_spec.Nonfinite, _loss("--nonfinite", help="error (default) or propagate (NaN / inf flow through, as torch).")]
@@ -77,6 +82,7 @@ Output = Annotated[str | None, _output("--output", "-o", help="Write per-positio
 WithProbs = Annotated[bool, _output("--with-probs", help="Add the target's probability and the argmax to -o output.")]
 Force = Annotated[bool, _output("--force", help="Replace existing output files.")]
 GradOutput = Annotated[str | None, _output("--grad-output", help="Write d(loss)/d(predictions), as loss.backward() gives it (except: an ignored row whose logits hold NaN/inf gets 0 here, NaN in torch).")]
+Plot = Annotated[str | None, _output("--plot", help="Also draw the run's figures to FILE.png or FILE.svg: the loss histogram, with --ece the reliability diagram, with --per-class the per-class bars (pip install 'cecli[plot]').")]
 Quiet = Annotated[bool, _output("--quiet", "-q", help="No warnings or verdicts on stderr.")]
 
 # -- gates --------------------------------------------------------------------------------------
@@ -92,7 +98,7 @@ Margin = Annotated[float, _gates("--margin", help="--fail-if-worse tolerates del
 # -- running ------------------------------------------------------------------------------------
 ChunkRows = Annotated[int | None, _engine("--chunk-rows", help="Rows per chunk (default: about 16 MiB of predictions).")]
 Workers = Annotated[int | None, _engine("--workers", help="Threads over chunks (default: the number of cores); with --engine dask, the local cluster's worker processes (default 2).")]
-Engine = Annotated[run_spec.Engine, _engine("--engine", envvar="CECLI_ENGINE", help="local (threads) or dask (a Dask cluster; pip install 'cecli\\[dask]').")]
+Engine = Annotated[run_spec.Engine, _engine("--engine", envvar="CECLI_ENGINE", help="local (threads) or dask (a Dask cluster; pip install 'cecli[dask]').")]
 Scheduler = Annotated[str | None, _engine("--scheduler", help="With --engine dask: the scheduler's address (default: DASK_SCHEDULER_ADDRESS, else a local cluster).")]
 
 # -- softmax ------------------------------------------------------------------------------------
@@ -100,3 +106,24 @@ SoftmaxOutput = Annotated[str, _output("--output", "-o", help="Where to write (.
 Log = Annotated[bool, _loss("--log", help="Write log-softmax instead of softmax.")]
 Temperature = Annotated[float, _loss("--temperature", "-t", help="Divide the logits by T first (T > 0).")]
 Wide = Annotated[bool, _output("--wide", help="Parquet: one column per class instead of a list column.")]
+
+
+# -- commands built from others' options -----------------------------------------------------
+def reuse(sources: Sequence[Callable[..., Any]], names: str, **own: tuple[Any, Any]) -> Callable[[F], F]:
+    """Give a command the options ``names`` (space-separated, in order) exactly as the
+    ``sources`` commands declare them (typer reads ``__signature__``), then its ``own``
+    options (name -> (declaration, default)): a shared option is declared once, in one place.
+    The command takes them as keyword arguments (``def explain(**o)``)."""
+    given: dict[str, inspect.Parameter] = {}
+    for src in sources:
+        for p in inspect.signature(src, eval_str=True).parameters.values():
+            given.setdefault(p.name, p)
+    kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
+    params = [given[n].replace(kind=kind) for n in names.split()]
+    params += [inspect.Parameter(n, kind, default=d, annotation=a) for n, (a, d) in own.items()]
+
+    def wrap(command: F) -> F:
+        command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+        return command
+
+    return wrap

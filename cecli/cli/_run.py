@@ -17,11 +17,8 @@ Params = dict[str, Any]
 LossKind = Literal["ce", "nll", "bce"]
 
 # command-line parameter -> spec field, for each spec
-_READ = ("format_in", "targets_format", "preds_key", "target_key", "target_col", "target_cols",
-         "logit_cols", "no_header", "id_col", "sample_weight_col", "group_col", "class_axis")  # fmt: skip
-_LOSS = {"input_kind": "input", "target_kind": "targets", "ignore_index": "ignore_index",
-         "reduction": "reduction", "label_smoothing": "label_smoothing", "float64": "float64",
-         "nonfinite": "nonfinite"}  # fmt: skip
+_READ = ("format_in", "targets_format", "preds_key", "target_key", "target_col", "target_cols", "logit_cols", "no_header", "id_col", "sample_weight_col", "group_col", "bytes_col", "class_axis")  # fmt: skip
+_LOSS = {"input_kind": "input", "target_kind": "targets", "ignore_index": "ignore_index", "reduction": "reduction", "label_smoothing": "label_smoothing", "float64": "float64", "nonfinite": "nonfinite"}  # fmt: skip
 _MEASURES = ("top_k", "per_class", "ece", "ece_bins", "ci", "bootstrap", "seed", "threshold")
 _RUN = ("chunk_rows", "workers", "engine", "scheduler")
 _OUTPUT = {"output": "path", "grad_output": "grad_path", "force": "force", "with_probs": "with_probs", "fmt": "format", "junit": "report"}  # fmt: skip
@@ -68,6 +65,17 @@ def output_spec(o: Params) -> Any:
     return OutputSpec(**_given(o, _OUTPUT))
 
 
+def check_plot(path: str, inputs: list[str], force: bool) -> None:
+    """``--plot``: a .png / .svg name, not an input, not an existing file without --force, and
+    matplotlib installed."""
+    from ..report import plot_format, pyplot
+    from ..writers import check_output
+
+    plot_format(path)
+    check_output(path, inputs, force)
+    pyplot("--plot")
+
+
 def run_loss(command: LossKind, o: Params) -> None:
     """``ce``, ``nll`` and ``bce``: evaluate, check the gates, print the report."""
     from ..api import evaluate
@@ -85,6 +93,9 @@ def run_loss(command: LossKind, o: Params) -> None:
     # known only once the data is read
     mine = Signature.build(command, loss, measures=wanted, read=read)
     gates.precheck(mine, unknown=() if binary else ("tgt",))
+    plot = o.get("plot")
+    if plot:  # before the data is read: a bad name or an existing file is known now
+        check_plot(plot, [p for p in (o["preds"], o["targets"]) if p], o["force"])
     bar = progress_bar(o["quiet"])
     try:
         run = dataclasses.replace(run, progress=bar)
@@ -92,6 +103,11 @@ def run_loss(command: LossKind, o: Params) -> None:
     finally:
         if bar is not None:
             bar.close()
+    if plot:
+        from ..report import save_panels
+        from ..writers import write_atomic
+
+        write_atomic(plot, save_panels(ev.result, plot), o["force"], "the plot")
     checks = gates.check(ev.result.loss, Signature.parse(ev.signature))
     finish(command, fmt, ev, checks, o["quiet"], o["junit"])
 

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
         binary_cross_entropy_with_logits,
         binary_cross_entropy_with_logits_grad,
         default_threshold,
+        log_sigmoid,
     )
     from ._blocks import (
         as_3d,
@@ -118,6 +119,7 @@ _LAZY = {
     "cross_entropy_grad": "_grad",
     "index_targets": "_ce",
     "is_soft": "_oneshot",
+    "log_sigmoid": "_bce",
     "log_softmax": "_oneshot",
     "looks_like_probs": "_checks",
     "nll_loss": "_oneshot",
@@ -173,6 +175,7 @@ __all__ = [
     "default_threshold",
     "index_targets",
     "is_soft",
+    "log_sigmoid",
     "log_softmax",
     "looks_like_probs",
     "nll_loss",

@@ -72,6 +72,8 @@ class InputKind(Choice):
     LOGITS = "logits"
     PROBS = "probs"
     LOGPROBS = "logprobs"
+    TARGET_LOGPROBS = "target-logprobs"
+    """Each position holds only the log-probability of its realised token (no vocabulary)."""
 
 
 class TargetKind(Choice):
@@ -136,6 +138,8 @@ class LossSpec:
         self._set("pos_weight", _weights(self.pos_weight, "--pos-weight", True))
         if binary and self.label_smoothing:
             raise UsageError("--label-smoothing is for ce, not bce", value=self.label_smoothing)
+        if self.input is InputKind.TARGET_LOGPROBS:
+            _token_options(self)
         if self.pos_weight is not None:
             if not binary:
                 raise UsageError("--pos-weight is for bce", fix="use --weight for class weights")
@@ -202,6 +206,23 @@ class CEOptions:
     @property
     def weight_total(self) -> float:
         return float(self.num_classes) if self.weight is None else float(self.weight.sum())
+
+
+def _token_options(spec: LossSpec) -> None:
+    """The options that need a vocabulary mean nothing for target log-probabilities."""
+    if spec.weight is not None:
+        raise UsageError(
+            "--weight weighs classes, and --input target-logprobs has none",
+            fix="weigh positions with --sample-weight-col",
+        )
+    if spec.label_smoothing:
+        raise UsageError(
+            "--label-smoothing needs every class's log-probability, and --input "
+            "target-logprobs has only the target's",
+            value=spec.label_smoothing,
+        )
+    if spec.targets == TargetKind.PROBS:
+        raise UsageError("--targets probs needs a vocabulary; --input target-logprobs has none")
 
 
 def _integer(v: Any, option: str) -> int:

@@ -8,7 +8,9 @@
 
 Formats: NPY (memory-mapped), NPZ (stored members mapped, compressed ones streamed), CSV / TSV
 (also ``.gz``, stdin; streamed by pyarrow), Parquet (a file, a directory or glob of files
-sorted by path, a hive-partitioned dataset, ``s3://`` URIs; wide or list columns) and, for
+sorted by path, a hive-partitioned dataset, ``s3://`` URIs; wide or list columns), JSON Lines
+(also ``.gz`` and stdin, streamed in blocks) and Arrow IPC / Feather (memory-mapped), with
+ragged list columns (one document a row: :mod:`cecli.readers.ragged`) and, for
 TARGETS, ``.txt`` with one label per line. Every batch has between 1 and ``chunk_rows`` rows;
 predictions are delivered as stored (float16 stays float16) and without a copy where the format
 allows (NPY / stored NPZ views, zero-copy Parquet list columns).

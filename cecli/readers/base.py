@@ -53,6 +53,11 @@ _EXTENSIONS = {
     ".pq": "parquet",
     ".parq": "parquet",
     ".txt": "txt",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".arrow": "arrow",
+    ".feather": "arrow",
+    ".ipc": "arrow",
 }
 COMPRESSIONS = (".gz", ".bz2", ".zst", ".lz4")
 
@@ -80,6 +85,17 @@ class ReadOptions:
     binary: bool = False
     """Predictions are per-element binary logits (``bce``): a 1-D NPY is ``N`` rows (not one
     unbatched ``(C,)`` sample) and a table with a single logit column gives preds ``(n,)``."""
+    target_logprobs: bool = False
+    """Predictions are the realised tokens' log-probabilities (``--input target-logprobs``):
+    one value a position, read like ``binary`` ones; a list column of numbers is ragged (one
+    row, one document of tokens), and a null value is a *missing* position."""
+    bytes_col: str | None = None
+    """``--bytes-col``: the bytes each position (or document) stands for (bits per byte)."""
+
+    @property
+    def scalar_preds(self) -> bool:
+        """One prediction value a position (``bce`` logits, target log-probabilities)."""
+        return self.binary or self.target_logprobs
 
     def __post_init__(self) -> None:
         # ``target_cols`` may come as the command line's comma list: a tuple from here on
@@ -103,6 +119,10 @@ class Batch:
     sample_weight: np.ndarray[Any, Any] | None = None
     group: np.ndarray[Any, Any] | None = None
     start: int = 0
+    missing: np.ndarray[Any, Any] | None = None
+    """Positions without a prediction (a null target log-probability): ignored."""
+    bytes: np.ndarray[Any, Any] | None = None
+    """``--bytes-col``: bytes per position."""
     label_names: list[str] | None = None
     """The labels as the input spelled them, by class index, when they were names (text
     labels, or integers naming classes): outputs show ``label_names[target]``."""
@@ -128,12 +148,14 @@ class SourceInfo:
     path: str
     format: str
     rows: int | None
+    positions: bool = False
+    """Rows of many tokens (ragged lists): the stream counts token positions, not rows."""
     warnings: list[str] = field(default_factory=list)
     """What reading it decided from evidence and the user should know (e.g. a column taken
     for an index); the commands add them to their warnings."""
 
 
-FIELDS = ("preds", "target", "ids", "sample_weight", "group")
+FIELDS = ("preds", "target", "ids", "sample_weight", "group", "missing", "bytes")
 
 
 @dataclass

@@ -17,6 +17,7 @@ from cecli.errors import DataError, InputError
 from cecli.readers._arrow import arrow
 from cecli.readers.base import Part
 from cecli.readers.labels import SAMPLE, LabelMap
+from cecli.readers.ragged import lp_column, ragged_part
 from cecli.readers.roles import ROW_NOTE, Roles, column_kind
 
 __all__ = ["BatchConverter", "first_null", "widest_float"]
@@ -87,6 +88,10 @@ class BatchConverter:
         self.note = row_note
         self._index: list[int] = []
         self._index_for: list[str] | None = None
+        self.ragged: str | None = None
+        """``logits`` / ``logprobs``: rows of many tokens (:mod:`cecli.readers.ragged`)."""
+        self.lp = False
+        """Target log-probabilities: a null value is a missing position, not an error."""
         self.classes_from: str | None = None
         """The file whose first row set ``classes`` (a dataset's first file), if another."""
 
@@ -110,10 +115,17 @@ class BatchConverter:
 
     def convert(self, batch: Any, start: int) -> Part:
         """``start``: global index of the batch's first row (for error rows)."""
+        if self.ragged is not None:
+            return ragged_part(self, batch, start)
         n = batch.num_rows
         part = Part(n)
         roles = self.roles
-        if roles.logits:
+        if roles.logits and self.lp and roles.list_col is None:
+            preds, missing = lp_column(self, batch.column(roles.logits[0]))
+            part.arrays["preds"] = preds
+            if missing is not None:
+                part.arrays["missing"] = missing
+        elif roles.logits:
             part.arrays["preds"] = self._preds(batch, start)
         if roles.target:
             if roles.multi_target:
@@ -132,6 +144,10 @@ class BatchConverter:
             )
         if roles.group is not None:
             part.arrays["group"] = self._plain(batch.column(roles.group))
+        if roles.bytes is not None:
+            part.arrays["bytes"] = self._numeric(
+                batch.column(roles.bytes), start, roles.bytes, np.float64
+            )
         return part
 
     def _plain(self, col: Any) -> np.ndarray[Any, Any]:
@@ -242,7 +258,8 @@ class BatchConverter:
                     start,
                     i,
                     name,
-                    fix="every row needs one value per class",
+                    fix="every row needs one value per class (a list of each token's "
+                    "log-probability, one document a row, is read with --input target-logprobs)",
                 )
             values = col.values.slice(int(offsets[0]), int(offsets[-1] - offsets[0]))
         if self.classes is not None and width != self.classes:

@@ -30,7 +30,7 @@ from cecli.readers.stdin import sniff_stdin
 
 __all__ = ["Inputs", "open_inputs"]
 
-_TABLES = ("csv", "tsv", "parquet")
+_TABLES = ("csv", "tsv", "parquet", "jsonl", "arrow")
 
 
 class _Rebuffer:
@@ -214,6 +214,8 @@ class Inputs:
             sample_weight=arrays.get("sample_weight"),
             group=arrays.get("group"),
             start=start,
+            missing=arrays.get("missing"),
+            bytes=arrays.get("bytes"),
             label_names=self.label_names(),
         )
 
@@ -264,6 +266,7 @@ def _check_aux(preds: Source, target: Source | None, opts: ReadOptions, path: st
         ("ids", opts.id_col, "--id-col"),
         ("sample_weight", opts.sample_weight_col, "--sample-weight-col"),
         ("group", opts.group_col, "--group-col"),
+        ("bytes", opts.bytes_col, "--bytes-col"),
     ):
         if name is not None and field not in have:
             cols: list[str] = list(
@@ -327,7 +330,7 @@ def open_inputs(
 
 
 def _check_classes(src: Source, opts: ReadOptions) -> None:
-    if not opts.classes or not src.sample_shape or opts.binary:
+    if not opts.classes or not src.sample_shape or opts.scalar_preds:
         return
     c = src.sample_shape[0 if opts.class_axis == 1 else -1]
     if c != len(opts.classes):

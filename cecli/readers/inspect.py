@@ -274,6 +274,10 @@ def _table(path: str, fmt: str, opts: ReadOptions, out: dict[str, Any]) -> dict[
     try:
         if fmt == "parquet":
             src = ParquetSource(path, opts, need_target=False)
+        elif fmt in ("jsonl", "arrow"):
+            from cecli.readers.stream import IpcSource, JsonlSource
+
+            src = (JsonlSource if fmt == "jsonl" else IpcSource)(path, opts, need_target=False)
         else:
             src = CsvSource(path, fmt, opts, need_target=False)
     except RolesError as exc:  # the table is readable; its roles need an option
@@ -294,6 +298,10 @@ def _table(path: str, fmt: str, opts: ReadOptions, out: dict[str, Any]) -> dict[
         out["files"] = len(src.files)
         if out["size_bytes"] is None and src.fs is not None:
             out["size_bytes"] = sum(src.fs.get_file_info(f).size or 0 for f in src.files)
+    elif fmt in ("jsonl", "arrow"):
+        types = {f.name: str(f.type) for f in src.schema}
+        if path != "-":
+            out["rows"] = sum(p.n for p in src.parts(1 << 16))
     else:
         types = {f.name: str(f.type) for f in src.schema}
         for n in src.types:
@@ -357,6 +365,10 @@ def _schema_only(path: str, fmt: str) -> list[tuple[str, str]]:
         pq = arrow("pyarrow.parquet")
         fs, files, _ = list_parquet(path)
         schema = pq.read_schema(files[0], filesystem=fs)
+    elif fmt in ("jsonl", "arrow"):
+        from cecli.readers.stream import first_schema
+
+        schema = first_schema(path, fmt)
     else:
         csv = arrow("pyarrow.csv")
         reader = csv.open_csv(

@@ -212,7 +212,7 @@ class ArraySource(Source):
         """Checks the shape and sets the fields; ``unbatched=None``: a 1-D array of preds
         (not binary) is one sample."""
         if unbatched is None:
-            unbatched = len(shape) == 1 and field == "preds" and not opts.binary
+            unbatched = len(shape) == 1 and field == "preds" and not opts.scalar_preds
         self.field = field
         self.fields = frozenset({field})
         self.dtype = dtype

@@ -126,15 +126,34 @@ def plan_chunks(spec: InputSpec, inputs: Inputs, chunk_rows: int) -> list[ChunkT
     ]
 
 
-def group_chunks(tasks: Sequence[ChunkTask]) -> list[list[ChunkTask]]:
+#: Most chunks one task reads (small files batched together).
+BATCH = 64
+
+
+def group_chunks(tasks: Sequence[ChunkTask], chunk_rows: int = 0) -> list[list[ChunkTask]]:
     """Consecutive tasks of one unit together (a row group larger than a chunk is then read
-    once, not once per chunk); NPY chunks stay one per group."""
-    groups: list[list[ChunkTask]] = []
+    once, not once per chunk); then consecutive small groups (small files: a chunk each)
+    batched while their rows stay within ``chunk_rows`` (default: the largest chunk's), at
+    most :data:`BATCH` chunks a group -- a task costs the scheduler milliseconds, so thousands
+    of tiny ones cost more than the work. Every chunk keeps its index: the answer does not
+    depend on the grouping."""
+    units: list[list[ChunkTask]] = []
     for task in tasks:
-        if groups and task.unit is not None and groups[-1][-1].unit == task.unit:
-            groups[-1].append(task)
+        if units and task.unit is not None and units[-1][-1].unit == task.unit:
+            units[-1].append(task)
         else:
-            groups.append([task])
+            units.append([task])
+    full = chunk_rows or max((t.rows for t in tasks), default=0)
+    groups: list[list[ChunkTask]] = []
+    rows = 0
+    for unit in units:
+        size = sum(t.rows for t in unit)
+        if groups and rows + size <= full and len(groups[-1]) + len(unit) <= BATCH:
+            groups[-1].extend(unit)
+            rows += size
+        else:
+            groups.append(list(unit))
+            rows = size
     return groups
 
 

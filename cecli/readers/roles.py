@@ -131,6 +131,7 @@ class Roles:
     id: str | None = None
     weight: str | None = None
     group: str | None = None
+    bytes: str | None = None
     excluded: dict[str, str] = field(default_factory=dict)
     """Numeric columns that are not logits, and why (``index``, ``row numbers``, ...)."""
     warnings: list[str] = field(default_factory=list)
@@ -139,7 +140,7 @@ class Roles:
     def columns(self) -> list[str]:
         """Every column to read, each once, in a stable order."""
         out = dict.fromkeys(self.logits)  # a dict: 100k columns, linear
-        for name in [*self.target, self.id, self.weight, self.group]:
+        for name in [*self.target, self.id, self.weight, self.group, self.bytes]:
             if name is not None:
                 out.setdefault(name)
         return list(out)
@@ -152,6 +153,7 @@ class Roles:
             "ids": self.id is not None,
             "sample_weight": self.weight is not None,
             "group": self.group is not None,
+            "bytes": self.bytes is not None,
         }
         return frozenset(f for f, present in named.items() if present)
 
@@ -165,7 +167,9 @@ class Roles:
         row-number column)."""
         if name in self.target:
             return "target"
-        role = {self.id: "id", self.weight: "weight", self.group: "group"}.get(name)
+        role = {self.id: "id", self.weight: "weight", self.group: "group", self.bytes: "bytes"}.get(
+            name
+        )
         if role is not None:
             return role
         if name in self.excluded:
@@ -257,6 +261,7 @@ def resolve_roles(
     roles.id = _find(opts.id_col, names, file, "--id-col", need_aux)
     roles.weight = _find(opts.sample_weight_col, names, file, "--sample-weight-col", need_aux)
     roles.group = _find(opts.group_col, names, file, "--group-col", need_aux)
+    roles.bytes = _find(getattr(opts, "bytes_col", None), names, file, "--bytes-col", need_aux)
     if opts.id_col is None and not is_targets_file:
         roles.id = next((n for n in ID_NAMES if n in names), None)
     if want_target:
@@ -316,6 +321,7 @@ def _explicit_logits(
         (roles.id, "--id-col"),
         (roles.weight, "--sample-weight-col"),
         (roles.group, "--group-col"),
+        (roles.bytes, "--bytes-col"),
     ):
         if name is not None and name in chosen:
             raise UsageError(
@@ -348,6 +354,7 @@ def _default_logits(
         roles.id,
         roles.weight,
         roles.group,
+        roles.bytes,
         *roles.target,
         *(opts.target_cols or ()),
         *exclude,
@@ -357,7 +364,8 @@ def _default_logits(
     if opts.target_col is not None:
         taken.add(opts.target_col)
     free = [n for n in names if n not in taken]
-    lists = [n for n in free if kinds.get(n) == "list"]
+    # a list of strings (the tokens' text) holds no predictions
+    lists = [n for n in free if kinds.get(n) == "list" and "string" not in ev.types.get(n, "")]
     if len(lists) > 1:
         raise RolesError(
             f"several list columns ({', '.join(lists)})",

@@ -38,18 +38,17 @@ def open_preds(
             file=path,
             fix="pass predictions as NPY / NPZ / CSV / TSV / Parquet",
         )
+    roles: dict[str, Any] = {
+        "want_target": not separate,
+        "need_target": need and not separate,
+        "aux_elsewhere": aux_elsewhere,
+    }
     if fmt in ("csv", "tsv"):
         from cecli.readers.tabular import CsvSource
 
-        return CsvSource(
-            path,
-            fmt,
-            opts,
-            want_target=not separate,
-            need_target=need and not separate,
-            aux_elsewhere=aux_elsewhere,
-            stdin=_stdin() if path == "-" else None,
-        )
+        return CsvSource(path, fmt, opts, stdin=_stdin() if path == "-" else None, **roles)
+    if fmt in ("jsonl", "arrow"):
+        return _stream_source(path, fmt, opts, **roles)
     if fmt == "parquet":
         from cecli.readers.parquet import ParquetSource
 
@@ -121,6 +120,10 @@ def open_targets(path: str, fmt: str, opts: ReadOptions, preds: Source) -> Sourc
         return CsvSource(
             path, fmt, opts, label="TARGETS", aux_elsewhere=True, class_names=names, stdin=stdin
         )
+    if fmt in ("jsonl", "arrow"):
+        return _stream_source(
+            path, fmt, opts, label="TARGETS", aux_elsewhere=True, class_names=names
+        )
     if fmt == "parquet":
         from cecli.readers.parquet import ParquetSource
 
@@ -165,6 +168,15 @@ def open_targets(path: str, fmt: str, opts: ReadOptions, preds: Source) -> Sourc
             unbatched=preds.unbatched,
         )
     return _map_string_array(src, opts, names)
+
+
+def _stream_source(path: str, fmt: str, opts: ReadOptions, **kw: Any) -> Source:
+    """JSON Lines (streamed, also from stdin) or Arrow IPC (stdin read into memory)."""
+    from cecli.readers.stream import IpcSource, JsonlSource
+
+    if fmt == "jsonl":
+        return JsonlSource(path, opts, stdin=_stdin() if path == "-" else None, **kw)
+    return IpcSource(path, opts, data=_read_all_stdin(fmt) if path == "-" else None, **kw)
 
 
 class _LabelSource(Source):

@@ -1,8 +1,9 @@
 """Stdin: its format sniffed from its first bytes, read through a reader that can be stopped.
 
 ``-`` as PREDS or TARGETS is sniffed (unless ``--format-in`` / ``--targets-format`` says):
-NPY (``\\x93NUMPY``), Parquet (``PAR1``), NPZ (a zip, ``PK\\x03\\x04``), gzip (``\\x1f\\x8b``,
-decompressed, then sniffed again) or text. Text is CSV -- TSV when its first line has tabs and
+NPY (``\\x93NUMPY``), Parquet (``PAR1``), NPZ (a zip, ``PK\\x03\\x04``), Arrow IPC (``ARROW1``, or
+a stream's ``\\xff\\xff\\xff\\xff``), gzip (``\\x1f\\x8b``, decompressed, then sniffed again) or
+text. Text whose first line opens a JSON object (``{``) is JSON Lines. Text is CSV -- TSV when its first line has tabs and
 no commas -- and, for TARGETS, one label per line (``.txt``) when its first line has no
 delimiter and is not a target column's name (``label``, ``--target-col``...).
 
@@ -38,6 +39,8 @@ MAGIC = (
     (b"PAR1", "parquet"),
     (b"PK\x03\x04", "npz"),
     (b"PK\x05\x06", "npz"),  # an empty zip
+    (b"ARROW1", "arrow"),  # the Arrow IPC file format (Feather v2)
+    (b"\xff\xff\xff\xff", "arrow"),  # the Arrow IPC stream format's first message
 )
 GZIP = b"\x1f\x8b"
 LINE_LIMIT = 1 << 20
@@ -176,6 +179,8 @@ def _open_raw() -> Feed:
 
 def _text_format(first_line: bytes, role: str, opts: ReadOptions) -> str:
     line = first_line.split(b"\n", 1)[0].rstrip(b"\r").lstrip(b"\xef\xbb\xbf")
+    if line.lstrip().startswith(b"{"):
+        return "jsonl"
     if b"\t" in line and b"," not in line:
         return "tsv"
     if role != "target" or b"," in line or not line:
@@ -207,7 +212,7 @@ def sniff_stdin(role: str, opts: ReadOptions, asked: str | None = None) -> str:
             head += _take(feed, LINE_LIMIT, b"\n")
         fmt = _text_format(head, role, opts)
     rest = Feed(head, feed.fd, feed.source)
-    stream: Any = rest if fmt in ("npy", "npz", "parquet") else io.BufferedReader(rest, 1 << 16)
+    stream: Any = rest if fmt in ("npy", "npz", "parquet", "arrow") else io.BufferedReader(rest, 1 << 16)
     _current = (_key(), fmt, stream)
     return asked or fmt
 

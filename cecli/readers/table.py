@@ -18,7 +18,7 @@ from cecli.errors import DataError
 from cecli.readers.base import ReadOptions, Source
 from cecli.readers.convert import BatchConverter
 from cecli.readers.labels import LabelMap, candidate_names, strip_common_prefix
-from cecli.readers.roles import ROW_NOTE, Evidence, Roles, resolve_roles
+from cecli.readers.roles import ROW_NOTE, Evidence, Roles, RolesError, resolve_roles
 
 __all__ = ["TableSource"]
 
@@ -145,7 +145,15 @@ class TableSource(Source):
         self.dtype = dtype
         if roles.logits:
             c = classes if roles.list_col is not None else len(roles.logits)
-            self.sample_shape = () if opts.binary and c == 1 else (c or 0,)
+            if opts.target_logprobs and roles.list_col is None and c != 1:
+                raise RolesError(
+                    f"{c} numeric columns, but --input target-logprobs reads one: the "
+                    "log-probability of each realised token",
+                    file=file,
+                    fix="name it with --logit-cols (and the others with --target-col, "
+                    "--bytes-col, --group-col, --id-col)",
+                )
+            self.sample_shape = () if opts.scalar_preds and c == 1 else (c or 0,)
             if opts.classes:
                 self.class_names = list(opts.classes)
             elif roles.list_col is None:
@@ -166,6 +174,7 @@ class TableSource(Source):
             dtype=dtype,
             classes=classes,
             labels=self.labels,
-            binary=opts.binary,
+            binary=opts.scalar_preds,
             row_note=row_note,
         )
+        self.converter.lp = opts.target_logprobs

@@ -29,7 +29,10 @@ if TYPE_CHECKING:
         sparkline,
     )
     from ._compare import compare_table, compare_to_dict, compare_tsv_lines, compare_value_lines
+    from ._explain import explain_to_dict, explain_view
+    from ._html import CONFUSIONS, html_report
     from ._inspect import inspect_table
+    from ._plots import plot_format, pyplot, save_panels
     from ._progress import ProgressBar, progress_display
     from ._render import junit_xml, render
     from ._softmax import softmax_table, softmax_to_dict
@@ -48,7 +51,10 @@ _LAZY = {
         "sparkline",
     ),
     "_compare": ("compare_table", "compare_to_dict", "compare_tsv_lines", "compare_value_lines"),
+    "_explain": ("explain_to_dict", "explain_view"),
+    "_html": ("CONFUSIONS", "html_report"),
     "_inspect": ("inspect_table",),
+    "_plots": ("plot_format", "pyplot", "save_panels"),
     "_progress": ("ProgressBar", "progress_display"),
     "_render": ("junit_xml", "render"),
     "_softmax": ("softmax_table", "softmax_to_dict"),
@@ -56,6 +62,7 @@ _LAZY = {
 _MODULE_OF = {name: module for module, names in _LAZY.items() for name in names}
 
 __all__ = [
+    "CONFUSIONS",
     "DASH",
     "SPARK",
     "Format",
@@ -72,12 +79,18 @@ __all__ = [
     "compare_to_dict",
     "compare_tsv_lines",
     "compare_value_lines",
+    "explain_to_dict",
+    "explain_view",
     "format_pair",
+    "html_report",
     "inspect_table",
     "junit_xml",
     "per_class_table",
+    "plot_format",
     "progress_display",
+    "pyplot",
     "render",
+    "save_panels",
     "share_bar",
     "softmax_table",
     "softmax_to_dict",

@@ -47,6 +47,8 @@ def to_dict(ev: Evaluation[CEResult], checks: list[dict[str, Any]] | None = None
     if ev.sample_weight_col:
         out["options"]["sample_weight_col"] = ev.sample_weight_col
     add_measures(out, r)
+    if r.tokens:
+        add_token_measures(out, r)
     if r.ci is not None:
         out["ci"] = dict(r.ci)
     if r.per_class is not None:
@@ -56,6 +58,19 @@ def to_dict(ev: Evaluation[CEResult], checks: list[dict[str, Any]] | None = None
         ]
     out["quantiles"] = dict(r.quantiles)
     return finish_dict(out, ev, checks)
+
+
+def add_token_measures(out: dict[str, Any], r: CEResult) -> None:
+    """Target log-probabilities: no accuracy (no vocabulary); bits per token and per byte,
+    the per-group (document) table."""
+    del out["accuracy"]
+    if r.bits_per_token is not None:
+        out["bits_per_token"] = r.bits_per_token
+    if r.bytes is not None:
+        out["bytes"] = r.bytes
+        out["bits_per_byte"] = r.bits_per_byte
+    if r.per_group is not None:
+        out["per_group"] = [dict(row) for row in r.per_group]
 
 
 value_lines = loss_value_lines  # ``-f value``
@@ -76,6 +91,7 @@ def summary_table(ev: Evaluation[CEResult], checks: list[dict[str, Any]] | None 
     col = value_column(
         r.loss,
         [r.perplexity, r.accuracy, r.top_k_accuracy, r.ece, r.weight_sum, ci.get("low"),
+         r.bits_per_token, r.bits_per_byte,
          ci.get("high"), *(q.get(k) for k in QUANTILES), *(c["value"] for c in checks or [])],
     )  # fmt: skip
     label, note = loss_label(r.reduction)
@@ -84,7 +100,13 @@ def summary_table(ev: Evaluation[CEResult], checks: list[dict[str, Any]] | None 
         rows.append((*interval(col, r.ci), bootstrap_note(r.ci)))
     if r.perplexity is not None:
         rows.append(("perplexity", col.real(r.perplexity), "exp(loss)"))
-    rows.append(("accuracy", col.real(r.accuracy), "argmax == target"))
+    if r.tokens:
+        if r.bits_per_token is not None:
+            rows.append(("bits per token", col.real(r.bits_per_token), "loss / ln 2"))
+        if r.bits_per_byte is not None:
+            rows.append(("bits per byte", col.real(r.bits_per_byte), f"sum(-lp) / ln 2 / {r.bytes:,.0f} bytes"))
+    else:
+        rows.append(("accuracy", col.real(r.accuracy), "argmax == target"))
     if r.top_k:
         rows.append((f"top-{r.top_k} accuracy", col.real(r.top_k_accuracy), ""))
     if r.ece is not None:
@@ -109,7 +131,29 @@ def summary_table(ev: Evaluation[CEResult], checks: list[dict[str, Any]] | None 
     parts: list[Any] = [evaluation_heading(ev), t]
     if r.per_class is not None:
         parts.extend(per_class_table(r.per_class))
+    if r.per_group is not None:
+        parts.extend(per_group_table(r.per_group, ev.group_col))
     return with_warnings(parts, ev.warnings)
+
+
+def per_group_table(rows: list[dict[str, Any]], name: str | None, limit: int = 30) -> list[Any]:
+    """The table per group (``--group-col`` with target log-probabilities), each column in one
+    number format."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    shown = rows[:limit]
+    keys = ["loss", "perplexity", "bits_per_token", *(["bits_per_byte"] if shown and "bits_per_byte" in shown[0] else [])]
+    cols = {k: NumberColumn.fit([r[k] for r in shown]) for k in keys}
+    t = Table()
+    heads = [name or "group", "tokens", "loss", "perplexity", "bits/token", "bits/byte"]
+    for head in heads[: len(keys) + 2]:
+        t.add_column(head, no_wrap=head != heads[0])
+    cells = [(escape(str(r["group"])), f"{r['tokens']:,}", *(cols[k].real(r[k]) for k in keys)) for r in shown]
+    add_aligned_rows(t, cells, range(1, len(keys) + 2))
+    if len(rows) > limit:
+        t.caption = f"{len(rows) - limit:,} more in -f json"
+    return [heading(f"per {name or 'group'}"), t]
 
 
 #: The quantiles come from a histogram of log-spaced bins: within one bin's relative width

@@ -6,8 +6,8 @@ this at start-up to lay out ``--help`` and to word the errors of its option pars
 
 from __future__ import annotations
 
+import inspect
 import re
-import typing
 from collections.abc import Callable
 from typing import Any
 
@@ -21,6 +21,7 @@ __all__ = [
     "SOFTMAX_HELP",
     "argument_help",
     "help_text",
+    "literal",
     "panel_rank",
     "usage_line",
 ]
@@ -42,6 +43,11 @@ def help_text(text: str) -> str:
     return "\n\n".join(out)
 
 
+def literal(text: str | None) -> str | None:
+    """Help text shown as written by rich's markup: ``'cecli[plot]'`` is not a style tag."""
+    return None if text is None else re.sub(r"\[(?=[A-Za-z/#@])", r"\\[", text)
+
+
 def panel_rank(param: Any) -> int:
     """Where a parameter's help panel comes in a command's help: arguments (no panel) first,
     then :data:`HELP_PANELS` in order, then any other."""
@@ -53,11 +59,10 @@ def panel_rank(param: Any) -> int:
 
 def argument_help(function: Callable[..., Any]) -> dict[str, str]:
     """The help texts a command function declares for its parameters (``Annotated`` metadata
-    with a ``help``), by parameter name."""
-    hints = typing.get_type_hints(function, include_extras=True)
+    with a ``help``, in its signature, ``__signature__`` included), by parameter name."""
     found = {}
-    for name, hint in hints.items():
-        for meta in getattr(hint, "__metadata__", ()):
+    for name, param in inspect.signature(function, eval_str=True).parameters.items():
+        for meta in getattr(param.annotation, "__metadata__", ()):
             if isinstance(getattr(meta, "help", None), str):
                 found[name] = meta.help
     return found

@@ -33,7 +33,7 @@ from ._paths import (
     output_format,
     same_file,
 )
-from ._place import AtomicFile, SpooledStdout, move_noreplace
+from ._place import AtomicFile, SpooledStdout, move_noreplace, write_atomic, write_text
 
 __all__ = [
     "MARKER",
@@ -53,6 +53,8 @@ __all__ = [
     "output_format",
     "part_name",
     "same_file",
+    "write_atomic",
     "write_part",
     "write_report",
+    "write_text",
 ]

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import OutputError
-from ._place import RENAME_EXCHANGE, AtomicFile, appeared, move_noreplace, reason, renameat2
+from ._place import RENAME_EXCHANGE, appeared, move_noreplace, reason, renameat2, write_atomic
 
 MARKER = "_SUCCESS"
 """The completion marker of a dataset: written last, so its presence means every part is there."""
@@ -26,16 +26,10 @@ def write_part(path: str, columns: dict[str, np.ndarray]) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    atomic = AtomicFile(path, force=True)
-    try:
-        pq.write_table(pa.table({k: pa.array(v) for k, v in columns.items()}), atomic.tmp)
-    except OSError as exc:
-        atomic.abort()
-        raise OutputError(f"cannot write a part ({reason(exc)})", file=path) from None
-    except BaseException:
-        atomic.abort()
-        raise
-    atomic.commit()
+    def write(tmp: str) -> None:
+        pq.write_table(pa.table({k: pa.array(v) for k, v in columns.items()}), tmp)
+
+    write_atomic(path, write, True, "a part")
 
 
 class DatasetWriter:

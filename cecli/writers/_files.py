@@ -14,7 +14,7 @@ import numpy as np
 
 from ..errors import OutputError
 from ._paths import check_report, output_format
-from ._place import AtomicFile, SpooledStdout
+from ._place import AtomicFile, SpooledStdout, write_text
 
 _NPY_HEADER = 256  # bytes reserved for the NPY header, rewritten with the final shape
 
@@ -264,16 +264,7 @@ def write_report(path: str, text: str, inputs: Sequence[str] = ()) -> None:
     pytest's ``--junitxml`` does). The path is checked (:func:`check_report`) first; check it
     before a run too, so a long run does not end on a bad path."""
     check_report(path, inputs)
-    atomic = AtomicFile(path, force=True)
-    try:
-        with open(atomic.tmp, "w", encoding="utf-8") as fh:
-            fh.write(text)
-    except OSError as exc:
-        raise atomic.failed(exc) from None
-    except BaseException:
-        atomic.abort()
-        raise
-    atomic.commit()
+    write_text(path, text, force=True)
 
 
 def _json_column(v: np.ndarray) -> list[str]:

@@ -112,6 +112,7 @@ def check_output(path: str, inputs: Sequence[str], force: bool) -> None:
     """Refuse an output that is one of the inputs (however spelled: another relative path, a
     ``file://`` URI, a symlink, a hard link; a file an input glob matches; a Parquet file inside
     an input folder), exists without ``force``, or has no folder."""
+    refuse_uri(path)
     if _input_holding(path, inputs) is not None:
         raise OutputError(
             "the output is one of the inputs", file=path, fix="write to another file"
@@ -123,6 +124,18 @@ def check_output(path: str, inputs: Sequence[str], force: bool) -> None:
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise OutputError(f"the output's folder {folder} does not exist", file=path)
+
+
+def refuse_uri(path: str) -> None:
+    """An output named by a URI (``s3://bucket/prefix/``) is a usage error: outputs are
+    written to local (or shared) folders only, never to a local path spelled ``s3:/...``."""
+    scheme, sep, _ = path.partition("://")
+    if sep and scheme.isidentifier() and scheme.lower() != "file":
+        raise UsageError(
+            f"{path}: outputs are written to local or shared folders, not to {scheme}:// "
+            "(object stores are read, never written)",
+            fix="write to a local or shared folder, then copy it there",
+        )
 
 
 def check_report(path: str | None, inputs: Sequence[str], option: str = "--junit") -> None:
@@ -150,6 +163,7 @@ def check_distinct(outputs: Sequence[tuple[str, str | None]]) -> None:
 def check_dataset_output(path: str, inputs: Sequence[str], force: bool) -> None:
     """Refuse a dataset folder that is (or holds) an input, exists without ``force``, or whose
     parent folder is missing; a file name of another format is a usage error."""
+    refuse_uri(path)
     low = path.lower().rstrip("/")
     if any(low.endswith(ext) for ext in (".npy", ".csv", ".tsv")):
         raise UsageError(

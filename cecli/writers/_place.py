@@ -9,6 +9,7 @@ import os
 import stat
 import sys
 import tempfile
+from collections.abc import Callable
 from typing import Any
 
 from ..errors import OutputError
@@ -281,3 +282,30 @@ def _identity_nofollow(path: str) -> tuple[int, ...] | None:
     except OSError:
         return None
     return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
+
+
+def write_atomic(path: str, write: Callable[[str], None], force: bool, what: str) -> None:
+    """``write(tmp)`` a temporary file beside ``path``, then move it into place; a failure
+    (an :class:`OutputError` naming ``what`` for an OS error) leaves nothing behind."""
+    out = AtomicFile(path, force)
+    try:
+        write(out.tmp)
+    except OSError as exc:
+        out.abort()
+        raise OutputError(f"cannot write {what} ({reason(exc)})", file=path) from None
+    except BaseException:
+        out.abort()
+        raise
+    out.commit()
+
+
+def write_text(path: str, text: str, force: bool = False, what: str = "the output") -> None:
+    """``text`` to ``path`` (UTF-8) through a temporary file moved into place: a failed write
+    leaves nothing; an existing file is replaced only with ``force``. Check the path first
+    (:func:`~._paths.check_output`), before the run that computes ``text``."""
+
+    def write(tmp: str) -> None:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+
+    write_atomic(path, write, force, what)

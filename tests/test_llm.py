@@ -1,0 +1,281 @@
+"""LLM evaluation inputs (issue 14, item 3): JSON Lines, Arrow IPC / Feather, ragged list
+columns (one document a row) and ``--input target-logprobs`` with bits per token / byte.
+
+Every route is compared with the NPY of the same data (to 1e-12), and the per-token figures
+with an independent computation from the file as Python's ``json`` reads it.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.feather as feather
+import pytest
+from conftest import EXAMPLES, run_cecli
+
+RTOL = 1e-12
+
+
+def _json(args: list[Any], **kw: Any) -> dict[str, Any]:
+    res = run_cecli([*args, "-f", "json"], **kw)
+    assert res.returncode == 0, res.stderr.decode()
+    out: dict[str, Any] = json.loads(res.stdout)
+    return out
+
+
+def _error(args: list[Any], code: int = 3) -> str:
+    """The one ``error:`` line of a failing run (no traceback, nothing on stdout)."""
+    res = run_cecli(args)
+    err = res.stderr.decode()
+    assert res.returncode == code, err
+    assert res.stdout == b""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def docs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Ragged documents of logits over 7 classes (one of them empty), their targets (some
+    ignored), and the same data written every way."""
+    d = tmp_path_factory.mktemp("docs")
+    rng = np.random.default_rng(1414)
+    C, lengths = 7, [5, 1, 9, 0, 3, 12, 2]
+    x = [rng.normal(scale=2.0, size=(n, C)) for n in lengths]
+    y = [rng.integers(0, C, size=n) for n in lengths]
+    y[2][3] = -100
+    y[5][0] = -100
+    np.save(d / "x.npy", np.concatenate(x))
+    np.save(d / "y.npy", np.concatenate(y))
+    with open(d / "ragged.jsonl", "w") as fh:
+        for i, (xi, yi) in enumerate(zip(x, y, strict=True)):
+            fh.write(json.dumps({"doc": i, "logits": xi.tolist(), "target": yi.tolist()}) + "\n")
+    with open(d / "wide.jsonl", "w") as fh:  # one token a line, one key a class
+        for xi, yi in zip(x, y, strict=True):
+            for row, t in zip(xi, yi, strict=True):
+                rec = {f"c{k}": float(v) for k, v in enumerate(row)}
+                fh.write(json.dumps({**rec, "label": int(t)}) + "\n")
+    with open(d / "list.jsonl", "w") as fh:  # one token a line, a list of logits
+        for xi, yi in zip(x, y, strict=True):
+            for row, t in zip(xi, yi, strict=True):
+                fh.write(json.dumps({"logits": row.tolist(), "label": int(t)}) + "\n")
+    (d / "list.jsonl.gz").write_bytes(gzip.compress((d / "list.jsonl").read_bytes()))
+    ragged = pa.table(
+        {
+            "doc": list(range(len(lengths))),
+            "logits": [xi.tolist() for xi in x],
+            "target": [yi.tolist() for yi in y],
+        }
+    )
+    feather.write_feather(ragged, d / "ragged.feather", chunksize=3)
+    sink = pa.OSFile(str(d / "ragged.arrows"), "wb")  # the IPC stream format
+    with sink, pa.ipc.new_stream(sink, ragged.schema) as w:
+        w.write_table(ragged, max_chunksize=2)
+    flat = np.concatenate(x)
+    wide = pa.table({**{f"c{k}": flat[:, k] for k in range(C)}, "label": np.concatenate(y)})
+    feather.write_feather(wide, d / "wide.arrow", chunksize=10)
+    return {"dir": d, "C": C}
+
+
+def _npy_loss(d: Path, *extra: Any) -> float:
+    loss: float = _json(["ce", d / "x.npy", d / "y.npy", *extra])["loss"]
+    return loss
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["ragged.jsonl", "wide.jsonl", "list.jsonl", "list.jsonl.gz", "ragged.feather",
+     "wide.arrow"],
+)  # fmt: skip
+@pytest.mark.parametrize("chunk", [None, 2])
+def test_jsonl_arrow_and_ragged_lists_equal_the_npy(
+    docs: dict[str, Any], name: str, chunk: int | None
+) -> None:
+    d = docs["dir"]
+    extra = ["--chunk-rows", chunk] if chunk else []
+    want = _npy_loss(d)
+    got = _json(["ce", d / name, *extra])
+    assert got["loss"] == pytest.approx(want, rel=RTOL)
+    assert got["samples"] == 32 and got["ignored"] == 2 and got["classes"] == docs["C"]
+
+
+def test_arrow_ipc_stream_format_and_stdin(docs: dict[str, Any]) -> None:
+    d = docs["dir"]
+    want = _npy_loss(d)
+    got = _json(["ce", d / "ragged.arrows", "--format-in", "arrow"])
+    assert got["loss"] == pytest.approx(want, rel=RTOL)
+    for name in ("ragged.feather", "ragged.jsonl", "list.jsonl.gz"):
+        piped = _json(["ce", "-"], input=(d / name).read_bytes())
+        assert piped["loss"] == pytest.approx(want, rel=RTOL), name
+
+
+def test_ragged_options_as_in_the_npy(docs: dict[str, Any]) -> None:
+    """torch's options apply per position of a ragged row as they do to the flat rows."""
+    d = docs["dir"]
+    opts = ["--label-smoothing", "0.1", "--weight", "1,2,0.5,1,1,3,1", "--reduction", "sum"]
+    got = _json(["ce", d / "ragged.jsonl", *opts])
+    assert got["loss"] == pytest.approx(_npy_loss(d, *opts), rel=RTOL)
+
+
+# -- target log-probabilities -----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def lps(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Documents of target log-probabilities, the first of each null (no prediction), some
+    tokens padding (target 0 with --ignore-index 0)."""
+    d = tmp_path_factory.mktemp("lps")
+    rng = np.random.default_rng(7)
+    lengths = [4, 1, 6, 0, 3, 8]
+    lp = [(-rng.exponential(2.0, size=n)).tolist() for n in lengths]
+    tok = [rng.integers(1, 50000, size=n).tolist() for n in lengths]
+    for row in lp:
+        if row:
+            row[0] = None
+    tok[2][-2:] = [0, 0]  # padding
+    nbytes = [int(rng.integers(5, 60)) for _ in lengths]
+    nbytes[3] = 0
+    with open(d / "docs.jsonl", "w") as fh:
+        for i in range(len(lengths)):
+            rec = {"doc": f"d{i}", "lp": lp[i], "target": tok[i], "bytes": nbytes[i]}
+            fh.write(json.dumps(rec) + "\n")
+    table = pa.table({"doc": [f"d{i}" for i in range(len(lengths))], "lp": lp, "target": tok,
+                      "bytes": nbytes})  # fmt: skip
+    feather.write_feather(table, d / "docs.arrow")
+    counted = [
+        [v for v, t in zip(row, ts, strict=True) if v is not None and t != 0]
+        for row, ts in zip(lp, tok, strict=True)
+    ]
+    flat = np.array([v if v is not None else 0.0 for row in lp for v in row])
+    flat_t = np.array([t if v is not None else 0 for row, ts in zip(lp, tok, strict=True)
+                       for v, t in zip(row, ts, strict=True)])  # fmt: skip
+    np.save(d / "lp.npy", flat)
+    np.save(d / "tok.npy", flat_t)
+    return {"dir": d, "counted": counted, "bytes": nbytes}
+
+
+def test_target_logprobs_equal_the_npy_and_an_independent_mean(lps: dict[str, Any]) -> None:
+    d = lps["dir"]
+    every = [v for row in lps["counted"] for v in row]
+    want = -math.fsum(every) / len(every)
+    base = ["--input", "target-logprobs", "--ignore-index", "0"]
+    npy = _json(["ce", d / "lp.npy", d / "tok.npy", *base])
+    assert npy["loss"] == pytest.approx(want, rel=RTOL)
+    for name in ("docs.jsonl", "docs.arrow"):
+        for chunk in ([], ["--chunk-rows", "3"]):
+            got = _json(["ce", d / name, *base, *chunk])
+            assert got["loss"] == pytest.approx(want, rel=RTOL), (name, chunk)
+            assert got["counted"] == len(every)
+            assert got["perplexity"] == pytest.approx(math.exp(want), rel=RTOL)
+            assert got["bits_per_token"] == pytest.approx(want / math.log(2), rel=RTOL)
+            assert "accuracy" not in got
+
+
+def test_target_logprobs_bits_per_byte_and_per_document_table(lps: dict[str, Any]) -> None:
+    d = lps["dir"]
+    got = _json(["ce", d / "docs.jsonl", "--input", "target-logprobs", "--ignore-index", "0",
+                 "--bytes-col", "bytes", "--group-col", "doc"])  # fmt: skip
+    counted, nbytes = lps["counted"], lps["bytes"]
+    nll = -math.fsum(v for row in counted for v in row)
+    assert got["bytes"] == sum(nbytes)
+    assert got["bits_per_byte"] == pytest.approx(nll / math.log(2) / sum(nbytes), rel=RTOL)
+    rows = {r["group"]: r for r in got["per_group"]}
+    assert list(rows) == ["d0", "d1", "d2", "d4", "d5"]  # d3 has no tokens
+    for i, key in enumerate(["d0", "d1", "d2", "d3", "d4", "d5"]):
+        if key not in rows:
+            continue
+        r = rows[key]
+        assert r["tokens"] == len(counted[i])
+        if counted[i]:
+            mean = -math.fsum(counted[i]) / len(counted[i])
+            assert r["loss"] == pytest.approx(mean, rel=RTOL)
+            bpb = -math.fsum(counted[i]) / math.log(2) / nbytes[i]
+            assert r["bits_per_byte"] == pytest.approx(bpb, rel=RTOL)
+
+
+def test_bits_per_byte_of_the_shipped_example() -> None:
+    """examples/llm_tokens.jsonl (scripts/make_examples.py), computed from the file alone."""
+    recs = [json.loads(line) for line in (EXAMPLES / "llm_tokens.jsonl").read_text().splitlines()]
+    lps = [v for r in recs for v in r["logprobs"] if v is not None]
+    nbytes = sum(r["bytes"] for r in recs)
+    assert nbytes == sum(len("".join(r["tokens"]).encode("utf-8")) for r in recs)
+    nll = -math.fsum(lps)
+    got = _json(["ce", EXAMPLES / "llm_tokens.jsonl", "--input", "target-logprobs",
+                 "--bytes-col", "bytes"])  # fmt: skip
+    assert got["loss"] == pytest.approx(nll / len(lps), rel=RTOL)
+    assert got["bits_per_byte"] == pytest.approx(nll / math.log(2) / nbytes, rel=RTOL)
+    assert got["bits_per_token"] == pytest.approx(nll / len(lps) / math.log(2), rel=RTOL)
+    assert got["ignored"] == len(recs)  # each document's first token has no prediction
+
+
+def test_target_logprobs_non_finite_is_an_error(tmp_path: Path) -> None:
+    p = tmp_path / "nan.arrow"
+    feather.write_feather(pa.table({"lp": [-1.0, float("nan"), -0.5]}), p)
+    line = _error(["ce", p, "--input", "target-logprobs"])
+    assert "row 2" in line and "non-finite" in line
+    p.unlink()
+    feather.write_feather(pa.table({"lp": [-1.0, float("-inf")]}), p)
+    assert _json(["ce", p, "--input", "target-logprobs"])["loss"] is None  # inf, as torch
+
+
+def test_target_logprobs_usage_errors(lps: dict[str, Any]) -> None:
+    f = lps["dir"] / "docs.jsonl"
+    for extra in (["--weight", "1"], ["--top-k", "2"], ["--per-class"],
+                  ["--label-smoothing", "0.1"]):  # fmt: skip
+        line = _error(["ce", f, "--input", "target-logprobs", *extra], code=2)
+        assert extra[0] in line
+    assert "--bytes-col" in _error(["ce", f, "--bytes-col", "bytes"], code=2)
+
+
+# -- bad input: one error line naming file, line and field --------------------------------------
+
+
+def test_malformed_json_line(tmp_path: Path) -> None:
+    p = tmp_path / "bad.jsonl"
+    p.write_text('{"a": 1.0, "b": 2.0, "label": 0}\n{"a": 1.0, "b": 2.0, "label": 1}\n'
+                 '{"a": 1.0, "b": , "label": 0}\n')  # fmt: skip
+    line = _error(["ce", p])
+    assert str(p) in line and "line 3" in line and "malformed JSON" in line
+
+
+def test_wrong_type_names_line_and_field(tmp_path: Path) -> None:
+    p = tmp_path / "bad.jsonl"
+    good = '{"a": 1.0, "b": 2.0, "label": 0}\n'
+    p.write_text(good + '{"a": 1.0, "b": "x", "label": 1}\n')
+    line = _error(["ce", p])
+    assert "line 2" in line and "'b'" in line and "string" in line
+    # past the first block (the schema is fixed by then)
+    p.write_text(good * 60000 + '{"a": 1.0, "b": [2.0], "label": 1}\n')
+    line = _error(["ce", p])
+    assert "line 60001" in line and "'b'" in line and "list" in line
+
+
+def test_ragged_inner_length_mismatch_names_row_and_token(tmp_path: Path) -> None:
+    p = tmp_path / "bad.jsonl"
+    p.write_text(
+        json.dumps({"logits": [[1, 2, 3], [1, 2, 3]], "target": [0, 1]}) + "\n"
+        + json.dumps({"logits": [[1, 2, 3], [1, 2]], "target": [0, 1]}) + "\n"
+    )
+    line = _error(["ce", p])
+    assert "row 2" in line and "token 2" in line and "3 classes" in line and "'logits'" in line
+    p.write_text(json.dumps({"logits": [[1, 2, 3], [1, 2, 3]], "target": [0]}) + "\n")
+    line = _error(["ce", p])
+    assert "row 1" in line and "'target'" in line and "2 tokens" in line
+    # an error found past the reader counts token positions, and says so
+    p.write_text(json.dumps({"logits": [[1, 2, 3], [1, 2, 3]], "target": [0, 9]}) + "\n")
+    line = _error(["ce", p])
+    assert "row 2" in line and "token position" in line and "value 9" in line
+
+
+def test_truncated_arrow_file(tmp_path: Path) -> None:
+    p = tmp_path / "cut.feather"
+    feather.write_feather(pa.table({"a": [1.0, 2.0], "b": [0.0, 1.0], "label": [0, 1]}), p)
+    p.write_bytes(p.read_bytes()[:-40])
+    line = _error(["ce", p])
+    assert "Arrow IPC" in line and str(p) in line
