@@ -111,16 +111,19 @@ Wide = Annotated[bool, _output("--wide", help="Parquet: one column per class ins
 # -- commands built from others' options -----------------------------------------------------
 def reuse(sources: Sequence[Callable[..., Any]], names: str, **own: tuple[Any, Any]) -> Callable[[F], F]:
     """Give a command the options ``names`` (space-separated, in order) exactly as the
-    ``sources`` commands declare them (typer reads ``__signature__``), then its ``own``
-    options (name -> (declaration, default)): a shared option is declared once, in one place.
-    The command takes them as keyword arguments (``def explain(**o)``)."""
+    ``sources`` commands declare them (typer reads ``__signature__``), where ``own`` (name ->
+    (declaration, default)) declares what the command has of its own or defaults otherwise; an
+    ``own`` name not in ``names`` comes last. A shared option is declared once, in one place,
+    and the command takes them as keyword arguments (``def bce(**o)``)."""
     given: dict[str, inspect.Parameter] = {}
     for src in sources:
         for p in inspect.signature(src, eval_str=True).parameters.values():
             given.setdefault(p.name, p)
     kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
-    params = [given[n].replace(kind=kind) for n in names.split()]
-    params += [inspect.Parameter(n, kind, default=d, annotation=a) for n, (a, d) in own.items()]
+    for n, (a, d) in own.items():
+        given[n] = inspect.Parameter(n, kind, default=d, annotation=a)
+    order = names.split() + [n for n in own if n not in names.split()]
+    params = [given[n].replace(kind=kind) for n in order]
 
     def wrap(command: F) -> F:
         command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]

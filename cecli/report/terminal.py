@@ -155,3 +155,30 @@ Example:
 \b
   cecli inspect preds.parquet -f json | jq .suggestion
 """
+
+EXPLAIN_HELP = """The loss of chosen rows derived step by step, as a textbook does: logits, the maximum
+of the shift, shifted values, exp, their sum, log-sum-exp, log-softmax, the target's
+log-probability, its weight, the smoothing term, the row's loss; then the reduction (sum,
+denominator, mean) and the ignored rows. The same for nll, probability targets and bce. The
+row's loss is the one `ce --reduction none` gives; the steps are computed in float64.
+
+Examples:
+
+\b
+  cecli explain examples/iris_logits.csv --rows 0,17
+  cecli explain logits.npy labels.npy --worst 5 --label-smoothing 0.1 -f json | jq '.rows[0].steps'
+  cecli explain scores.csv --loss bce --target-cols a,b --rows 3
+"""
+
+REPORT_HELP = """One self-contained HTML file (no network needed to open it): the loss with its
+bootstrap interval, accuracy, ECE, a reliability diagram, the per-row loss histogram and the
+per-class loss share and accuracy. The figures need matplotlib: pip install 'cecli[plot]'.
+
+With --compare B, both models side by side and the paired difference (compare's bootstrap).
+
+Examples:
+
+\b
+  cecli report preds.parquet -o report.html --ci 0.99
+  cecli report model_a.npy labels.npy --compare model_b.npy -o ab.html
+"""
