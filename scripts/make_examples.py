@@ -3,7 +3,10 @@
 A 3-class classifier's saved outputs on 300 flowers: per-class logits from a softmax
 regression fitted on noisy measurements, the true labels, and ids. The same data is written as
 CSV (string labels matching the logit column names), wide Parquet, list-column Parquet and
-NPY (logits + integer labels), so every route can be compared:
+NPY (logits + integer labels), so every route can be compared. The logits are float64, so
+cecli computes in float64 whatever the route, and every route prints the reference of
+expected.json to the last digit: the one iris figure in the README, the ci-gate baseline and
+docs/screens:
 
     python scripts/make_examples.py
 
@@ -16,6 +19,7 @@ bytes (for bits per byte).
 from __future__ import annotations
 
 import json
+import math
 import os
 
 import numpy as np
@@ -40,8 +44,34 @@ def make() -> tuple[np.ndarray, np.ndarray]:
         p = np.exp(z - z.max(1, keepdims=True))
         p /= p.sum(1, keepdims=True)
         W -= 0.1 * X.T @ (p - onehot) / N
-    logits = (X @ W).astype(np.float32)
+    logits = X @ W  # float64: every route, and the reference below, computes in float64
     return logits, y
+
+
+TAGS = ["cat", "dog", "outdoor", "person"]
+TAG_ROWS = 240
+
+
+def make_tags() -> tuple[np.ndarray, np.ndarray]:
+    """A multi-label tagger's logits (4 tags per photo) and the true tags: each tag's logit is
+    a noisy score of whether it is present, better for some tags than for others."""
+    rng = np.random.default_rng(2025)
+    present = rng.random((TAG_ROWS, len(TAGS))) < np.array([0.35, 0.3, 0.5, 0.2])
+    skill = np.array([2.5, 2.0, 1.2, 0.8])  # how well each tag is separated
+    logits = (np.where(present, skill, -skill) + rng.normal(scale=1.0, size=present.shape))
+    return logits.astype(np.float32), present.astype(np.int64)
+
+
+def write_tags() -> None:
+    """examples/tags.csv: id, one logit column per tag (logit_cat, ...), one 0/1 column per
+    tag; read with ``cecli bce examples/tags.csv --logit-cols 'logit_*'
+    --target-cols cat,dog,outdoor,person``."""
+    logits, present = make_tags()
+    with open(f"{OUT}/tags.csv", "w", encoding="utf-8") as fh:
+        fh.write(",".join(["id", *(f"logit_{t}" for t in TAGS), *TAGS]) + "\n")
+        for i in range(TAG_ROWS):
+            row = [f"photo-{i:03d}", *(repr(float(v)) for v in logits[i]), *map(str, present[i])]
+            fh.write(",".join(row) + "\n")
 
 
 TEXTS = [
@@ -99,15 +129,16 @@ def main() -> None:
     )
     np.save(f"{OUT}/iris_logits.npy", logits)
     np.save(f"{OUT}/iris_labels.npy", y.astype(np.int64))
+    write_tags()
     with open(f"{OUT}/classes.txt", "w", encoding="utf-8") as fh:
         fh.write("\n".join(CLASSES) + "\n")
-    # The expected loss, computed independently of cecli (float64 log-sum-exp of the float32
+    # The expected loss, computed independently of cecli (float64 log-sum-exp of the float64
     # logits), so the example's output can be checked by eye and by a test.
     z = logits.astype(np.float64)
     lse = z.max(1) + np.log(np.exp(z - z.max(1, keepdims=True)).sum(1))
     losses = lse - z[np.arange(N), y]
     expected = {
-        "loss": float(losses.mean()),
+        "loss": math.fsum(losses) / N,  # the exactly rounded sum, as cecli sums
         "accuracy": float((z.argmax(1) == y).mean()),
         "samples": N,
         "classes": 3,

@@ -307,7 +307,8 @@ def test_cli_group_col_resamples_groups(files: Path) -> None:
 def test_cli_ci_table_and_usage_errors(files: Path) -> None:
     res = invoke(["ce", files / "p.npy", files / "t.npy", *CI, "-f", "table"])
     assert res.exit_code == 0, res.stderr
-    assert "95% interval" in res.stdout and "poisson-bootstrap, B=300" in res.stdout
+    assert "95% interval" in res.stdout and "300 bootstrap replicates" in res.stdout
+    assert "B=" not in res.stdout  # replicates, not a model B (issue 13)
     for bad in (["--ci", "1.5"], ["--ci", "0.9", "--bootstrap", "1"], ["--group-col", "doc"]):
         res = invoke(["ce", files / "p.npy", files / "t.npy", *bad])
         assert res.exit_code == 2, (bad, res.stderr)

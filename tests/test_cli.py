@@ -38,9 +38,8 @@ def test_version_and_help() -> None:
 )
 def test_example_routes_agree_with_reference(args: list[str]) -> None:
     out = invoke_json(["ce", *(EXAMPLES / a for a in args)])
-    # float32 logits: the reference is a float64 computation, so agreement is to float32's
-    # precision (per-row log-sum-exp in float32), not to 1e-12.
-    assert out["loss"] == pytest.approx(EXPECTED["loss"], rel=1e-6)
+    # float64 logits, a float64 reference summed exactly: the same number, to the last bit
+    assert out["loss"] == EXPECTED["loss"]
     assert out["accuracy"] == pytest.approx(EXPECTED["accuracy"])
     assert out["samples"] == EXPECTED["samples"] and out["classes"] == 3
     assert out["counted"] == 300 and out["ignored"] == 0 and out["weight_sum"] == 300.0

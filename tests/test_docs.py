@@ -103,3 +103,49 @@ def test_readme_console_blocks_print_what_they_show() -> None:
             res = run_cecli(cmd.split(), cwd=ROOT)
             assert res.returncode == 0, res.stderr
             assert res.stdout.decode() == shown, cmd
+
+
+def test_readme_figures_are_what_cecli_and_its_constants_give(tmp_path: Path) -> None:
+    """The numbers the README states in its prose, each produced here by the command or the
+    constant it comes from (the console blocks are run by the test above)."""
+    import numpy as np
+    from conftest import run_cecli
+
+    from cecli.accumulate import HIST_RESOLUTION
+
+    text = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+    # sklearn's clipping: [[0, 1], [1, 0]] against labels 0, 1 is -log(eps) in float64
+    np.save(tmp_path / "p.npy", np.array([[0.0, 1.0], [1.0, 0.0]]))
+    np.save(tmp_path / "y.npy", np.array([0, 1]))
+    res = run_cecli(["ce", tmp_path / "p.npy", tmp_path / "y.npy", "--input", "probs", "-f", "value"])
+    assert res.returncode == 0, res.stderr
+    assert f"`[[0, 1], [1, 0]]` gives {float(res.stdout):.2f} in float64" in text
+    eps = [f"{np.finfo(t).eps:.1e}".replace("e-0", "e-") for t in (np.float64, np.float32, np.float16)]
+    assert f"{eps[0]} for float64, {eps[1]} for float32, {eps[2]} for float16" in text
+    # the quantiles' bound is the histogram's bin width
+    assert f"10^0.01 - 1 = {HIST_RESOLUTION:.2%} relative" in text
+    # the usage-error line the README quotes
+    res = run_cecli(["ce", "examples/iris_logits.csv", "--label-smothing", "0.1"], cwd=ROOT)
+    assert res.returncode == 2
+    assert " ".join(res.stderr.decode().split()) in text
+
+
+def test_one_iris_figure_everywhere() -> None:
+    """The iris example's loss is one number wherever the repository writes it: the reference
+    of examples/expected.json (float64, computed without cecli), what every route prints, the
+    README, the ci-gate baseline; tables round it (docs/screens)."""
+    from conftest import run_cecli
+
+    want = json.loads((EXAMPLES / "expected.json").read_text())["loss"]
+    routes = [["iris_logits.csv"], ["iris_logits.parquet"], ["iris_logits_list.parquet"],
+              ["iris_logits.npy", "iris_labels.npy"]]  # fmt: skip
+    for route in routes:
+        res = run_cecli(["ce", *(EXAMPLES / r for r in route), "-f", "value"])
+        assert float(res.stdout) == want, route
+    found: set[str] = set()
+    for path in ROOT.rglob("*"):
+        if ".git" in path.parts or not path.is_file() or path.suffix not in (".md", ".json", ".txt", ".py"):
+            continue
+        found.update(re.findall(r"0\.196999\d*", path.read_text(encoding="utf-8", errors="replace")))
+    assert found <= {repr(want), f"{want:.6f}"}, found
+    assert repr(want) in (ROOT / "README.md").read_text(encoding="utf-8")

@@ -246,7 +246,7 @@ def test_table_view_names_each_step() -> None:
         ([], 2, "give --rows 0,17 or --worst K"),
         (["--rows", "1", "--worst", "2"], 2, "give --rows 0,17 or --worst K"),
         (["--worst", "0"], 2, "--worst must be at least 1"),
-        (["--rows", "1", "--loss", "kl"], 2, "--loss must be one of"),
+        (["--rows", "1", "--loss", "kl"], 2, "invalid value for '--loss'"),
     ],
 )
 def test_errors_are_one_line(args: list[str], code: int, needle: str) -> None:

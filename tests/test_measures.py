@@ -121,7 +121,7 @@ def test_per_class_cli_json_and_table(tmp_path: Path) -> None:
                   "--classes", "a,b,c,d"])
     assert res.exit_code == 0, res.stderr
     table = res.stdout.split("per class (by share of the total loss)")[1]
-    first_cells = [ln.strip("│┃|").split()[0] for ln in table.splitlines() if ln[:1] in "│|"]
+    first_cells = [ln.strip("│┃|").split()[0] for ln in table.splitlines() if ln.startswith("│")]
     # rows are sorted by share, largest first
     assert first_cells == ["abcd"[c] for c in sorted(range(4), key=lambda c: -ref[c]["share"])]
 
@@ -345,7 +345,7 @@ def test_quantiles_in_json_and_table(tmp_path: Path) -> None:
     for name, q in QS.items():
         assert _bracket_ok(out["quantiles"][name], losses, q)
     res = invoke(["ce", tmp_path / "p.npy", tmp_path / "t.npy", "-f", "table"])
-    assert "loss p50 / p90 / p99" in res.stdout and "distribution" in res.stdout
+    assert "loss p50" in res.stdout and "loss p99" in res.stdout and "distribution" in res.stdout
     json.dumps(out)  # plain JSON
 
 

@@ -20,6 +20,7 @@ import typer.core
 
 from .._version import __version__
 from ..errors import CecliError, DataError, EngineError, InputError, OutputError, UsageError
+from ..report.terminal import argument_help, help_text, literal, panel_rank, usage_line
 
 
 class ExitCode(enum.IntEnum):
@@ -42,16 +43,47 @@ EXIT_FOR: dict[type[CecliError], ExitCode] = {
 
 
 class _Commands(typer.core.TyperGroup):
-    """The command group: every command runs inside :func:`guard`, and a value typer itself
-    rejects (a choice not offered, a number that is not one) is one ``error:`` line, exit 2,
-    like every other usage error."""
+    """The command group: every command runs inside :func:`guard`; a usage error of the option
+    parser (an unknown option or command, a missing argument or value, a choice not offered,
+    a number that is not one) is one ``error:`` line naming it and the help to read, exit 2.
+    Each command's help lists its options panel by panel (``HELP_PANELS``)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for command in self.commands.values():
+            command.params.sort(key=panel_rank)
+            command.help = literal(help_text(command.help or ""))
+            # click >= 8.5 drops the help typer gives an argument: put the declared one back
+            declared = argument_help(getattr(command.callback, "__wrapped__", lambda: None))
+            for param in command.params:
+                param.help = literal(getattr(param, "help", None) or declared.get(param.name or ""))
 
     def invoke(self, ctx: Any) -> Any:
         with guard():
-            try:
-                return super().invoke(ctx)
-            except typer.BadParameter as exc:
-                fail(exc.format_message(), ExitCode.USAGE)
+            return super().invoke(ctx)
+
+    def main(self, *args: Any, **extra: Any) -> Any:
+        standalone = extra.pop("standalone_mode", True)
+        try:
+            code = super().main(*args, **{**extra, "standalone_mode": False})
+        except SystemExit as exc:  # rich's exit on a closed pipe (`--help | head -1`): quiet, 0
+            if exc.code != 1 or not _stdout_is_devnull():
+                raise
+            code = ExitCode.OK
+        except _ClickError as exc:
+            if type(exc).__name__ != "NoArgsIsHelpError":  # its help is already printed
+                argv = extra.get("args", args[0] if args else None) or sys.argv[1:]
+                named = ["cecli", *(a for a in argv if a in self.commands)][:2]
+                path = exc.ctx.command_path if exc.ctx else " ".join(named)  # some have no ctx
+                sys.stderr.write(f"error: {usage_line(exc.format_message(), path)}\n")
+            code = ExitCode.USAGE
+        except typer.Abort:  # end of input at a prompt: nothing to run
+            code = ExitCode.INTERRUPTED
+        return code if not standalone else sys.exit(int(code or 0))
+
+
+#: click's base exception (typer re-exports only its subclasses: BadParameter is a UsageError)
+_ClickError: Any = typer.BadParameter.__mro__[2]
 
 
 app = typer.Typer(
@@ -65,7 +97,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=True,
     pretty_exceptions_show_locals=False,
-    rich_markup_mode=None,
+    rich_markup_mode="rich",  # help in rich panels, as wide as the terminal
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
@@ -124,6 +156,12 @@ def _code_of(exc: CecliError) -> ExitCode:
         if isinstance(exc, cls):
             return code
     return ExitCode.INPUT
+
+
+def _stdout_is_devnull() -> bool:
+    with contextlib.suppress(OSError, ValueError):
+        return os.path.samestat(os.fstat(sys.stdout.fileno()), os.stat(os.devnull))
+    return False
 
 
 def _quiet_pipe() -> None:

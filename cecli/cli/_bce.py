@@ -2,71 +2,24 @@
 
 from __future__ import annotations
 
-from ..accumulate.spec import DEFAULT_BOOTSTRAP, DEFAULT_SEED
-from ..api.spec import Engine
-from ..core.spec import InputKind, Nonfinite, Reduction
-from ..report.formats import Format
+from typing import Any
+
+from ..core.spec import InputKind
+from ..report.terminal import BCE_HELP
 from . import _options as opt
 from ._app import app
+from ._ce import ce
 from ._run import run_loss
 
-BCE_HELP = """Binary / multi-label cross-entropy (torch's BCEWithLogitsLoss; --input probs is BCELoss).
-
-Predictions are (N,) or (N, C) logits (or probabilities with --input probs); targets have the
-same shape, with values in [0, 1]: a TARGETS file, the target column, or one column per label
-with --target-cols. mean = sum / elements (rows x labels); "samples" in the output counts
-elements.
-
-Examples:
-
-\b
-  cecli bce scores.csv --target-col clicked -f value
-  cecli bce logits.npy labels.npy --pos-weight 3 --reduction sum -f json | jq .loss
-  cecli bce tags.parquet --target-cols is_cat,is_dog --weight 1,2 --fail-above 0.4
-  cecli bce tags.parquet --target-cols is_cat,is_dog --per-class --ece --ci 0.95 --threshold 0.5
-"""
+# ce's declarations, except what only bce has (or defaults otherwise)
+OPTIONS = ("preds targets weight pos_weight reduction input_kind target_col target_cols logit_cols "
+           "no_header id_col classes format_in targets_format preds_key target_key fmt output force "
+           "per_class ece ece_bins threshold ci bootstrap seed grad_output fail_above baseline "
+           "max_increase relative junit chunk_rows workers engine scheduler float64 nonfinite quiet")  # fmt: skip
 
 
 @app.command("bce", help=BCE_HELP, no_args_is_help=True)
-def bce(
-    preds: opt.Preds,
-    targets: opt.Targets = None,
-    weight: opt.Weight = None,
-    pos_weight: opt.PosWeight = None,
-    reduction: opt.Reduction = Reduction.MEAN,
-    input_kind: opt.InputKind = InputKind.LOGITS,
-    target_col: opt.TargetCol = None,
-    target_cols: opt.TargetCols = None,
-    logit_cols: opt.LogitCols = None,
-    no_header: opt.NoHeader = False,
-    id_col: opt.IdCol = None,
-    classes: opt.Classes = None,
-    format_in: opt.FormatIn = None,
-    targets_format: opt.TargetsFormat = None,
-    preds_key: opt.PredsKey = None,
-    target_key: opt.TargetKey = None,
-    fmt: opt.Format = Format.AUTO,
-    output: opt.Output = None,
-    force: opt.Force = False,
-    per_class: opt.PerClass = False,
-    ece: opt.Ece = False,
-    ece_bins: opt.EceBins = 0,
-    threshold: opt.Threshold = None,
-    ci: opt.Ci = None,
-    bootstrap: opt.Bootstrap = DEFAULT_BOOTSTRAP,
-    seed: opt.Seed = DEFAULT_SEED,
-    grad_output: opt.GradOutput = None,
-    fail_above: opt.FailAbove = None,
-    baseline: opt.Baseline = None,
-    max_increase: opt.MaxIncrease = None,
-    relative: opt.Relative = False,
-    junit: opt.Junit = None,
-    chunk_rows: opt.ChunkRows = None,
-    workers: opt.Workers = None,
-    engine: opt.Engine = Engine.LOCAL,
-    scheduler: opt.Scheduler = None,
-    float64: opt.Float64 = False,
-    nonfinite: opt.Nonfinite = Nonfinite.ERROR,
-    quiet: opt.Quiet = False,
-) -> None:
-    run_loss("bce", locals())
+@opt.reuse([ce], OPTIONS, pos_weight=(opt.PosWeight, None), input_kind=(opt.InputKind, InputKind.LOGITS),
+           target_cols=(opt.TargetCols, None), threshold=(opt.Threshold, None))  # fmt: skip
+def bce(**o: Any) -> None:
+    run_loss("bce", o)

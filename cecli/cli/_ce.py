@@ -8,31 +8,10 @@ from ..accumulate.spec import DEFAULT_BOOTSTRAP, DEFAULT_SEED
 from ..api.spec import Engine
 from ..core.spec import DEFAULT_IGNORE_INDEX, Nonfinite, Reduction, TargetKind
 from ..report.formats import Format
+from ..report.terminal import CE_HELP, NLL_HELP
 from . import _options as opt
 from ._app import app
 from ._run import run_loss
-
-CE_HELP = """Cross-entropy of predictions against targets (torch's CrossEntropyLoss).
-
-Examples:
-
-\b
-  cecli ce preds.csv -f value      # one logit column per class, labels in 'label'
-  cecli ce logits.npy labels.npy --label-smoothing 0.1 -f json | jq .loss
-  cecli ce preds.parquet --per-class --ci 0.95 --fail-above 0.5
-"""
-
-NLL_HELP = """Negative log-likelihood of log-probabilities (torch's NLLLoss): ce with --input logprobs.
-
-No softmax is applied: PREDS hold log-probabilities (a warning says when rows look like logits).
-
-Examples:
-
-\b
-  cecli nll logprobs.npy labels.npy -f value
-  cecli nll lm.npy tokens.npy --class-axis -1 --reduction sum -f json | jq .loss
-  cecli nll logprobs.parquet --target-col label --per-class --ci 0.95
-"""
 
 
 def ce(  # registered twice, as `ce` and as `nll`: the command's name is ctx.info_name

@@ -2,72 +2,30 @@
 
 from __future__ import annotations
 
-from ..accumulate.spec import DEFAULT_BOOTSTRAP, DEFAULT_SEED
+import inspect
+from typing import Any
+
 from ..api.gates import DEFAULT_ALPHA, DEFAULT_MARGIN
-from ..core.spec import DEFAULT_IGNORE_INDEX, InputKind, Nonfinite, Reduction, TargetKind
-from ..report.formats import Format
+from ..core.spec import InputKind
+from ..report.terminal import COMPARE_HELP
 from . import _options as opt
 from ._app import app
+from ._ce import ce
 from ._console import finish, on_terminal
 from ._run import loss_spec, measures, read_options, run_spec
 
-COMPARE_HELP = """Paired comparison of two prediction files on the same targets.
-
-Reports both losses, delta = loss(B) - loss(A) (positive: B is worse), a paired bootstrap
-interval of delta (the same Poisson weights for A and B) and the two-sided bootstrap p-value of
-"no difference". Rows are aligned by position; with --id-col the ids must match row for row.
---fail-if-worse exits 1 when B is significantly worse than A: the one-sided bootstrap p-value
-of "delta <= margin" is below --alpha.
-
-Examples:
-
-\b
-  cecli compare old.parquet new.parquet --target-col label
-  cecli compare a.npy b.npy labels.npy --fail-if-worse --alpha 0.05 --margin 0.01 -f json | jq .delta
-"""
+# ce's declarations, except what only compare has (or defaults otherwise)
+OPTIONS = ("preds_a preds_b targets weight ignore_index reduction label_smoothing input_kind target_kind "
+           "target_col logit_cols no_header id_col sample_weight_col group_col classes class_axis "
+           "format_in targets_format preds_key target_key fmt top_k ece ece_bins ci bootstrap seed "
+           "fail_if_worse alpha margin junit chunk_rows workers float64 nonfinite quiet")  # fmt: skip
 
 
 @app.command("compare", help=COMPARE_HELP, no_args_is_help=True)
-def compare(
-    preds_a: opt.PredsA,
-    preds_b: opt.PredsB,
-    targets: opt.Targets = None,
-    weight: opt.Weight = None,
-    ignore_index: opt.IgnoreIndex = DEFAULT_IGNORE_INDEX,
-    reduction: opt.Reduction = Reduction.MEAN,
-    label_smoothing: opt.LabelSmoothing = 0.0,
-    input_kind: opt.InputKind = InputKind.LOGITS,
-    target_kind: opt.TargetKind = TargetKind.AUTO,
-    target_col: opt.TargetCol = None,
-    logit_cols: opt.LogitCols = None,
-    no_header: opt.NoHeader = False,
-    id_col: opt.IdCol = None,
-    sample_weight_col: opt.SampleWeightCol = None,
-    group_col: opt.GroupCol = None,
-    classes: opt.Classes = None,
-    class_axis: opt.ClassAxis = 1,
-    format_in: opt.FormatIn = None,
-    targets_format: opt.TargetsFormat = None,
-    preds_key: opt.PredsKey = None,
-    target_key: opt.TargetKey = None,
-    fmt: opt.Format = Format.AUTO,
-    top_k: opt.TopK = 0,
-    ece: opt.Ece = False,
-    ece_bins: opt.EceBins = 0,
-    ci: opt.Ci = 0.95,
-    bootstrap: opt.Bootstrap = DEFAULT_BOOTSTRAP,
-    seed: opt.Seed = DEFAULT_SEED,
-    fail_if_worse: opt.FailIfWorse = False,
-    alpha: opt.Alpha = DEFAULT_ALPHA,
-    margin: opt.Margin = DEFAULT_MARGIN,
-    junit: opt.Junit = None,
-    chunk_rows: opt.ChunkRows = None,
-    workers: opt.Workers = None,
-    float64: opt.Float64 = False,
-    nonfinite: opt.Nonfinite = Nonfinite.ERROR,
-    quiet: opt.Quiet = False,
-) -> None:
-    o = dict(locals())
+@opt.reuse([ce], OPTIONS, preds_a=(opt.PredsA, inspect.Parameter.empty), preds_b=(opt.PredsB, inspect.Parameter.empty),
+           input_kind=(opt.InputKind, InputKind.LOGITS), ci=(opt.Ci, 0.95), fail_if_worse=(opt.FailIfWorse, False),
+           alpha=(opt.Alpha, DEFAULT_ALPHA), margin=(opt.Margin, DEFAULT_MARGIN))  # fmt: skip
+def compare(**o: Any) -> None:
     from ..api import compare as run_compare
     from ..api.gates import WorseGate
 

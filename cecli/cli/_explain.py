@@ -6,7 +6,9 @@ from typing import Annotated, Any
 
 import typer
 
+from ..core.spec import LossKind
 from ..report.formats import InfoFormat
+from ..report.terminal import EXPLAIN_HELP
 from . import _options as opt
 from ._app import app
 from ._bce import bce
@@ -14,24 +16,10 @@ from ._ce import ce
 from ._console import emit_json, on_terminal, stderr_console, stdout_console
 from ._run import loss_spec, read_options, run_spec
 
-EXPLAIN_HELP = """The loss of chosen rows derived step by step, as a textbook does: logits, the maximum
-of the shift, shifted values, exp, their sum, log-sum-exp, log-softmax, the target's
-log-probability, its weight, the smoothing term, the row's loss; then the reduction (sum,
-denominator, mean) and the ignored rows. The same for nll, probability targets and bce. The
-row's loss is the one `ce --reduction none` gives; the steps are computed in float64.
-
-Examples:
-
-\b
-  cecli explain examples/iris_logits.csv --rows 0,17
-  cecli explain logits.npy labels.npy --worst 5 --label-smoothing 0.1 -f json | jq '.rows[0].steps'
-  cecli explain scores.csv --loss bce --target-cols a,b --rows 3
-"""
-
 Rows = Annotated[str | None, typer.Option("--rows", help="Rows to derive: 0-based numbers, a comma list (0,17).")]
 Worst = Annotated[int | None, typer.Option("--worst", help="Derive the K rows of largest loss (one streaming pass).")]
 Shown = Annotated[int, typer.Option("--shown", help="Long rows show the target, this many top classes and the first three.")]
-Loss = Annotated[str, typer.Option("--loss", help="Which loss: ce, nll (log-probabilities in) or bce.")]
+Loss = Annotated[LossKind, typer.Option("--loss", help="Which loss: ce, nll (log-probabilities in) or bce.")]
 OPTIONS = ("preds targets weight pos_weight ignore_index reduction label_smoothing input_kind target_kind "
            "target_col target_cols logit_cols no_header id_col sample_weight_col classes class_axis "
            "format_in targets_format preds_key target_key chunk_rows workers float64 nonfinite quiet")  # fmt: skip
@@ -39,16 +27,14 @@ OPTIONS = ("preds targets weight pos_weight ignore_index reduction label_smoothi
 
 @app.command("explain", help=EXPLAIN_HELP, no_args_is_help=True)
 @opt.reuse([ce, bce], OPTIONS, rows=(Rows, None), worst=(Worst, None), shown=(Shown, 5),
-           loss=(Loss, "ce"), fmt=(opt.InfoFormat, InfoFormat.AUTO))  # fmt: skip
+           loss=(Loss, LossKind.CE), fmt=(opt.InfoFormat, InfoFormat.AUTO))  # fmt: skip
 def explain(**o: Any) -> None:
     from ..api import ExplainSpec
     from ..api import explain as derive
     from ..errors import UsageError
     from ..report import explain_to_dict, explain_view
 
-    loss = o["loss"]
-    if loss not in ("ce", "nll", "bce"):
-        raise UsageError("--loss must be one of ce, nll, bce", value=loss)
+    loss = o["loss"].value
     if loss != "bce" and o["target_cols"]:
         raise UsageError("--target-cols is for --loss bce", fix="use --target-col")
     pick = ExplainSpec.parse(o["rows"], o["worst"], o["shown"])

@@ -3,18 +3,11 @@
 from __future__ import annotations
 
 from ..report.formats import InfoFormat
+from ..report.terminal import INSPECT_HELP
 from . import _options as opt
 from ._app import app
 from ._console import emit_json, on_terminal, stdout_console
 from ._run import read_options
-
-INSPECT_HELP = """What a file holds and how cecli would read it: format, rows, columns and dtypes, which columns are logits / target / ids, class names, row groups, and the command to run.
-
-Example:
-
-\b
-  cecli inspect preds.parquet -f json | jq .suggestion
-"""
 
 
 @app.command("inspect", help=INSPECT_HELP, no_args_is_help=True)

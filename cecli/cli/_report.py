@@ -6,24 +6,12 @@ from typing import Annotated, Any
 
 import typer
 
+from ..report.terminal import REPORT_HELP
 from . import _options as opt
 from ._app import app
 from ._ce import ce
 from ._console import stderr_console
 from ._run import loss_spec, read_options, run_spec
-
-REPORT_HELP = """One self-contained HTML file (no network needed to open it): the loss with its
-bootstrap interval, accuracy, ECE, a reliability diagram, the per-row loss histogram and the
-per-class loss share and accuracy. The figures need matplotlib: pip install 'cecli[plot]'.
-
-With --compare B, both models side by side and the paired difference (compare's bootstrap).
-
-Examples:
-
-\b
-  cecli report preds.parquet -o report.html --ci 0.99
-  cecli report model_a.npy labels.npy --compare model_b.npy -o ab.html
-"""
 
 CompareWith = Annotated[str | None, typer.Option("--compare", help="A second model's predictions (B): both models and the paired difference.")]
 HtmlOutput = Annotated[str, typer.Option("--output", "-o", help="The HTML file to write.")]

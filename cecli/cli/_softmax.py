@@ -3,24 +3,11 @@
 from __future__ import annotations
 
 from ..report.formats import InfoFormat
+from ..report.terminal import SOFTMAX_HELP
 from . import _options as opt
 from ._app import app
 from ._console import emit_json, on_terminal, stderr_console, stdout_console
 from ._run import output_spec, read_options, run_spec
-
-SOFTMAX_HELP = """Write the softmax (or --log log-softmax) of logits to OUT, streamed, rows in input order.
-
-OUT's extension picks the format: .npy (the input's shape), .parquet (a list column 'probs' or
-'logprobs', or with --wide one column per class), .csv / .tsv (one column per class, named
-after the classes). Ids (--id-col or a column named id) and a target column are carried.
-
-Examples:
-
-\b
-  cecli softmax logits.npy -o probs.npy
-  cecli softmax preds.parquet -o logprobs.parquet --log --temperature 2 --id-col doc
-  cecli softmax logits.csv -o probs.csv && cecli ce probs.csv --input probs -f value
-"""
 
 
 @app.command("softmax", help=SOFTMAX_HELP, no_args_is_help=True)

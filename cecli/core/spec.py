@@ -26,6 +26,7 @@ __all__ = [
     "CEOptions",
     "Choice",
     "InputKind",
+    "LossKind",
     "LossSpec",
     "Nonfinite",
     "Reduction",
@@ -35,8 +36,6 @@ __all__ = [
 #: torch's ``ignore_index`` default: targets equal to it contribute nothing.
 DEFAULT_IGNORE_INDEX = -100
 
-#: The losses a spec describes: ``nll`` is ``ce`` on log-probabilities.
-LOSS_KINDS = ("ce", "nll", "bce")
 
 C = TypeVar("C", bound="Choice")
 
@@ -60,6 +59,18 @@ class Choice(str, enum.Enum):
         raise UsageError(
             f"{option} must be one of {', '.join(m.value for m in members)}", value=value
         )
+
+
+class LossKind(Choice):
+    """Which loss: CrossEntropyLoss, NLLLoss (log-probabilities in) or BCEWithLogitsLoss."""
+
+    CE = "ce"
+    NLL = "nll"
+    BCE = "bce"
+
+
+#: The losses a spec describes: ``nll`` is ``ce`` on log-probabilities.
+LOSS_KINDS = tuple(k.value for k in LossKind)
 
 
 class Reduction(Choice):
@@ -117,6 +128,7 @@ class LossSpec:
     def __post_init__(self) -> None:
         if self.kind not in LOSS_KINDS:
             raise UsageError(f"unknown loss {self.kind!r}", fix="use ce, nll or bce")
+        self._set("kind", str(self.kind))  # a LossKind member is its plain name here
         binary = self.kind == "bce"
         inputs = (InputKind.LOGITS, InputKind.PROBS) if binary else None
         given = self.input

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from cecli._formats import DataFormat
 from cecli.errors import InputError, UsageError
 
 __all__ = [
@@ -34,7 +35,7 @@ __all__ = [
     "not_found",
 ]
 
-FORMATS = ("npy", "npz", "csv", "tsv", "parquet", "jsonl", "arrow", "txt")
+FORMATS = tuple(f.value for f in DataFormat)
 TARGET_NAMES = ("target", "targets", "label", "labels", "y")
 ID_NAMES = ("id", "ids", "sample_id", "example_id", "uid")
 """Columns with these names are ids, never logits, unless ``--logit-cols`` names them."""
@@ -233,7 +234,7 @@ def detect_format(path: str, format_in: str | None, option: str = "--format-in")
     """The format of ``path``: ``format_in`` (the value of ``option``) if given, else its
     extension; ``-`` is CSV here (:func:`cecli.readers.stdin.sniff_stdin` looks closer)."""
     if format_in is not None:
-        fmt = format_in.lower().lstrip(".")
+        fmt = str(format_in).lower().lstrip(".")
         if fmt not in FORMATS:
             raise UsageError(
                 f"unknown {option} {format_in!r}",

@@ -9,7 +9,7 @@ import numpy as np
 from ..accumulate import BCEResult
 from ..api import Evaluation
 from . import _parts
-from ._common import short
+from ._numbers import NumberColumn, add_aligned_rows, percent, value_column
 
 
 def bce_to_dict(ev: Evaluation[BCEResult], checks: list[dict[str, Any]] | None = None) -> dict[str, Any]:
@@ -61,52 +61,61 @@ def bce_summary_table(ev: Evaluation[BCEResult], checks: list[dict[str, Any]] | 
 
     r = ev.result
     cfg = ev.loss
-    t = _parts.evaluation_table(ev)
+    ci = r.ci or {}
+    col = value_column(r.loss, [r.accuracy, r.positives, r.ece, ci.get("low"), ci.get("high"),
+                                       *(c["value"] for c in checks or [])])  # fmt: skip
     kind = "BCELoss" if cfg.input == "probs" else "BCEWithLogitsLoss"
-    label = _parts.LOSS_LABEL.get(r.reduction, "loss")
-    t.add_row(label, Text(short(r.loss, 8), style="bold cyan"), kind)
-    if r.ci is not None:
-        _parts.add_interval(t, r.ci)
+    label, note = _parts.loss_label(r.reduction)
     threshold = f"{'p' if cfg.input == 'probs' else 'logit'} > {r.threshold:g}"
-    t.add_row("accuracy", short(r.accuracy), f"({threshold}) == (target > 0.5)")
+    rows: list[tuple[Any, ...]] = [(label, Text(col.real(r.loss), style="bold cyan"), note or kind)]
+    if r.ci is not None:
+        rows.append((*_parts.interval(col, r.ci), _parts.bootstrap_note(r.ci)))
+    rows.append(("accuracy", col.real(r.accuracy), f"({threshold}) == (target > 0.5)"))
     if r.ece is not None:
-        t.add_row("ECE", short(r.ece), f"{r.ece_bins} bins, pooled over the labels")
-    t.add_row("samples", f"{r.elements:,}", f"elements: {r.rows:,} rows x {r.labels} label(s)")
-    t.add_row("positives", short(r.positives), "sum of the targets")
-    if cfg.weight is not None:
-        t.add_row("weight", _short(cfg.weight), "per label")
-    if cfg.pos_weight is not None:
-        t.add_row("pos_weight", _short(cfg.pos_weight), "per label")
-    _parts.add_threshold_checks(t, checks)
-    parts: list[Any] = [t]
+        rows.append(("ECE", col.real(r.ece), f"{r.ece_bins} bins, pooled over the labels"))
+    rows += [
+        ("samples", col.count(r.elements), f"elements: {r.rows:,} rows x {r.labels:,} label(s)"),
+        ("positives", col.number(r.positives), "sum of the targets"),
+    ]
+    for name, v in (("weight", cfg.weight), ("pos_weight", cfg.pos_weight)):
+        if v is not None:
+            rows.append((name, "", f"per label: {_listed(v)}"))
+    rows += _parts.threshold_rows(checks, col)
+    t = _parts.measure_table()
+    add_aligned_rows(t, rows, [1])
+    parts: list[Any] = [_parts.evaluation_heading(ev), t]
     if r.per_label is not None:
-        parts.append(per_label_table(r.per_label))
+        parts.extend(per_label_table(r.per_label))
     return _parts.with_warnings(parts, ev.warnings)
 
 
-def per_label_table(rows: list[dict[str, Any]], limit: int = 30) -> Any:
-    """The per-label table, the largest share of the loss first."""
+def per_label_table(rows: list[dict[str, Any]], limit: int = 30) -> list[Any]:
+    """The per-label breakdown, the largest share of the loss first: a heading and a table,
+    each column in one number format."""
+    from rich.markup import escape
     from rich.table import Table
 
-    t = Table(title="per label (by share of the total loss)", title_justify="left")
-    names = ["label", "rows", "positives", "mean loss", "share", "accuracy"]
-    if "ece" in rows[0]:
-        names.append("ECE")
-    for name in names:
-        t.add_column(name, justify="left" if name == "label" else "right", no_wrap=True)
     ordered = sorted(rows, key=lambda r: -(r["share"] if r["share"] == r["share"] else -1))
-    for row in ordered[:limit]:
-        cells = [str(row["label"]), f"{row['count']:,}", short(row["positives"]),
-                 short(row["loss"]), f"{row['share']:.1%}" if row["share"] == row["share"] else "",
-                 short(row["accuracy"], 4)]
-        if "ece" in row:
-            cells.append(short(row["ece"], 4))
-        t.add_row(*cells)
+    shown = ordered[:limit]
+    keys = ["positives", "loss", "accuracy", *(["ece"] if "ece" in rows[0] else [])]
+    cols = {k: NumberColumn.fit([r[k] for r in shown], least=2 if k == "accuracy" else 0)
+            for k in keys}  # fmt: skip
+    t = Table()
+    names = ["label", "rows", "positives", "mean loss", "share", "accuracy", "ECE"]
+    width = max([5, *(len(str(r["label"])) for r in shown)])
+    for name in names[: len(keys) + 3]:  # labels whole, and no bar (ce's has one): 80 columns
+        t.add_column(name, no_wrap=True, min_width=min(width, 24) if name == "label" else None)
+    cells = []
+    for row in shown:
+        share = row["share"]
+        values = [cols[k].number(row[k]) if k == "positives" else cols[k].real(row[k]) for k in keys]
+        cells.append((escape(str(row["label"])), f"{row['count']:,}", *values[:2], percent(share), *values[2:]))
+    add_aligned_rows(t, cells, [1, 2, 3, 4, *range(5, len(keys) + 3)])
     if len(rows) > limit:
-        t.caption = f"{len(rows) - limit} more labels in -f json"
-    return t
+        t.caption = f"{len(rows) - limit:,} more labels in -f json"
+    return [_parts.heading("per label (by share of the total loss)"), t]
 
 
-def _short(v: np.ndarray) -> str:
-    vals = [short(float(x), 4) for x in v[:6]]
+def _listed(v: np.ndarray) -> str:
+    vals = [f"{float(x):g}" for x in v[:6]]
     return ", ".join(vals) + (" …" if v.size > 6 else "")

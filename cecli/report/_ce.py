@@ -4,21 +4,26 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..accumulate import CEResult
+from ..accumulate import HIST_RESOLUTION, CEResult
 from ..api import Evaluation
-from ._common import BAR_WIDTH, DASH, share_bar, short, sparkline
+from ._common import BAR_WIDTH, DASH, share_bar, sparkline
+from ._numbers import NumberColumn, add_aligned_rows, percent, value_column
 from ._parts import (
-    LOSS_LABEL,
-    add_interval,
+    QUANTILES,
     add_measures,
-    add_threshold_checks,
+    bootstrap_note,
     ce_options,
-    evaluation_table,
+    evaluation_heading,
     finish_dict,
+    heading,
     headline,
+    interval,
+    loss_label,
     loss_tsv_lines,
     loss_value_lines,
+    measure_table,
     run_fields,
+    threshold_rows,
     with_warnings,
 )
 
@@ -81,95 +86,107 @@ def summary_table(ev: Evaluation[CEResult], checks: list[dict[str, Any]] | None 
     from rich.text import Text
 
     r = ev.result
-    t = evaluation_table(ev)
-    t.add_row(LOSS_LABEL.get(r.reduction, "loss"), Text(short(r.loss, 8), style="bold cyan"), "")
+    q = r.quantiles
+    ci = r.ci or {}
+    col = value_column(
+        r.loss,
+        [r.perplexity, r.accuracy, r.top_k_accuracy, r.ece, r.weight_sum, ci.get("low"),
+         r.bits_per_token, r.bits_per_byte,
+         ci.get("high"), *(q.get(k) for k in QUANTILES), *(c["value"] for c in checks or [])],
+    )  # fmt: skip
+    label, note = loss_label(r.reduction)
+    rows: list[tuple[Any, ...]] = [(label, Text(col.real(r.loss), style="bold cyan"), note)]
     if r.ci is not None:
-        add_interval(t, r.ci)
+        rows.append((*interval(col, r.ci), bootstrap_note(r.ci)))
     if r.perplexity is not None:
-        t.add_row("perplexity", short(r.perplexity), "exp(loss)")
+        rows.append(("perplexity", col.real(r.perplexity), "exp(loss)"))
     if r.tokens:
         if r.bits_per_token is not None:
-            t.add_row("bits per token", short(r.bits_per_token), "loss / ln 2")
+            rows.append(("bits per token", col.real(r.bits_per_token), "loss / ln 2"))
         if r.bits_per_byte is not None:
-            t.add_row("bits per byte", short(r.bits_per_byte), f"sum(-lp) / ln 2 / {r.bytes:,.0f} bytes")
+            rows.append(("bits per byte", col.real(r.bits_per_byte), f"sum(-lp) / ln 2 / {r.bytes:,.0f} bytes"))
     else:
-        t.add_row("accuracy", short(r.accuracy), "argmax == target")
+        rows.append(("accuracy", col.real(r.accuracy), "argmax == target"))
     if r.top_k:
-        t.add_row(f"top-{r.top_k} accuracy", short(r.top_k_accuracy), "")
+        rows.append((f"top-{r.top_k} accuracy", col.real(r.top_k_accuracy), ""))
     if r.ece is not None:
-        t.add_row("ECE", short(r.ece), f"{r.ece_bins} bins")
-    t.add_row("samples", f"{r.samples:,}", f"{r.counted:,} counted, {r.ignored:,} ignored")
-    t.add_row("weight sum", short(r.weight_sum), "mean denominator")
-    t.add_row("classes", str(r.classes), f"targets: {ev.target_kind}")
-    q = r.quantiles
+        rows.append(("ECE", col.real(r.ece), f"{r.ece_bins} bins"))
+    rows += [
+        ("samples", col.count(r.samples), f"{r.counted:,} counted, {r.ignored:,} ignored"),
+        ("weight sum", col.number(r.weight_sum), "mean denominator"),
+        ("classes", col.count(r.classes), f"targets: {ev.target_kind}"),
+    ]
+    for k in QUANTILES if q else ():
+        note = f"approximate: within {HIST_NOTE}" if k == QUANTILES[0] else ""
+        rows.append((f"loss {k}", col.real(q.get(k)), note))
     if q:
-        t.add_row(
-            "loss p50 / p90 / p99",
-            " / ".join(short(q.get(k), 4) for k in ("p50", "p90", "p99")),
-            f"max {short(q.get('max'), 4)}",
-        )
+        rows.append(("loss max", col.real(q.get("max")), "exact"))
     spark = sparkline(r.histogram[1])
     if spark:
-        t.add_row("distribution", Text(spark, style="green"), f"0 … {short(r.histogram[0][-1], 3)}")
-    add_threshold_checks(t, checks)
-    parts: list[Any] = [t]
+        top = col.real(r.histogram[0][-1])
+        rows.append(("distribution", Text(spark, style="green"), f"0 {DASH} {top}"))
+    rows += threshold_rows(checks, col)
+    t = measure_table()
+    add_aligned_rows(t, rows, [1])
+    parts: list[Any] = [evaluation_heading(ev), t]
     if r.per_class is not None:
-        parts.append(per_class_table(r.per_class))
+        parts.extend(per_class_table(r.per_class))
     if r.per_group is not None:
-        parts.append(per_group_table(r.per_group, ev.group_col))
+        parts.extend(per_group_table(r.per_group, ev.group_col))
     return with_warnings(parts, ev.warnings)
 
 
-def per_group_table(rows: list[dict[str, Any]], name: str | None, limit: int = 30) -> Any:
+def per_group_table(rows: list[dict[str, Any]], name: str | None, limit: int = 30) -> list[Any]:
+    """The table per group (``--group-col`` with target log-probabilities), each column in one
+    number format."""
+    from rich.markup import escape
     from rich.table import Table
 
-    t = Table(title=f"per {name or 'group'}", title_justify="left")
-    bpb = bool(rows) and "bits_per_byte" in rows[0]
-    heads = [name or "group", "tokens", "loss", "perplexity", "bits/token"]
-    for head in heads + (["bits/byte"] if bpb else []):
-        t.add_column(head, justify="left" if head == heads[0] else "right", no_wrap=True)
-    for row in rows[:limit]:
-        cells = [str(row["group"]), f"{row['tokens']:,}"]
-        cells += [short(row[k]) for k in ("loss", "perplexity", "bits_per_token")]
-        t.add_row(*cells, *([short(row["bits_per_byte"])] if bpb else []))
+    shown = rows[:limit]
+    keys = ["loss", "perplexity", "bits_per_token", *(["bits_per_byte"] if shown and "bits_per_byte" in shown[0] else [])]
+    cols = {k: NumberColumn.fit([r[k] for r in shown]) for k in keys}
+    t = Table()
+    heads = [name or "group", "tokens", "loss", "perplexity", "bits/token", "bits/byte"]
+    for head in heads[: len(keys) + 2]:
+        t.add_column(head, no_wrap=head != heads[0])
+    cells = [(escape(str(r["group"])), f"{r['tokens']:,}", *(cols[k].real(r[k]) for k in keys)) for r in shown]
+    add_aligned_rows(t, cells, range(1, len(keys) + 2))
     if len(rows) > limit:
-        t.caption = f"{len(rows) - limit} more in -f json"
-    return t
+        t.caption = f"{len(rows) - limit:,} more in -f json"
+    return [heading(f"per {name or 'group'}"), t]
 
 
-def per_class_table(rows: list[dict[str, Any]], limit: int = 30) -> Any:
+#: The quantiles come from a histogram of log-spaced bins: within one bin's relative width
+#: of an order statistic next to the true quantile.
+HIST_NOTE = f"{HIST_RESOLUTION:.2%}"
+
+
+def per_class_table(rows: list[dict[str, Any]], limit: int = 30) -> list[Any]:
+    """The per-class breakdown, largest share of the total loss first: a heading and a table,
+    each column in one number format."""
+    from rich.markup import escape
     from rich.table import Table
 
-    t = Table(title="per class (by share of the total loss)", title_justify="left")
-    for name, justify in (
-        ("class", "left"),
-        ("count", "right"),
-        ("weight sum", "right"),
-        ("mean loss", "right"),
-        ("share", "right"),
-        ("", "left"),
-        ("accuracy", "right"),
-    ):
-        t.add_column(
-            name,
-            justify=justify,  # type: ignore[arg-type]
-            no_wrap=True,
-            min_width=BAR_WIDTH if name == "" else None,
-        )
     ordered = sorted(rows, key=lambda r: -(r["share"] if r["share"] == r["share"] else -1))
-    for row in ordered[:limit]:
+    shown = ordered[:limit]
+    weights = NumberColumn.fit([r["weight_sum"] for r in shown])
+    losses = NumberColumn.fit([r["loss"] for r in shown])
+    accuracy = NumberColumn.fit([r["accuracy"] for r in shown], least=2)
+    t = Table()
+    for name in ("class", "count", "weight sum", "mean loss", "share of loss", "accuracy"):
+        t.add_column(name, no_wrap=name != "class")
+    cells = []
+    for row in shown:
         share = row["share"]
-        bar = share_bar(share)
-        t.add_row(
-            str(row["class"]),
+        cells.append((
+            escape(str(row["class"])),
             f"{row['count']:,}",
-            short(row["weight_sum"]),
-            short(row["loss"]),
-            f"{share:.1%}" if share == share else DASH,
-            bar,
-            short(row["accuracy"], 4),
-        )
+            weights.number(row["weight_sum"]),
+            losses.real(row["loss"]),
+            f"{percent(share):>6} {share_bar(share):<{BAR_WIDTH}}",
+            accuracy.real(row["accuracy"]),
+        ))
+    add_aligned_rows(t, cells, [1, 2, 3, 5])
     if len(rows) > limit:
-        t.caption = f"{len(rows) - limit} more classes in -f json"
-    return t
-
+        t.caption = f"{len(rows) - limit:,} more classes in -f json"
+    return [heading("per class (by share of the total loss)"), t]

@@ -7,10 +7,9 @@ from typing import Any
 
 import numpy as np
 
+from ._numbers import DASH as DASH
+
 SPARK = " ▁▂▃▄▅▆▇█"
-
-
-DASH = "\u2013"  # an en dash: "no value", and ranges "low DASH high"
 
 
 def clean(value: Any) -> Any:

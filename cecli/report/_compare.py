@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from .._version import __version__
 from ..api import Comparison
-from ._common import DASH, clean, exact, short
-from ._parts import add_measures, ce_options, input_rows, measure_table, with_warnings
+from ._common import clean, exact
+from ._numbers import add_aligned_rows, value_column
+from ._parts import (
+    QUANTILES,
+    add_measures,
+    bootstrap_note,
+    ce_options,
+    heading,
+    input_rows,
+    interval,
+    loss_label,
+    measure_table,
+    with_warnings,
+)
 from ._text import delimited
 
 
@@ -69,58 +80,57 @@ def compare_tsv_lines(cmp: Comparison, sep: str = "\t") -> list[str]:
 
 
 def compare_table(cmp: Comparison, checks: list[dict[str, Any]] | None = None) -> Any:
-    """A rich renderable: both models side by side, the difference, its interval and p-value."""
+    """A rich renderable: both models side by side, the difference, its interval and p-value;
+    every number in one format (the same decimals in every column)."""
     from rich.table import Table
     from rich.text import Text
 
-    a, b = cmp.a, cmp.b
-    t = Table(
-        title=f"cecli compare · A = {cmp.a_info.path} · B = {cmp.b_info.path}",
-        title_justify="left",
-    )
-    t.add_column("measure", style="bold")
-    t.add_column("A", justify="right")
-    t.add_column("B", justify="right")
-    t.add_column("B - A", justify="right")
-
-    def diff(x: float | None, y: float | None) -> str:
-        if x is None or y is None:
-            return ""
-        return f"{y - x:+.4g}" if math.isfinite(y - x) else DASH
-
-    label = {"mean": "loss (mean)", "sum": "loss (sum)"}.get(a.reduction, "loss")
-    d_style = "bold red" if cmp.delta > 0 else "bold green" if cmp.delta < 0 else "bold"
-    t.add_row(label, short(a.loss, 8), short(b.loss, 8), Text(f"{cmp.delta:+.6g}", style=d_style))
-    if a.perplexity is not None and b.perplexity is not None:
-        t.add_row("perplexity", short(a.perplexity), short(b.perplexity),
-                  diff(a.perplexity, b.perplexity))
-    t.add_row("accuracy", short(a.accuracy), short(b.accuracy), diff(a.accuracy, b.accuracy))
+    a, b, ci = cmp.a, cmp.b, cmp.ci
+    pairs: list[tuple[str, float | None, float | None]] = [("perplexity", a.perplexity, b.perplexity)]
+    pairs.append(("accuracy", a.accuracy, b.accuracy))
     if a.top_k:
-        t.add_row(f"top-{a.top_k} accuracy", short(a.top_k_accuracy), short(b.top_k_accuracy),
-                  diff(a.top_k_accuracy, b.top_k_accuracy))
+        pairs.append((f"top-{a.top_k} accuracy", a.top_k_accuracy, b.top_k_accuracy))
     if a.ece is not None:
-        t.add_row("ECE", short(a.ece), short(b.ece), diff(a.ece, b.ece))
-    qa, qb = a.quantiles, b.quantiles
-    for k in ("p50", "p90", "p99"):
-        if k in qa:
-            t.add_row(f"loss {k}", short(qa.get(k), 4), short(qb.get(k), 4), "")
-    ci = cmp.ci
-    s = measure_table()
-    s.add_row(
-        f"{ci['level']:.0%} interval of B - A",
-        f"{short(ci['low'])} {DASH} {short(ci['high'])}",
-        f"paired Poisson bootstrap, B={ci['replicates']}, seed {ci['seed']}"
-        + (f", groups: {ci['group']}" if ci.get("group") else ""),
-    )
-    s.add_row("p-value", short(cmp.p_value, 4), "two-sided, no difference")
-    s.add_row("samples", f"{a.samples:,}", f"{a.counted:,} counted, {a.ignored:,} ignored")
+        pairs.append(("ECE", a.ece, b.ece))
+    pairs += [(f"loss {k}", a.quantiles.get(k), b.quantiles.get(k)) for k in QUANTILES
+              if k in a.quantiles]  # fmt: skip
+    deltas = [_diff(x, y) for _, x, y in pairs]
+    col = value_column(
+        a.loss,
+        [b.loss, cmp.delta, ci["low"], ci["high"], cmp.p_value, *deltas,
+         *(v for _, x, y in pairs for v in (x, y))],
+    )  # fmt: skip
+    d_style = "bold red" if cmp.delta > 0 else "bold green" if cmp.delta < 0 else "bold"
+    rows: list[tuple[Any, ...]] = [(
+        loss_label(a.reduction)[0], col.real(a.loss), col.real(b.loss),
+        Text(col.real(cmp.delta, sign=True), style=d_style),
+    )]  # fmt: skip
+    for (name, x, y), d in zip(pairs, deltas, strict=True):
+        rows.append((name, col.real(x), col.real(y), "" if d is None else col.real(d, sign=True)))
+    t = Table()
+    t.add_column("measure", style="bold")
+    for name in ("A", "B", "B - A"):
+        t.add_column(name, no_wrap=True)
+    add_aligned_rows(t, rows, [1, 2, 3])
+    level, span = interval(col, ci)
+    srows: list[tuple[Any, ...]] = [
+        (f"{level} of B - A", span, bootstrap_note(ci, paired=True)),
+        ("p-value", col.real(cmp.p_value), "two-sided, of no difference"),
+        ("samples", col.count(a.samples), f"{a.counted:,} counted, {a.ignored:,} ignored"),
+    ]
     for c in checks or []:
         ok = c["passed"]
-        s.add_row(
+        srows.append((
             c["name"],
             Text("pass" if ok else "FAIL", style="green" if ok else "bold red"),
-            f"one-sided p {c['p_worse']:.3g}, alpha {c['alpha']:g}, margin {c['margin']:g}"
-            if c["name"] == "fail_if_worse"
-            else f"threshold {short(c['threshold'])}",
-        )
-    return with_warnings([t, s], cmp.warnings)
+            f"one-sided p {c['p_worse']:.3g}, alpha {c['alpha']:g}, margin {c['margin']:g}",
+        ))  # fmt: skip
+    s = measure_table()
+    add_aligned_rows(s, srows, [1])
+    # A and B on lines of their own: one line of both paths would wrap at 80 columns
+    head = heading(f"cecli compare\n  A = {cmp.a_info.path}\n  B = {cmp.b_info.path}")
+    return with_warnings([head, t, s], cmp.warnings)
+
+
+def _diff(x: float | None, y: float | None) -> float | None:
+    return None if x is None or y is None else y - x

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ._parts import heading
+
 
 def inspect_table(info: dict[str, Any]) -> Any:
     """A rich renderable of what :func:`cecli.readers.inspect_file` found."""
@@ -12,22 +14,22 @@ def inspect_table(info: dict[str, Any]) -> Any:
     from rich.table import Table
 
     # paths, column names and keys are data, not markup: "logits[0]" must show as written
-    t = Table(
-        title=escape(f"cecli inspect · {info.get('path')}"), show_header=False, title_justify="left"
-    )
+    t = Table()
     t.add_column("what", style="bold")
     t.add_column("value")
     for key in ("format", "size_bytes", "rows", "shape", "dtype", "classes", "target", "row_groups"):
-        if info.get(key) is not None:
-            t.add_row(key.replace("_", " "), escape(str(info[key])))
+        v = info.get(key)
+        if v is not None:
+            t.add_row(key.replace("_", " "), escape(f"{v:,}" if isinstance(v, int) else str(v)))
     names = info.get("class_names")
     if names:
         shown = ", ".join(map(str, names[:12])) + (" …" if len(names) > 12 else "")
         t.add_row("class names", escape(shown))
-    parts: list[Any] = [t]
+    parts: list[Any] = [heading(f"cecli inspect · {info.get('path')}"), t]
     cols = info.get("columns")
     if cols:
-        ct = Table(title="columns", title_justify="left")
+        parts.append(heading("columns"))
+        ct = Table()
         for h in ("name", "dtype", "role"):
             ct.add_column(h)
         for c in cols[:60]:
@@ -37,7 +39,8 @@ def inspect_table(info: dict[str, Any]) -> Any:
         parts.append(ct)
     keys = info.get("keys")
     if keys:
-        kt = Table(title="arrays", title_justify="left")
+        parts.append(heading("arrays"))
+        kt = Table()
         for h in ("key", "shape", "dtype"):
             kt.add_column(h)
         for k in keys:

@@ -10,10 +10,9 @@ import numpy as np
 
 from .._version import __version__
 from ..api import Evaluation
-from ._common import DASH, clean, exact, short
+from ._common import clean, exact, format_pair
+from ._numbers import DASH, NumberColumn
 from ._text import summary_lines
-
-LOSS_LABEL = {"mean": "loss (mean)", "sum": "loss (sum)", "none": "loss (mean of none)"}
 
 
 def headline(ev: Evaluation[Any]) -> dict[str, Any]:
@@ -98,44 +97,68 @@ def loss_tsv_lines(
     return summary_lines(to_dict(ev), sep)
 
 
-def measure_table(title: str | None = None) -> Any:
-    """A rich table of three columns, measure / value / note, without a header."""
+#: The quantiles of the per-position losses a table shows.
+QUANTILES = ("p50", "p90", "p99")
+
+
+def loss_label(reduction: str) -> tuple[str, str]:
+    """The measure name of the reduced loss and its note: ``none`` has no reduced loss, so
+    the table shows the mean of the per-position losses and says where they are."""
+    if reduction == "none":
+        return "mean loss", "--reduction none: each position's loss with -f value or -o FILE"
+    return f"loss ({reduction})", ""
+
+
+def interval(col: NumberColumn, ci: dict[str, Any]) -> tuple[str, str]:
+    """The measure and value cells of a bootstrap interval."""
+    return f"{ci['level']:.0%} interval", f"{col.real(ci['low'])} {DASH} {col.real(ci['high'])}"
+
+
+def bootstrap_note(ci: dict[str, Any], paired: bool = False) -> str:
+    """How an interval was computed: ``1,000 bootstrap replicates`` (never ``B=1000``, which
+    reads as model B)."""
+    paired_ = "paired, " if paired else ""
+    group = f", groups: {ci['group']}" if ci.get("group") else ""
+    return f"{paired_}{ci['replicates']:,} bootstrap replicates, seed {ci['seed']}{group}"
+
+
+def heading(text: str) -> Any:
+    """A report's first line, above its tables: the full width of the terminal, never wrapped
+    to a table's width (a long path folds at the terminal's edge)."""
+    from rich.text import Text
+
+    return Text(text, style="bold", overflow="fold")
+
+
+def evaluation_heading(ev: Evaluation[Any]) -> Any:
+    """``cecli ce · preds.csv``: the command and its inputs."""
+    return heading(f"cecli {ev.command} · {', '.join(i.path for i in ev.inputs)}")
+
+
+def measure_table() -> Any:
+    """A rich table of three columns, measure / value / note, with headers."""
     from rich.table import Table
 
-    t = Table(title=title, show_header=False, title_justify="left")
+    t = Table()
     t.add_column("measure", style="bold")
-    t.add_column("value", justify="right")
-    t.add_column("", style="dim")
+    t.add_column("value", no_wrap=True)  # left-justified: the cells come aligned
+    t.add_column("note", style="dim")
     return t
 
 
-def evaluation_table(ev: Evaluation[Any]) -> Any:
-    """The measure table of an evaluation, titled with its command and inputs."""
-    names = ", ".join(i.path for i in ev.inputs)
-    return measure_table(f"cecli {ev.command} · {names}")
-
-
-def add_interval(t: Any, ci: dict[str, Any]) -> None:
-    """The row of a bootstrap interval of the loss."""
-    t.add_row(
-        f"{ci['level']:.0%} interval",
-        f"{short(ci['low'])} {DASH} {short(ci['high'])}",
-        f"{ci['method']}, B={ci['replicates']}, seed {ci['seed']}"
-        + (f", groups: {ci['group']}" if ci.get("group") else ""),
-    )
-
-
-def add_threshold_checks(t: Any, checks: list[dict[str, Any]] | None) -> None:
-    """A pass / FAIL row per threshold check."""
+def threshold_rows(checks: list[dict[str, Any]] | None, col: NumberColumn) -> list[tuple[Any, ...]]:
+    """A row per threshold check: its name, the checked value, pass / FAIL and the threshold."""
     from rich.text import Text
 
+    rows: list[tuple[Any, ...]] = []
     for c in checks or []:
         ok = c["passed"]
-        t.add_row(
+        rows.append((
             c["name"],
-            Text("pass" if ok else "FAIL", style="green" if ok else "bold red"),
-            f"threshold {short(c['threshold'])}",
-        )
+            Text(col.real(c["value"]), style="green" if ok else "bold red"),
+            f"{'pass' if ok else 'FAIL'}: threshold {format_pair(c['value'], c['threshold'])[1]}",
+        ))  # fmt: skip
+    return rows
 
 
 def with_warnings(parts: list[Any], warnings: Iterable[str]) -> Any:

@@ -7,6 +7,7 @@ from typing import Any
 from .._version import __version__
 from ..api import SoftmaxResult
 from ._common import clean
+from ._parts import heading
 
 
 def softmax_to_dict(res: SoftmaxResult, log: bool, temperature: float) -> dict[str, Any]:
@@ -32,11 +33,13 @@ def softmax_to_dict(res: SoftmaxResult, log: bool, temperature: float) -> dict[s
 
 def softmax_table(info: dict[str, Any]) -> Any:
     """A rich renderable of :func:`softmax_to_dict`'s figures."""
+    from rich.console import Group
     from rich.table import Table
 
-    t = Table(title=f"cecli softmax · {info['output']}", show_header=False, title_justify="left")
+    t = Table()
     t.add_column("what", style="bold")
     t.add_column("value")
     for key in ("format", "layout", "log", "temperature", "rows", "classes", "shape", "dtype"):
-        t.add_row(key, str(info[key]))
-    return t
+        v = info[key]
+        t.add_row(key, f"{v:,}" if isinstance(v, int) and not isinstance(v, bool) else str(v))
+    return Group(heading(f"cecli softmax · {info['output']}"), t)

@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import csv
 import io
-import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from ._common import DASH, cell, clean, short
+from ._numbers import NumberColumn, percent, value_column
 
 #: The keys of a JSON object's breakdown, in the order they are looked for.
 BREAKDOWNS = ("per_class", "per_label")
@@ -79,30 +79,26 @@ def num(v: Any, digits: int = 6) -> str:
     return short(float(v), digits)
 
 
-def interval(ci: dict[str, Any] | None) -> list[tuple[str, str]]:
-    """The rows of a bootstrap interval."""
+def interval(ci: dict[str, Any] | None, col: NumberColumn) -> list[tuple[str, str]]:
+    """The rows of a bootstrap interval (``1,000 bootstrap replicates``, never ``B=1000``)."""
     if not ci:
         return []
-    how = f"{ci.get('method', 'bootstrap')}, {ci['replicates']} replicates, seed {ci['seed']}"
+    how = f"{ci['replicates']:,} bootstrap replicates, seed {ci['seed']}"
     if ci.get("group"):
         how += f", groups: {ci['group']}"
-    return [(f"{ci['level']:.0%} interval", f"{num(ci['low'])} {DASH} {num(ci['high'])} ({how})")]
+    return [(f"{ci['level']:.0%} interval", f"{col.real(ci['low'])} {DASH} {col.real(ci['high'])} ({how})")]
 
 
 def check_rows(checks: Sequence[dict[str, Any]]) -> list[str]:
     """The gates as a table: each one's result, value and threshold."""
     if not checks:
         return []
+    col = NumberColumn.fit([v for c in checks for v in (c["value"], c["threshold"])], sig=6)
     rows = [
-        (
-            c["name"],
-            "pass" if c["passed"] else "**FAIL**",
-            num(c["value"], 8),
-            num(c["threshold"], 8),
-            _check_note(c),
-        )
+        (c["name"], "pass" if c["passed"] else "**FAIL**", col.real(c["value"]),
+         col.real(c["threshold"]), _check_note(c))
         for c in checks
-    ]
+    ]  # fmt: skip
     return ["", *md_table(("check", "result", "value", "threshold", "note"), rows, "llrrl")]
 
 
@@ -124,13 +120,24 @@ def breakdown_rows(d: dict[str, Any], limit: int = MARKDOWN_ROWS) -> list[str]:
         name = "class" if key == "per_class" else "label"
         ordered = sorted(rows, key=lambda r: -(r["share"] if r.get("share") is not None else -1))
         cols = [c for c in rows[0] if c not in (name, "index", "loss_sum")]
-        body = [[r[name], *(num(r[c]) for c in cols)] for r in ordered[:limit]]
+        shown = ordered[:limit]
+        fmts = {c: NumberColumn.fit([r[c] for r in shown], sig=6) for c in cols}  # CI reports: 6 digits
+        body = [[r[name], *(_breakdown_cell(fmts[c], c, r[c]) for c in cols)] for r in shown]
         out = ["", f"**{key.replace('_', ' ')}** (by share of the total loss)", "",
                *md_table([name, *cols], body)]
         if len(rows) > limit:
             out += ["", f"{len(rows) - limit} more in `-f json`."]
         return out
     return []
+
+
+def _breakdown_cell(fmt: NumberColumn, key: str, v: Any) -> str:
+    """A cell of a breakdown: a count, a share in percent, a sum (whole or not), a real."""
+    if isinstance(v, int):
+        return f"{v:,}"
+    if key == "share":
+        return percent(v)
+    return fmt.number(v) if key in ("weight_sum", "positives") else fmt.real(v)
 
 
 def warning_lines(warnings: Sequence[str]) -> list[str]:
@@ -140,22 +147,26 @@ def warning_lines(warnings: Sequence[str]) -> list[str]:
 def markdown_lines(d: dict[str, Any]) -> list[str]:
     """``-f markdown`` of an evaluation's JSON object (ce, nll, bce)."""
     names = ", ".join(f"`{i['path']}`" for i in d.get("inputs", []))
-    rows: list[tuple[str, str]] = [(f"loss ({d['reduction']})", num(d["loss"], 8))]
-    rows += interval(d.get("ci"))
+    ci = d.get("ci") or {}
+    col = value_column(d["loss"], [d.get(k) for k in ("perplexity", "accuracy", "top_k_accuracy",
+                                                       "ece", "positives")]
+                       + [ci.get("low"), ci.get("high")], loss_digits=8)  # fmt: skip
+    rows: list[tuple[str, str]] = [(f"loss ({d['reduction']})", col.real(d["loss"]))]
+    rows += interval(d.get("ci"), col)
     if d.get("perplexity") is not None:
-        rows.append(("perplexity", num(d["perplexity"])))
+        rows.append(("perplexity", col.real(d["perplexity"])))
     label = "accuracy"
     if d.get("threshold") is not None:
         label = f"accuracy (threshold {d['threshold']:g})"
-    rows.append((label, num(d.get("accuracy"))))
+    rows.append((label, col.real(d.get("accuracy"))))
     if d.get("top_k"):
-        rows.append((f"top-{d['top_k']} accuracy", num(d.get("top_k_accuracy"))))
+        rows.append((f"top-{d['top_k']} accuracy", col.real(d.get("top_k_accuracy"))))
     if "ece" in d:
-        rows.append((f"ECE ({d['ece_bins']} bins)", num(d["ece"])))
+        rows.append((f"ECE ({d['ece_bins']} bins)", col.real(d["ece"])))
     rows.append(("samples", num(d["samples"])))
     for key in ("counted", "ignored", "rows", "labels", "classes", "positives"):
         if key in d:
-            rows.append((key, num(d[key])))
+            rows.append((key, num(d[key]) if isinstance(d[key], int) else col.number(d[key])))
     out = [f"### cecli {d['command']} · {names}", "", *md_table(("measure", "value"), rows, "lr")]
     out += breakdown_rows(d) + check_rows(d.get("checks", []))
     out += warning_lines(d.get("warnings", []))
@@ -166,21 +177,22 @@ def compare_markdown_lines(d: dict[str, Any]) -> list[str]:
     """``-f markdown`` of ``compare``'s JSON object: A and B side by side, the difference."""
     a, b = d["a"], d["b"]
 
-    def diff(key: str) -> str:
-        x, y = a.get(key), b.get(key)
-        if x is None or y is None or not math.isfinite(y - x):
-            return DASH
-        return f"{y - x:+.4g}"
-
-    delta = DASH if d["delta"] is None else f"{d['delta']:+.6g}"
-    rows = [(f"loss ({d['reduction']})", num(a["loss"], 8), num(b["loss"], 8), delta)]
-    for key, label in (("perplexity", "perplexity"), ("accuracy", "accuracy"),
-                       ("top_k_accuracy", f"top-{a.get('top_k')} accuracy"), ("ece", "ECE")):
-        if a.get(key) is not None or b.get(key) is not None:
-            rows.append((label, num(a.get(key)), num(b.get(key)), diff(key)))
+    keys = [k for k in ("perplexity", "accuracy", "top_k_accuracy", "ece")
+            if a.get(k) is not None or b.get(k) is not None]  # fmt: skip
+    deltas = {k: None if a.get(k) is None or b.get(k) is None else b[k] - a[k] for k in keys}
+    ci = d.get("ci") or {}
+    col = value_column(a["loss"], [b["loss"], d["delta"], d["p_value"], ci.get("low"), ci.get("high"),
+                                   *(a.get(k) for k in keys), *(b.get(k) for k in keys),
+                                   *deltas.values()], loss_digits=8)  # fmt: skip
+    labels = {"top_k_accuracy": f"top-{a.get('top_k')} accuracy", "ece": "ECE"}
+    rows = [(f"loss ({d['reduction']})", col.real(a["loss"]), col.real(b["loss"]),
+             col.real(d["delta"], sign=True))]  # fmt: skip
+    for key in keys:
+        rows.append((labels.get(key, key), col.real(a.get(key)), col.real(b.get(key)),
+                     col.real(deltas[key], sign=True)))  # fmt: skip
     out = [f"### cecli compare · A = `{a['path']}` · B = `{b['path']}`", "",
            *md_table(("measure", "A", "B", "B - A"), rows)]
-    stats = [*interval(d.get("ci")), ("p-value", f"{num(d['p_value'], 4)} (two-sided, no difference)"),
+    stats = [*interval(d.get("ci"), col), ("p-value", f"{col.real(d['p_value'])} (two-sided, no difference)"),
              ("samples", num(d["samples"])), ("counted", num(d["counted"]))]
     out += ["", *md_table(("B - A", "value"), stats, "ll")]
     out += check_rows(d.get("checks", [])) + warning_lines(d.get("warnings", []))
