@@ -179,16 +179,26 @@ class _Flight:
         is kept here until its chunk is done and shipped again if it is lost."""
 
         def submit(attempt: int) -> Any:
-            try:
-                data = self.client.scatter(batch, hash=False, timeout=self.lost)
-            except TimeoutError:  # no worker to take it
-                raise self._no_worker() from None
             return self.client.submit(
-                _run_shipped, data, k, work=self.work,
+                _run_shipped, self._scatter(batch), k, work=self.work,
                 key=f"cecli-batch-{self.token}-{k}-{attempt}", retries=RETRIES,
             )
 
         self.pending.append((submit(0), submit))
+
+    def _scatter(self, batch: Batch) -> Any:
+        """``batch`` on a worker; a worker that dies while receiving it (the connection
+        closes) is not the run's failure while another worker can take it."""
+        deadline = time.monotonic() + self.lost
+        while True:
+            try:
+                return self.client.scatter(batch, hash=False, timeout=self.lost)
+            except TimeoutError:  # no worker to take it
+                raise self._no_worker() from None
+            except Exception as exc:
+                if not _cluster_failure(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(POLL)
 
     def next(self) -> list[ChunkOut]:
         """The outputs of the oldest pending task (in chunk order)."""
