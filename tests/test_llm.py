@@ -279,3 +279,38 @@ def test_truncated_arrow_file(tmp_path: Path) -> None:
     p.write_bytes(p.read_bytes()[:-40])
     line = _error(["ce", p])
     assert "Arrow IPC" in line and str(p) in line
+
+
+def test_inspect_and_targets_read_jsonl_and_arrow(tmp_path: Path) -> None:
+    """JSON Lines and Arrow files are inspected, and read as TARGETS, like CSV and Parquet."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((6, 3))
+    y = rng.integers(0, 3, 6)
+    rows = [{"a": float(r[0]), "b": float(r[1]), "c": float(r[2]), "label": int(t)} for r, t in zip(x, y, strict=True)]
+    jl = tmp_path / "p.jsonl"
+    jl.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    feather.write_feather(pa.table({"label": pa.array(y)}), str(tmp_path / "t.feather"))
+    (tmp_path / "t.jsonl").write_text("".join(json.dumps({"label": int(t)}) + "\n" for t in y))
+    np.save(tmp_path / "x.npy", x)
+    for path in (jl, tmp_path / "t.feather"):
+        info = _json(["inspect", path])
+        assert info["rows"] in (6, None) and "label" in json.dumps(info)
+    want = _json(["ce", jl])["loss"]
+    lse = np.log(np.exp(x).sum(1))
+    assert want == pytest.approx(float(np.mean(lse - x[np.arange(6), y])), rel=RTOL)
+    for targets in ("t.feather", "t.jsonl"):
+        assert _json(["ce", tmp_path / "x.npy", tmp_path / targets])["loss"] == pytest.approx(want, rel=RTOL)
+
+
+def test_target_logprobs_above_zero_are_an_error(tmp_path: Path) -> None:
+    """A positive log-probability would give a negative loss: one error naming the value, and
+    logits read as target log-probabilities are caught the same way."""
+    path = tmp_path / "pos.jsonl"
+    path.write_text('{"lp": [null, -0.1, 0.7]}\n{"lp": [-0.2]}\n')
+    line = _error(["ce", path, "--input", "target-logprobs"])
+    assert "cannot be log-probabilities" in line and "0.7" in line and "--input logits" in line
+    np.save(tmp_path / "logits.npy", np.random.default_rng(0).standard_normal((30, 4)))
+    assert "cannot be log-probabilities" in _error(["ce", tmp_path / "logits.npy", "--input", "target-logprobs"])
+    ok = tmp_path / "ok.jsonl"
+    ok.write_text('{"lp": [null, -0.1, 0.00001]}\n')  # rounding above 0 is not an error
+    assert _json(["ce", ok, "--input", "target-logprobs"])["loss"] == pytest.approx((0.1 - 0.00001) / 2)

@@ -29,7 +29,7 @@ from ..errors import DataError, UsageError
 from ._pairs import PairCounts
 from ._protocol import Accumulator, FirstRow, MergeRule
 from ._sums import BootstrapSums, DDSum, LossHistogram, TreeSum, group_keys
-from ._tokens import IGNORED, GroupSums, lp_views
+from ._tokens import IGNORED, GroupSums, check_token_logprobs, lp_views
 from .spec import CI_METHOD, QUANTILES, Measures, loss_keywords, measures_keywords
 
 
@@ -254,6 +254,7 @@ class CrossEntropyAccumulator(Accumulator):
         if self.tokens:
             x3, t3, n, per_pos = lp_views(preds, target, self.loss.ignore_index, missing)
             self._setup(1, False)
+            check_token_logprobs(x3, t3, start)
             return x3, t3, n, per_pos, 1
         x = as_float(preds)
         t = np.asarray(target)

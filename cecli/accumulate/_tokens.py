@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ..core import as_float
+from ..core import DIST_TOL, as_float
 from ..errors import DataError
 from ._sums import group_keys
 
@@ -54,6 +54,24 @@ def lp_views(
         skip |= np.asarray(missing, dtype=bool).reshape(x.shape)
     t3 = np.where(skip, IGNORED, 0).astype(np.int64).reshape(n, per_pos)
     return x3, t3, n, max(1, per_pos)
+
+
+def check_token_logprobs(x3: np.ndarray, t3: np.ndarray, start: int) -> None:
+    """A counted value above 0 (beyond rounding, :data:`~cecli.core.DIST_TOL`) is no
+    log-probability: its loss would be negative. Logits, or probabilities, read as target
+    log-probabilities are the usual cause; a DataError names the first such row."""
+    with np.errstate(invalid="ignore"):
+        bad = (x3[:, 0, :] > DIST_TOL) & (t3 != IGNORED)
+    if bad.any():
+        row, pos = (int(i[0]) for i in np.nonzero(bad))
+        raise DataError(
+            f"{int(np.count_nonzero(bad))} value(s) above 0 cannot be log-probabilities "
+            "(their loss would be negative), the first",
+            row=start + row,
+            value=float(x3[row, 0, pos]),
+            fix="--input target-logprobs reads each realised token's log-probability (<= 0); "
+            "for logits or probabilities use --input logits or probs",
+        )
 
 
 class GroupSums:

@@ -58,15 +58,21 @@ class StreamTableSource(TableSource):
         path: str,
         *,
         class_names: list[str] | None = None,
-        **flags: Any,
+        want_target: bool = True,
+        need_target: bool = True,
+        aux_elsewhere: bool = False,
     ) -> None:
-        """Roles from ``schema`` and the ``first`` batch (None for no rows); ``flags``:
-        ``want_target``, ``need_target``, ``aux_elsewhere`` as :meth:`_decide` takes them."""
+        """Roles from ``schema`` and the ``first`` batch (None for no rows); the flags as
+        :meth:`_decide` takes them, defaulted as :class:`ParquetSource` defaults them (a
+        predictions file whose target may be a column)."""
         self.schema = schema
         types = {f.name: str(f.type) for f in schema}
         evidence = Evidence(values=lambda n: _int_values(first, n), types=types)
         kinds = {f.name: column_kind(f.type) for f in schema}
-        roles = self._decide(list(schema.names), kinds, path, evidence=evidence, **flags)
+        roles = self._decide(
+            list(schema.names), kinds, path, evidence=evidence, want_target=want_target,
+            need_target=need_target, aux_elsewhere=aux_elsewhere,
+        )
         self.ragged = None
         classes: int | None = None
         dtype = np.dtype(np.float64)
