@@ -314,3 +314,21 @@ def test_target_logprobs_above_zero_are_an_error(tmp_path: Path) -> None:
     ok = tmp_path / "ok.jsonl"
     ok.write_text('{"lp": [null, -0.1, 0.00001]}\n')  # rounding above 0 is not an error
     assert _json(["ce", ok, "--input", "target-logprobs"])["loss"] == pytest.approx((0.1 - 0.00001) / 2)
+
+
+def test_jsonl_bytes_per_token_lists(tmp_path: Path) -> None:
+    """``--bytes-col`` holding a list per document (one number per token) reads from JSON Lines
+    as from Arrow; bits per byte counts every token's bytes (as the README's formula)."""
+    docs = [
+        {"doc": "d0", "lp": [None, -3.78, -2.1, -1.29], "by": [5, 2, 5, 2]},
+        {"doc": "d1", "lp": [None, -3.77, -3.09], "by": [5, 2, 3]},
+    ]
+    path = tmp_path / "tl.jsonl"
+    path.write_text("".join(json.dumps(d) + "\n" for d in docs))
+    feather.write_feather(pa.Table.from_pylist(docs), str(tmp_path / "tl.feather"))
+    lps = [-v for d in docs for v in d["lp"] if v is not None]
+    nbytes = sum(b for d in docs for b in d["by"])
+    for f in (path, tmp_path / "tl.feather"):
+        out = _json(["ce", f, "--input", "target-logprobs", "--logit-cols", "lp", "--bytes-col", "by"])
+        assert out["loss"] == pytest.approx(math.fsum(lps) / len(lps), rel=RTOL)
+        assert out["bits_per_byte"] == pytest.approx(math.fsum(lps) / math.log(2) / nbytes, rel=RTOL)

@@ -263,6 +263,8 @@ class JsonlSource(StreamTableSource):
                 if self.ragged == "logits":
                     item = pa.list_(pa.float64())
                 typ = pa.list_(item)
+            elif f.name == roles.bytes and pa.types.is_list(typ):
+                typ = pa.list_(pa.float64())  # one number per token (ragged rows)
             elif f.name in roles.logits or f.name in (roles.weight, roles.bytes):
                 typ = pa.float64()
             elif column_kind(typ) == "null":
