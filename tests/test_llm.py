@@ -332,3 +332,20 @@ def test_jsonl_bytes_per_token_lists(tmp_path: Path) -> None:
         out = _json(["ce", f, "--input", "target-logprobs", "--logit-cols", "lp", "--bytes-col", "by"])
         assert out["loss"] == pytest.approx(math.fsum(lps) / len(lps), rel=RTOL)
         assert out["bits_per_byte"] == pytest.approx(math.fsum(lps) / math.log(2) / nbytes, rel=RTOL)
+
+
+def test_markdown_carries_the_token_measures() -> None:
+    """``-f markdown`` shows what the JSON has for target log-probabilities: bits per token,
+    bytes, bits per byte and the per-document table (no accuracy: there is no vocabulary)."""
+    args = ["ce", EXAMPLES / "llm_tokens.jsonl", "--input", "target-logprobs", "--group-col", "doc",
+            "--bytes-col", "bytes"]  # fmt: skip
+    want = _json(args)
+    res = run_cecli([*args, "-f", "markdown"])
+    assert res.returncode == 0, res.stderr.decode()
+    cells = {r.split("|")[1].strip(): r.split("|")[2].strip() for r in res.stdout.decode().splitlines()
+             if r.startswith("| ") and r.count("|") == 3}  # fmt: skip
+    assert float(cells["bits per byte"]) == pytest.approx(want["bits_per_byte"], rel=1e-6)
+    assert float(cells["bits per token"]) == pytest.approx(want["bits_per_token"], rel=1e-6)
+    assert int(cells["bytes"]) == want["bytes"] and "accuracy" not in cells
+    groups = [g["group"] for g in want["per_group"]]
+    assert "**per group**" in res.stdout.decode() and all(f"| {g} |" in res.stdout.decode() for g in groups)

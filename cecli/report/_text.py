@@ -23,7 +23,7 @@ from ._common import DASH, cell, clean, short
 from ._numbers import NumberColumn, percent, value_column
 
 #: The keys of a JSON object's breakdown, in the order they are looked for.
-BREAKDOWNS = ("per_class", "per_label")
+BREAKDOWNS = ("per_class", "per_label", "per_group")
 #: Breakdown rows a Markdown report shows (the rest are in -f json).
 MARKDOWN_ROWS = 30
 
@@ -112,18 +112,20 @@ def _check_note(c: dict[str, Any]) -> str:
 
 
 def breakdown_rows(d: dict[str, Any], limit: int = MARKDOWN_ROWS) -> list[str]:
-    """The per-class (ce) or per-label (bce) table, the largest share of the loss first."""
+    """The per-class (ce), per-label (bce) or per-group (target log-probabilities) table, the
+    largest share of the loss first (groups, which have no share, in their order)."""
     for key in BREAKDOWNS:
         rows = d.get(key)
         if not rows:
             continue
-        name = "class" if key == "per_class" else "label"
+        name = {"per_class": "class", "per_label": "label", "per_group": "group"}[key]
         ordered = sorted(rows, key=lambda r: -(r["share"] if r.get("share") is not None else -1))
         cols = [c for c in rows[0] if c not in (name, "index", "loss_sum")]
         shown = ordered[:limit]
         fmts = {c: NumberColumn.fit([r[c] for r in shown], sig=6) for c in cols}  # CI reports: 6 digits
         body = [[r[name], *(_breakdown_cell(fmts[c], c, r[c]) for c in cols)] for r in shown]
-        out = ["", f"**{key.replace('_', ' ')}** (by share of the total loss)", "",
+        how = " (by share of the total loss)" if "share" in rows[0] else ""
+        out = ["", f"**{key.replace('_', ' ')}**{how}", "",
                *md_table([name, *cols], body)]
         if len(rows) > limit:
             out += ["", f"{len(rows) - limit} more in `-f json`."]
@@ -151,10 +153,17 @@ def markdown_lines(d: dict[str, Any]) -> list[str]:
     col = value_column(d["loss"], [d.get(k) for k in ("perplexity", "accuracy", "top_k_accuracy",
                                                        "ece", "positives")]
                        + [ci.get("low"), ci.get("high")], loss_digits=8)  # fmt: skip
-    rows: list[tuple[str, str]] = [(f"loss ({d['reduction']})", col.real(d["loss"]))]
+    head = "mean loss" if d["reduction"] == "none" else f"loss ({d['reduction']})"
+    rows: list[tuple[str, str]] = [(head, col.real(d["loss"]))]
     rows += interval(d.get("ci"), col)
     if d.get("perplexity") is not None:
         rows.append(("perplexity", col.real(d["perplexity"])))
+    if "bits_per_token" in d:  # target log-probabilities: no vocabulary, so no accuracy
+        rows.append(("bits per token", col.real(d["bits_per_token"])))
+        if d.get("bytes") is not None:
+            rows += [("bytes", col.number(d["bytes"])), ("bits per byte", col.real(d["bits_per_byte"]))]
+        out = [*rows, ("samples", num(d["samples"])), ("counted", num(d["counted"]))]
+        return _markdown_page(d, names, out)
     label = "accuracy"
     if d.get("threshold") is not None:
         label = f"accuracy (threshold {d['threshold']:g})"
@@ -167,6 +176,10 @@ def markdown_lines(d: dict[str, Any]) -> list[str]:
     for key in ("counted", "ignored", "rows", "labels", "classes", "positives"):
         if key in d:
             rows.append((key, num(d[key]) if isinstance(d[key], int) else col.number(d[key])))
+    return _markdown_page(d, names, rows)
+
+
+def _markdown_page(d: dict[str, Any], names: str, rows: list[tuple[str, str]]) -> list[str]:
     out = [f"### cecli {d['command']} · {names}", "", *md_table(("measure", "value"), rows, "lr")]
     out += breakdown_rows(d) + check_rows(d.get("checks", []))
     out += warning_lines(d.get("warnings", []))
