@@ -181,6 +181,10 @@ def test_bce_refuses_top_k_and_bad_thresholds(data: Path) -> None:
 
     with pytest.raises(UsageError, match="top-k"):
         BinaryAccumulator(measures=Measures(top_k=2))
+    # no probability is above 1 or below 0: such a threshold makes accuracy meaningless
+    with pytest.raises(UsageError, match="between 0 and 1"):
+        BinaryAccumulator(input_kind="probs", measures=Measures(threshold=2.0))
+    assert BinaryAccumulator(measures=Measures(threshold=2.0)).threshold == 2.0  # logits: any
 
 
 def test_library_accumulator_merges_to_the_one_pass_result(data: Path) -> None:

@@ -109,6 +109,12 @@ class BinaryAccumulator(Accumulator):
         self.measures = measures if measures is not None else Measures()
         if self.measures.top_k:
             raise UsageError("--top-k is for ce and nll (bce has one decision a label)")
+        t = self.measures.threshold
+        if t is not None and loss.input == "probs" and not 0.0 <= t <= 1.0:
+            raise UsageError(
+                "--threshold on probabilities must be between 0 and 1", value=t,
+                fix="0.5 is the usual choice (0 for logits)",
+            )
         self.labels: int | None = None  # set by the first chunk
         self.next_row = 0
         self.loss_sum = TreeSum(compensated=True)
