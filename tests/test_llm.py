@@ -349,3 +349,16 @@ def test_markdown_carries_the_token_measures() -> None:
     assert int(cells["bytes"]) == want["bytes"] and "accuracy" not in cells
     groups = [g["group"] for g in want["per_group"]]
     assert "**per group**" in res.stdout.decode() and all(f"| {g} |" in res.stdout.decode() for g in groups)
+
+
+def test_a_type_change_past_the_first_block_names_lines_inside_the_file(tmp_path: Path) -> None:
+    """An integer label turning into 1.0 after the first 1 MiB block: one error whose line
+    range ends at the file's last line (not one past it) and says what to fix."""
+    n = 40_000
+    lines = [json.dumps({"id": i, "a": 0.5, "b": -0.5, "label": 1}) for i in range(n - 10)]
+    lines += [json.dumps({"id": i, "a": 0.5, "b": -0.5, "label": 1.0}) for i in range(n - 10, n)]
+    path = tmp_path / "late.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    line = _error(["ce", path, "--id-col", "id", "-f", "value"])
+    last = int(line.split("..")[1].split(":")[0])
+    assert last == n and "one type on every line" in line

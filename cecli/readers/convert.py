@@ -258,8 +258,15 @@ class BatchConverter:
                     start,
                     i,
                     name,
-                    fix="every row needs one value per class (a list of each token's "
-                    "log-probability, one document a row, is read with --input target-logprobs)",
+                    fix=(
+                        "ragged rows (one document a row) are read from JSON Lines and Arrow "
+                        "IPC / Feather files, not yet from this format: convert it with "
+                        "pyarrow.feather.write_feather"
+                        if self.lp
+                        else "every row needs one value per class (a list of each token's "
+                        "log-probability, one document a row, is read with --input "
+                        "target-logprobs)"
+                    ),
                 )
             values = col.values.slice(int(offsets[0]), int(offsets[-1] - offsets[0]))
         if self.classes is not None and width != self.classes:

@@ -380,11 +380,12 @@ class JsonlSource(StreamTableSource):
                         fix="give the field one type on every line",
                     )
         text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        last = line + block.count(b"\n")
+        last = line + max(0, block.count(b"\n") - block.endswith(b"\n"))  # the block's last line
         return InputError(
             f"lines {line}..{last}: not readable as JSON Lines ({text})",
             file=file,
-            fix="each line must hold one JSON object",
+            fix="each line must hold one JSON object, each field one type on every line "
+            "(e.g. 1 everywhere, not 1 in early lines and 1.0 later)",
         )
 
     def _batches(self) -> Iterator[Any]:
