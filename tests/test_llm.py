@@ -362,3 +362,23 @@ def test_a_type_change_past_the_first_block_names_lines_inside_the_file(tmp_path
     line = _error(["ce", path, "--id-col", "id", "-f", "value"])
     last = int(line.split("..")[1].split(":")[0])
     assert last == n and "one type on every line" in line
+
+
+@pytest.mark.parametrize(
+    ("command", "needle"),
+    [
+        (["explain", "--rows", "0"], "explain derives a loss from every class's prediction"),
+        (["compare", EXAMPLES / "llm_tokens.jsonl"], "compare pairs rows of class predictions"),
+        (["report", "-o", "unused.html"], "report's figures need every class's prediction"),
+    ],
+)
+def test_commands_that_need_classes_refuse_target_logprobs(
+    command: list[Any], needle: str, tmp_path: Path
+) -> None:
+    """explain, compare and report work on class predictions: with target log-probabilities
+    each says so in one line (exit 2) and names what to run instead, before reading."""
+    args = [command[0], EXAMPLES / "llm_tokens.jsonl", *command[1:], "--input", "target-logprobs"]
+    args = [tmp_path / a if a == "unused.html" else a for a in args]
+    line = _error(args, code=2)
+    assert needle in line and "cecli ce --input target-logprobs" in line
+    assert not (tmp_path / "unused.html").exists()

@@ -190,6 +190,12 @@ def _validate(
     """compare's own rules (the specs checked the rest); returns the interval's level."""
     if loss.binary or loss.reduction not in ("mean", "sum"):
         raise UsageError("compare reduces each file's losses: --reduction must be mean or sum")
+    if loss.input == "target-logprobs":
+        raise UsageError(
+            "compare pairs rows of class predictions; --input target-logprobs has only each "
+            "token's log-probability",
+            fix="run cecli ce --input target-logprobs on each file and compare their losses",
+        )
     if measures.ci is None:
         raise UsageError("--ci must be a level between 0 and 1, e.g. 0.95", value=None)
     if targets == "-" or (preds_a == "-" and preds_b == "-"):

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..accumulate import BCEResult, BinaryAccumulator, CEResult, CrossEntropyAccumulator, Measures
 from ..core import LossSpec
-from ..errors import DataError
+from ..errors import DataError, UsageError
 from ..readers import Batch, ReadOptions, SourceInfo, open_inputs
 from ._engine import Job, LocalEngine, Plan
 from ._evaluate import bce_job, ce_job, chunk_rows_of
@@ -143,6 +143,12 @@ def explain(
     run: RunSpec = RunSpec(),  # noqa: B008 - frozen, validated once
 ) -> Explanation:
     """Derive the loss of the rows ``pick`` chooses, in one pass over PREDS (and TARGETS)."""
+    if loss.input == "target-logprobs":
+        raise UsageError(
+            "explain derives a loss from every class's prediction; with --input "
+            "target-logprobs each position's loss is its -log-probability",
+            fix="cecli ce --input target-logprobs --reduction none -f tsv lists them",
+        )
     if loss.binary:
         read = dataclasses.replace(read, binary=True)
     out = OutputSpec(keep_losses=True)  # the kernel hands each chunk's losses to the picker

@@ -32,8 +32,12 @@ def report(**o: Any) -> None:
     from ..accumulate.spec import DEFAULT_ECE_BINS, Measures
     from ..api import compare as paired
     from ..api import evaluate
+    from ..errors import UsageError
     from ..report import CONFUSIONS, html_report
     from ..writers import check_output, write_text
+
+    if str(o["input_kind"]) == "target-logprobs":  # every figure is per class
+        raise UsageError("report's figures need every class's prediction, and --input target-logprobs has only each token's log-probability", fix="use cecli ce --input target-logprobs -f markdown for a table to share")  # fmt: skip
 
     inputs = [p for p in (preds, compare, targets) if p]
     check_output(output, inputs, force)  # before the data is read
