@@ -21,7 +21,15 @@ __all__ = [
     "InputError",
     "OutputError",
     "UsageError",
+    "first_line",
 ]
+
+
+def first_line(exc: BaseException) -> str:
+    """What a library's exception says, on one line (its type when it says nothing), for an
+    error message that quotes it."""
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
 
 
 def _show(value: Any) -> str:

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from .._version import __version__
-from ..errors import EngineError, UsageError
+from ..errors import EngineError, UsageError, first_line
 from .spec import require_dask
 
 __all__ = [
@@ -300,7 +300,7 @@ def _client(dist: Any, address: str, end: float) -> Any:
         wait = max(end - time.monotonic(), 1.0)
         return dist.Client(address, timeout=wait, set_as_default=False)
     except (OSError, TimeoutError, MemoryError, ValueError) as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        first = first_line(exc)
         raise EngineError(
             f"no Dask scheduler answers there ({first})", value=address, fix=not_dask
         ) from None

@@ -14,7 +14,7 @@ import os
 from typing import Any
 from urllib.parse import urlparse
 
-from cecli.errors import InputError
+from cecli.errors import InputError, first_line
 from cecli.readers._arrow import arrow
 from cecli.readers.base import check_local_file, expand_glob, is_glob, is_uri
 
@@ -75,16 +75,11 @@ def list_parquet(path: str) -> tuple[Any, list[str], str | None]:
             return _list_uri(path)
         except (arrow().ArrowException, OSError) as exc:  # network, endpoint, credentials
             raise InputError(
-                f"cannot list the URI ({_first_line(exc)})",
+                f"cannot list the URI ({first_line(exc)})",
                 file=path,
                 fix="check the endpoint (AWS_ENDPOINT_URL), the network and the credentials",
             ) from None
     return _list_local(path)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
 
 
 def _list_uri(path: str) -> tuple[Any, list[str], str | None]:

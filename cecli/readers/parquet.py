@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from cecli.errors import DataError, InputError
+from cecli.errors import DataError, InputError, first_line
 from cecli.readers._arrow import arrow
 from cecli.readers._rows import RowCursor, row_group_starts
 from cecli.readers.base import (
@@ -401,7 +401,7 @@ class ParquetSource(TableSource):
 
 
 def _bad_file(name: str, exc: BaseException) -> InputError:
-    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    text = first_line(exc)
     return InputError(
         f"not a readable Parquet file ({text})",
         file=name,

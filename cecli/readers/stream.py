@@ -25,7 +25,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from cecli.errors import DataError, InputError
+from cecli.errors import DataError, InputError, first_line
 from cecli.readers._arrow import arrow
 from cecli.readers.base import Part, ReadOptions, SourceInfo, check_local_file
 from cecli.readers.convert import widest_float
@@ -379,7 +379,7 @@ class JsonlSource(StreamTableSource):
                         value=_short(value),
                         fix="give the field one type on every line",
                     )
-        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        text = first_line(exc)
         last = line + max(0, block.count(b"\n") - block.endswith(b"\n"))  # the block's last line
         return InputError(
             f"lines {line}..{last}: not readable as JSON Lines ({text})",
@@ -551,7 +551,7 @@ class IpcSource(StreamTableSource):
 
 
 def _bad_ipc(path: str, exc: BaseException) -> InputError:
-    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    text = first_line(exc)
     return InputError(
         f"not a readable Arrow IPC / Feather file ({text})",
         file=path,
