@@ -4,17 +4,57 @@
 declares each shared option once; :mod:`._console` owns stdout / stderr and progress; each
 command is a plain function in a module of its own (``_ce``: ce and nll, ``_bce``, ``_compare``,
 ``_softmax``, ``_inspect``, ``_explain``, ``_report``), registered on import.
+
+The console script registers only the command it runs (typer builds the parser of every
+registered command, ~50 options each, before it parses argv); ``app`` taken from this package
+has every command.
 """
 
 from __future__ import annotations
 
-from . import _bce as _bce
-from . import _ce as _ce
-from . import _compare as _compare
-from . import _explain as _explain
-from . import _inspect as _inspect
-from . import _report as _report
-from . import _softmax as _softmax
-from ._app import ExitCode, app, main
+import importlib
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["ExitCode", "app", "main"]
+from . import _app
+from ._app import ExitCode
+
+if TYPE_CHECKING:
+    from ._app import app
+
+COMMANDS = {
+    "ce": "_ce",
+    "nll": "_ce",
+    "bce": "_bce",
+    "compare": "_compare",
+    "explain": "_explain",
+    "inspect": "_inspect",
+    "report": "_report",
+    "softmax": "_softmax",
+}
+"""Each command's module. Registered in this order, which is the order ``--help`` lists."""
+_ORDER = ("_bce", "_ce", "_compare", "_explain", "_inspect", "_report", "_softmax")
+
+__all__ = ["COMMANDS", "ExitCode", "app", "main", "register"]
+
+
+def register(argv: Sequence[str] = ()) -> Any:
+    """Register the command ``argv`` starts with, or every command when it names none (help,
+    ``--version``, a misspelt command, shell completion); the app."""
+    name = argv[0] if argv else ""
+    for module in (COMMANDS[name],) if name in COMMANDS else _ORDER:
+        importlib.import_module(f".{module}", __name__)
+    return _app.app
+
+
+def main() -> None:
+    """Console-script entry point (:func:`._app.main`) with only the command it runs."""
+    register(sys.argv[1:2])
+    _app.main()
+
+
+def __getattr__(name: str) -> Any:
+    if name == "app":  # for the library and tests: the app with every command
+        return register()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
