@@ -20,7 +20,7 @@ from cecli.readers.labels import SAMPLE, LabelMap
 from cecli.readers.ragged import lp_column, ragged_part
 from cecli.readers.roles import ROW_NOTE, Roles, column_kind
 
-__all__ = ["BatchConverter", "first_null", "widest_float"]
+__all__ = ["BatchConverter", "first_null", "text_dtype", "widest_float"]
 
 
 def first_null(arr: Any) -> int:
@@ -63,6 +63,44 @@ def float32_text(values: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
         m = a * scale
         ok |= np.abs(m - np.rint(m)) <= m * 1e-14
     return ok
+
+
+def _digits(value: float) -> int:
+    """Significant digits of the shortest repr of a float64 (``0.5`` -> 1)."""
+    mantissa = repr(value).lstrip("-").split("e")[0].replace(".", "")
+    return len(mantissa.strip("0"))
+
+
+def text_dtype(values: np.ndarray[Any, Any]) -> np.dtype[Any]:
+    """float32 when ``values`` (a text table's first block of logits, ``(rows, columns)``
+    float64) show the text was written from float32 values, which then read back as float32
+    are the very numbers of the NPY / Parquet they came from:
+
+    * every logit is float32 text: exactly a float32 printed at double precision
+      (``4.591261863708496``, ``np.savetxt`` of a float32 array), or float32's own shortest
+      text (``0.6286511``: ``str`` / ``repr`` of a numpy float32, pandas ``to_csv`` of a
+      float32 frame) -- checked exactly on the first values of each column;
+    * and some value has 7 or more significant digits: short decimals (``0.5``, ``0.25``,
+      ``1.5``) are no evidence either way and stay float64 (exact).
+
+    Each later block is checked again (:func:`float32_text`); one
+    with double-precision text stays float64."""
+    if not float32_text(values).all():
+        return np.dtype(np.float64)
+    finite = np.isfinite(values)
+    if values.shape[0] > 256:  # each column's first 256 finite values
+        finite &= np.cumsum(finite, axis=0) <= 256
+    evidence = False
+    seen = np.sort(values[finite])  # each distinct value once (np.unique imports numpy.ma)
+    for v in seen[np.flatnonzero(np.diff(seen, prepend=-np.inf))].tolist():
+        digits = _digits(v)
+        if digits > 9:
+            evidence = True  # exactly float32 (float32_text), printed at double precision
+        elif float(str(np.float32(v))) != v:
+            return np.dtype(np.float64)  # short, but not float32's shortest text
+        elif digits >= 7:
+            evidence = True
+    return np.dtype(np.float32 if evidence else np.float64)
 
 
 class BatchConverter:

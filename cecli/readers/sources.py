@@ -44,6 +44,11 @@ def open_preds(
         "aux_elsewhere": aux_elsewhere,
     }
     if fmt in ("csv", "tsv"):
+        from cecli.readers.small import open_small
+
+        small = open_small(path, fmt, opts, **roles)  # pyarrow not imported: issue 15
+        if small is not None:
+            return small
         from cecli.readers.tabular import CsvSource
 
         return CsvSource(path, fmt, opts, stdin=_stdin() if path == "-" else None, **roles)

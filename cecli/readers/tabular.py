@@ -38,7 +38,7 @@ from cecli.readers.base import (
     is_glob,
     is_uri,
 )
-from cecli.readers.convert import float32_text
+from cecli.readers.convert import text_dtype
 from cecli.readers.roles import ROW_NOTE, Evidence, check_duplicates, column_kind
 from cecli.readers.table import TableSource
 
@@ -551,44 +551,13 @@ def _first_values(first: Any, name: str) -> np.ndarray[Any, Any] | None:
     return np.asarray(col.to_numpy(zero_copy_only=False))
 
 
-def _digits(value: float) -> int:
-    """Significant digits of the shortest repr of a float64 (``0.5`` -> 1)."""
-    mantissa = repr(value).lstrip("-").split("e")[0].replace(".", "")
-    return len(mantissa.strip("0"))
-
-
 def _text_dtype(first: Any, logits: list[str]) -> np.dtype[Any]:
-    """float32 when the first block shows the text was written from float32 values, which
-    then read back as float32 are the very numbers of the NPY / Parquet they came from:
-
-    * every logit is float32 text: exactly a float32 printed at double precision
-      (``4.591261863708496``, ``np.savetxt`` of a float32 array), or float32's own shortest
-      text (``0.6286511``: ``str`` / ``repr`` of a numpy float32, pandas ``to_csv`` of a
-      float32 frame) -- checked exactly on the first values of each column;
-    * and some value has 7 or more significant digits: short decimals (``0.5``, ``0.25``,
-      ``1.5``) are no evidence either way and stay float64 (exact).
-
-    Each later block is checked again (:func:`~cecli.readers.convert.float32_text`); one
-    with double-precision text stays float64."""
+    """float32 when the first block shows the text was written from float32 values
+    (:func:`~cecli.readers.convert.text_dtype`)."""
     values = _first_block_values(first, logits)
     if values is None:
         return np.dtype(np.float64)  # a typo: the stream reports it
-    if not float32_text(values).all():
-        return np.dtype(np.float64)
-    finite = np.isfinite(values)
-    if values.shape[0] > 256:  # each column's first 256 finite values
-        finite &= np.cumsum(finite, axis=0) <= 256
-    evidence = False
-    seen = np.sort(values[finite])  # each distinct value once (np.unique imports numpy.ma)
-    for v in seen[np.flatnonzero(np.diff(seen, prepend=-np.inf))].tolist():
-        digits = _digits(v)
-        if digits > 9:
-            evidence = True  # exactly float32 (float32_text), printed at double precision
-        elif float(str(np.float32(v))) != v:
-            return np.dtype(np.float64)  # short, but not float32's shortest text
-        elif digits >= 7:
-            evidence = True
-    return np.dtype(np.float32 if evidence else np.float64)
+    return text_dtype(values)
 
 
 def _first_block_values(first: Any, logits: list[str]) -> np.ndarray[Any, Any] | None:
