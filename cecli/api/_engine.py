@@ -13,11 +13,11 @@ bounded.
 
 from __future__ import annotations
 
+import itertools
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
@@ -28,6 +28,9 @@ from ._kernels import ChunkKernel, ChunkOut
 from ._outputs import Outputs
 from ._where import located
 from .spec import Progress, RunSpec
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 __all__ = ["Engine", "Job", "LocalEngine", "Plan", "ordered_map"]
 
@@ -112,15 +115,20 @@ def plan_row_shape(plan: Plan) -> tuple[int, ...]:
 
 
 def ordered_map(fn: Callable[[T], R], items: Iterable[T], workers: int) -> Iterator[R]:
-    """``map(fn, items)`` on ``workers`` threads, yielding results in input order."""
-    if workers <= 1:
-        for item in items:
+    """``map(fn, items)`` on ``workers`` threads, yielding results in input order; on this
+    thread when there is one item (a small file: no pool to import and start)."""
+    rest = iter(items)
+    head = list(itertools.islice(rest, 2 if workers > 1 else 0))
+    if workers <= 1 or len(head) < 2:
+        for item in itertools.chain(head, rest):
             yield fn(item)
         return
+    from concurrent.futures import ThreadPoolExecutor
+
     pending: deque[Future[R]] = deque()
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cecli") as pool:
         try:
-            for item in items:
+            for item in itertools.chain(head, rest):
                 pending.append(pool.submit(fn, item))
                 while len(pending) >= 2 * workers:
                     yield pending.popleft().result()

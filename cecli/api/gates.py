@@ -14,7 +14,6 @@ shown to be worse). A baseline computed with other settings is an
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -47,6 +46,8 @@ class Baseline:
     @classmethod
     def read(cls, path: str) -> Baseline:
         """Read and check a baseline file: JSON with a finite ``loss`` and a ``signature``."""
+        import json  # only with --baseline (~2 ms of a run's start-up)
+
         try:
             with open(path, encoding="utf-8") as fh:
                 data = json.load(fh)

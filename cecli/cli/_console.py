@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import Any
 
@@ -32,6 +31,8 @@ def emit(lines: list[str]) -> None:
 
 
 def emit_json(obj: dict[str, Any]) -> None:
+    import json  # only for -f json (~2 ms of a run's start-up)
+
     sys.stdout.write(json.dumps(obj, allow_nan=False) + "\n")
     sys.stdout.flush()
 

@@ -26,7 +26,6 @@ from cecli.readers.base import (
 )
 from cecli.readers.labels import IntNameMap, integer_names
 from cecli.readers.sources import npz_target, open_preds, open_targets
-from cecli.readers.stdin import sniff_stdin
 
 __all__ = ["Inputs", "open_inputs"]
 
@@ -294,11 +293,15 @@ def open_inputs(
         )
     pfmt = detect_format(preds, opts.format_in)
     if preds == "-":
+        from cecli.readers.stdin import sniff_stdin  # stdin's module only when read
+
         pfmt = sniff_stdin("preds", opts, opts.format_in and pfmt)
     tfmt = None
     if targets is not None:
         tfmt = detect_format(targets, opts.targets_format, "--targets-format")
         if targets == "-":
+            from cecli.readers.stdin import sniff_stdin
+
             tfmt = sniff_stdin("target", opts, opts.targets_format and tfmt)
     separate = targets is not None
     aux_elsewhere = tfmt in _TABLES

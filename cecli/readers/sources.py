@@ -14,18 +14,19 @@ import numpy as np
 from cecli.errors import DataError, InputError
 from cecli.readers.base import TARGET_NAMES, Part, ReadOptions, Source, missing_target
 from cecli.readers.labels import LabelMap, candidate_names
-from cecli.readers.npy import MemorySource, NpySource, load_npy_bytes
-from cecli.readers.npz import NpzSource, choose_key, load_npz_bytes, npz_keys
-from cecli.readers.stdin import read_all, stdin_stream
 
 __all__ = ["npz_target", "open_preds", "open_targets"]
 
 
 def _stdin() -> IO[bytes]:
+    from cecli.readers.stdin import stdin_stream
+
     return stdin_stream()
 
 
 def _read_all_stdin(fmt: str) -> bytes | bytearray:
+    from cecli.readers.stdin import read_all
+
     return read_all(fmt)
 
 
@@ -65,6 +66,10 @@ def open_preds(
             aux_elsewhere=aux_elsewhere,
             data=_read_all_stdin(fmt) if path == "-" else None,
         )
+    # NPY / NPZ (their modules, and stdin's, are imported when read: a CSV run needs none)
+    from cecli.readers.npy import MemorySource, NpySource, load_npy_bytes
+    from cecli.readers.npz import NpzSource, choose_key, load_npz_bytes
+
     if path == "-":
         data = _read_all_stdin(fmt)
         if fmt == "npy":
@@ -86,6 +91,9 @@ def open_preds(
 
 
 def npz_target(preds: Source, path: str, opts: ReadOptions, need: bool) -> Source | None:
+    from cecli.readers.npy import MemorySource
+    from cecli.readers.npz import NpzSource, choose_key, npz_keys
+
     arrays: dict[str, np.ndarray[Any, Any]] | None = getattr(preds, "npz_arrays", None)
     keys = list(arrays) if arrays is not None else list(npz_keys(path))
     key = choose_key(keys, opts.target_key, TARGET_NAMES, path, "--target-key", "target")
@@ -140,6 +148,9 @@ def open_targets(path: str, fmt: str, opts: ReadOptions, preds: Source) -> Sourc
             class_names=names,
             data=_read_all_stdin(fmt) if stdin is not None else None,
         )
+    from cecli.readers.npy import MemorySource, NpySource, load_npy_bytes
+    from cecli.readers.npz import NpzSource, choose_key, load_npz_bytes
+
     if stdin is not None:
         data = _read_all_stdin(fmt)
         if fmt == "npy":

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import abc
 import contextlib
-import json
 import math
 import re
 from collections.abc import Sequence
@@ -188,6 +187,8 @@ class TableWriter(_Output):
             self._fh.write("\n".join(sep.join(row) for row in zip(*cols, strict=True)) + "\n")
 
     def _write_jsonl(self, columns: dict[str, np.ndarray]) -> None:
+        import json  # only for JSON Lines (~2 ms of every run's start-up otherwise)
+
         assert self.atomic is not None
         if self._fh is None:
             self._fh = open(self.atomic.tmp, "w", encoding="utf-8", newline="")  # noqa: SIM115
@@ -270,6 +271,8 @@ def write_report(path: str, text: str, inputs: Sequence[str] = ()) -> None:
 def _json_column(v: np.ndarray) -> list[str]:
     # JSON values: floats at full precision (NaN / inf as null, as in every JSON cecli writes),
     # integers as they are, anything else a string (a null as null).
+    import json
+
     if v.dtype.kind == "f":
         return [repr(x) if math.isfinite(x) else "null" for x in v.tolist()]
     if v.dtype.kind in "biu":

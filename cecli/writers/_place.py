@@ -8,7 +8,6 @@ import errno
 import os
 import stat
 import sys
-import tempfile
 from collections.abc import Callable
 from typing import Any
 
@@ -134,6 +133,8 @@ class AtomicFile:
         folder = os.path.dirname(os.path.abspath(path)) or "."
         base = os.path.basename(path)
         try:
+            import tempfile  # only when writing (~2 ms of a run's start-up)
+
             fd, self.tmp = tempfile.mkstemp(prefix=f".{base}.cecli-", suffix=".tmp", dir=folder)
         except OSError as exc:
             raise OutputError(f"cannot write there ({exc.strerror})", file=path) from None
@@ -231,6 +232,8 @@ class SpooledStdout:
     def __init__(self, path: str = "-", force: bool = False) -> None:
         self.path = path
         try:
+            import tempfile
+
             fd, self.tmp = tempfile.mkstemp(prefix=".cecli-stdout-", suffix=".tmp")
         except OSError as exc:
             raise OutputError(f"cannot spool the rows ({exc.strerror})", file="-") from None
