@@ -2,8 +2,8 @@
 
 Every file of an awkward corpus -- written by pandas, numpy.savetxt, R (as ``write.csv`` and
 ``write.table`` write), pyarrow, polars when installed, and by hand -- is read both ways: the
-sources' roles, dtypes, class names and arrays are compared bit for bit, and the installed
-command's output (or its one error line and exit code) on the file is compared with its output
+sources' roles, dtypes, class names and arrays are compared bit for bit, and the command's
+output (through typer's runner) (or its one error line and exit code) on the file is compared with its output
 on the same bytes gzipped, which always takes the pyarrow path. Files the small path must leave
 to pyarrow (quotes, NA, CR, BOM, ragged rows, text labels, ...) are checked to do so.
 """
@@ -149,6 +149,7 @@ def _by_hand(tmp: Path) -> dict[str, tuple[bytes, bool]]:
     return {
         "hand_exponents.csv": (_text(h, rows), True),
         "hand_no_final_newline.csv": (_text(h, rows)[:-1], True),
+        "hand_bare_exponent.csv": (_text(h, ["1e5,2,1E-05,1", "3,-4,-2e+10,0"]), True),
         "hand_label_column.csv": (_text("a,b,c,label", rows), True),
         "hand_long_int.csv": (_text(h, [*rows, "123456789012345678,1,2,0"]), True),
         "hand_no_target.csv": (_text("a,b,c,d", rows), True),
