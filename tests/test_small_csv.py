@@ -2,10 +2,11 @@
 
 Every file of an awkward corpus -- written by pandas, numpy.savetxt, R (as ``write.csv`` and
 ``write.table`` write), pyarrow, polars when installed, and by hand -- is read both ways: the
-sources' roles, dtypes, class names and arrays are compared bit for bit, and the command's
-output (through typer's runner) (or its one error line and exit code) on the file is compared with its output
-on the same bytes gzipped, which always takes the pyarrow path. Files the small path must leave
-to pyarrow (quotes, NA, CR, BOM, ragged rows, text labels, ...) are checked to do so.
+sources' roles, dtypes, class names and arrays are compared bit for bit, and ``cecli ce``'s
+output through typer's runner (or its one error line and exit code) on the file is compared with
+its output on the same bytes gzipped, which always takes the pyarrow path. Files the small path
+must leave to pyarrow (quotes, NA, CR, BOM, ragged rows, text labels, ...) are checked to do so;
+a real process on a tiny file imports neither pyarrow nor pandas.
 """
 
 from __future__ import annotations
