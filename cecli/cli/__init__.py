@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import importlib
 import sys
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from . import _app
@@ -23,37 +22,26 @@ from ._app import ExitCode
 if TYPE_CHECKING:
     from ._app import app
 
-COMMANDS = {
-    "ce": "_ce",
-    "nll": "_ce",
-    "bce": "_bce",
-    "compare": "_compare",
-    "explain": "_explain",
-    "inspect": "_inspect",
-    "report": "_report",
-    "softmax": "_softmax",
-}
-"""Each command's module. Registered in this order, which is the order ``--help`` lists."""
-_ORDER = ("_bce", "_ce", "_compare", "_explain", "_inspect", "_report", "_softmax")
+COMMANDS = {"ce": "_ce", "nll": "_ce", "bce": "_bce", "compare": "_compare", "explain": "_explain", "inspect": "_inspect", "report": "_report", "softmax": "_softmax"}  # fmt: skip
+_ORDER = ("_bce", "_ce", "_compare", "_explain", "_inspect", "_report", "_softmax")  # --help's
 
 __all__ = ["COMMANDS", "ExitCode", "app", "main", "register"]
 
 
-def register(argv: Sequence[str] = ()) -> Any:
-    """Register the command ``argv`` starts with, or every command when it names none (help,
+def register(name: str = "") -> Any:
+    """Import command ``name``'s module, or every command's when it names none (help,
     ``--version``, a misspelt command, shell completion); the app."""
-    name = argv[0] if argv else ""
     for module in (COMMANDS[name],) if name in COMMANDS else _ORDER:
         importlib.import_module(f".{module}", __name__)
     return _app.app
 
 
 def main() -> None:
-    """Console-script entry point (:func:`._app.main`) with only the command it runs (``ce``
-    and ``nll`` share a module: the other one is set aside for the run)."""
-    app = register(sys.argv[1:2])
-    every = list(app.registered_commands)
+    """Console-script entry point: :func:`._app.main` with only the command it runs (``nll``,
+    which shares ``ce``'s module, set aside for a ``ce`` run, and the reverse)."""
     name = sys.argv[1] if len(sys.argv) > 1 else ""
+    app = register(name)
+    every = list(app.registered_commands)
     if name in COMMANDS:
         app.registered_commands[:] = [c for c in every if c.name == name]
     try:
