@@ -1,6 +1,7 @@
-"""``cecli ce`` and ``cecli nll``: the main job, and the CI gates on its result."""
+"""``cecli ce`` and ``cecli nll``: the main job, and the CI gates on its result.
 
-from __future__ import annotations
+No ``from __future__ import annotations`` here: typer reads the ~50 parameters' annotations,
+and as strings each would be ``eval``-ed again for every command built (~2 ms a run)."""
 
 import typer
 
