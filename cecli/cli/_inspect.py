@@ -1,7 +1,5 @@
 """``cecli inspect``: what a file holds and how cecli would read it."""
 
-from __future__ import annotations
-
 from ..report.formats import InfoFormat
 from ..report.terminal import INSPECT_HELP
 from . import _options as opt

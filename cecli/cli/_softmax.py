@@ -1,7 +1,5 @@
 """``cecli softmax``: (log-)softmax of a file of logits, streamed into OUT's format."""
 
-from __future__ import annotations
-
 from ..report.formats import InfoFormat
 from ..report.terminal import SOFTMAX_HELP
 from . import _options as opt
