@@ -553,8 +553,10 @@ class BootstrapSums:
         self.replicates = replicates
         self.seed = seed
         self.spans = TreeSum((series, BUCKETS))  # complete spans, each a leaf at its index
-        # pieces of spans not seen whole: (first position, buckets, (S, n) values)
+        # pieces of spans not seen whole: (first position, buckets, (S, n) values), and how many
+        # positions of each such span they hold
         self.pending: list[tuple[int, np.ndarray, np.ndarray]] = []
+        self.filled: dict[int, int] = {}
 
     def spawn(self) -> BootstrapSums:
         return BootstrapSums(self.series, self.replicates, self.seed)
@@ -618,8 +620,10 @@ class BootstrapSums:
     def _pend(self, piece: tuple[int, np.ndarray, np.ndarray]) -> None:
         span = piece[0] // SPAN
         self.pending.append(piece)
-        mine = [p for p in self.pending if p[0] // SPAN == span]
-        if sum(p[1].size for p in mine) == SPAN:
+        self.filled[span] = self.filled.get(span, 0) + piece[1].size
+        if self.filled[span] == SPAN:  # whole: its sums join the tree
+            del self.filled[span]
+            mine = [p for p in self.pending if p[0] // SPAN == span]
             self.pending = [p for p in self.pending if p[0] // SPAN != span]
             with _sums_may_not_overflow():
                 self.spans.add_node(0, span, self._pieces_sums(mine))
