@@ -231,6 +231,60 @@ def test_small_files_are_batched_several_per_task(tmp_path: Path) -> None:
         assert np.array_equal(a.preds, b.preds) and np.array_equal(a.target, b.target)
 
 
+def test_shipped_inputs_list_nothing_and_read_no_footer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker reads its chunks with the driver's opened inputs: it lists no folder and reads
+    no footer (every footer is broken and a file is added after planning), and relative names
+    mean the driver's folder (the worker runs elsewhere)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from cecli.readers import ReadOptions, open_inputs
+    from cecli.readers.plan import InputSpec, Shipped, plan_chunks
+
+    rng = np.random.default_rng(8)
+    (tmp_path / "ds").mkdir()
+    for i in range(3):
+        x = rng.normal(size=(9, C)).astype(np.float32)
+        table = pa.table({**{c: x[:, j] for j, c in enumerate(CLASSES)},
+                          "label": rng.integers(0, C, 9)})
+        pq.write_table(table, tmp_path / "ds" / f"f{i}.parquet")
+    np.save(tmp_path / "x.npy", rng.normal(size=(27, C)).astype(np.float32))
+    monkeypatch.chdir(tmp_path)
+    opts = ReadOptions(target_col="label", logit_cols=",".join(CLASSES))
+    for preds, targets in (("ds", None), ("x.npy", "ds")):
+        spec = InputSpec.of(preds, targets, opts)
+        with open_inputs(preds, targets, opts) as inputs:  # relative, as the user gave them
+            expect = np.concatenate(
+                [np.concatenate([b.preds, b.target[:, None]], 1) for b in inputs.batches(4)]
+            )
+            tasks = plan_chunks(spec, inputs, 4)
+            shipped = Shipped(inputs, "run")
+        (tmp_path / f"plan-{preds}.pkl").write_bytes(pickle.dumps((tasks, shipped)))
+        np.save(tmp_path / f"expect-{preds}.npy", expect)
+    for f in (tmp_path / "ds").iterdir():  # "PAR1" ends a footer: a reader would refuse it
+        f.write_bytes(f.read_bytes()[:-4] + b"XXXX")
+    (tmp_path / "ds" / "f9.parquet").write_bytes(b"not listed")
+    (tmp_path / "elsewhere").mkdir()
+    script = (
+        "import pickle, sys, numpy as np\n"
+        "from cecli.readers.plan import group_chunks, read_chunks\n"
+        "tasks, shipped = pickle.load(open(sys.argv[1], 'rb'))\n"
+        "got = [np.concatenate([b.preds, b.target[:, None]], 1)\n"
+        "       for g in group_chunks(tasks) for b in read_chunks(g, shipped)]\n"
+        "np.save(sys.argv[2], np.concatenate(got))\n"
+    )
+    for preds in ("ds", "x.npy"):
+        subprocess.run(
+            [sys.executable, "-c", script, str(tmp_path / f"plan-{preds}.pkl"),
+             str(tmp_path / f"got-{preds}.npy")],
+            cwd=tmp_path / "elsewhere", check=True,
+        )
+        got, expect = np.load(tmp_path / f"got-{preds}.npy"), np.load(tmp_path / f"expect-{preds}.npy")
+        assert got.shape == (27, C + 1) and np.array_equal(got, expect)
+
+
 def test_partials_travel_and_a_retried_part_replaces_itself(data: Path, tmp_path: Path) -> None:
     from cecli.accumulate import CrossEntropyAccumulator
     from cecli.api._dask import DaskTask

@@ -37,7 +37,14 @@ from .._version import __version__
 from ..errors import CecliError, EngineError, InputError, OutputError, UsageError
 from ..readers import Batch, Inputs
 from ..readers.base import local_path
-from ..readers.plan import ChunkTask, InputSpec, group_chunks, plan_chunks, read_chunks
+from ..readers.plan import (
+    ChunkTask,
+    InputSpec,
+    Shipped,
+    group_chunks,
+    plan_chunks,
+    read_chunks,
+)
 from ..writers import DatasetWriter, part_name, write_part
 from ._cluster import LOST_ENV, LOST_TIMEOUT, connect, seconds
 from ._engine import Engine, Job, Plan
@@ -68,6 +75,7 @@ class DaskTask:
     out: str | None = None  # the dataset's temporary folder
     width: int = 5
     version: str = __version__
+    opened: Shipped | None = None  # the driver's opened inputs (planned runs)
 
     def part_path(self, index: int) -> str:
         assert self.out is not None
@@ -111,7 +119,7 @@ def _run_planned(tasks: list[ChunkTask], work: DaskTask) -> Done:
         return refused
     out: list[ChunkOut] = []
     try:
-        for task, batch in zip(tasks, read_chunks(tasks), strict=True):
+        for task, batch in zip(tasks, read_chunks(tasks, work.opened), strict=True):
             out.append(work(batch, task.index))
     except CecliError as exc:
         out.append(ChunkOut(tasks[len(out)].index, error=exc))
@@ -351,7 +359,7 @@ class DaskEngine(Engine):
         tasks = plan_chunks(spec, inputs, plan.chunk_rows)
         job.outputs.open_loss(())
         dataset = job.outputs.dataset
-        work = DaskTask(job.kernel)
+        work = DaskTask(job.kernel, opened=Shipped(inputs, token) if tasks else None)
         if dataset is not None:
             work.out = dataset.tmp
             work.width = max(5, len(str(len(tasks) - 1))) if tasks else 5

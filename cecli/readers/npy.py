@@ -109,6 +109,7 @@ class MappedArray:
         label: str,
     ) -> None:
         self.path = path
+        self._args = (os.path.abspath(path), offset, shape, fortran, dtype, label)
         nbytes = math.prod(shape) * dtype.itemsize  # Python ints: a forged shape cannot wrap
         size = os.path.getsize(path)
         if offset + nbytes > size:
@@ -137,6 +138,11 @@ class MappedArray:
         self.offset = offset
         self.row_bytes = nbytes // shape[0] if shape and shape[0] else 0
         self.strided = not self.array.flags.c_contiguous
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled as how to map it (a map cannot travel): another process of a plan maps
+        the same file again, by its absolute path."""
+        return (MappedArray, self._args)
 
     def rows(self, lo: int, hi: int) -> np.ndarray[Any, Any]:
         """Rows ``lo:hi``: a view of the map, or for Fortran order a fresh copy read with

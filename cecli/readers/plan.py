@@ -10,27 +10,30 @@ globs and URIs of them; TARGETS of those kinds too) the driver describes each ch
     spec = InputSpec.of("preds.parquet", None, ReadOptions())
     with spec.open() as inputs:
         tasks = plan_chunks(spec, inputs, 65536)    # None: CSV / txt / stdin, stream instead
+        opened = Shipped(inputs, "run-1")           # the opened inputs, as they travel
     for group in group_chunks(tasks):               # one Parquet row group's chunks together
-        for task, batch in zip(group, read_chunks(group)):
+        for task, batch in zip(group, read_chunks(group, opened)):
             ...                                     # batch == the local engine's batch
 
-A process reading tasks keeps the inputs it opened (per thread, the last few specs) so the
-footers of a Parquet dataset are read once per run, not once per task.
+The driver's opened inputs travel with the plan (:class:`Shipped`: pickled once, footers and
+all), so a process reading tasks lists no folder and reads no footer again; it unpickles them
+once per thread and run. Without them, it opens the spec itself (once per thread and run).
 """
 
 from __future__ import annotations
 
 import os
+import pickle
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from cecli.readers.base import Batch, ReadOptions, is_uri, local_path
 from cecli.readers.inputs import Inputs, open_inputs
 
-__all__ = ["ChunkTask", "InputSpec", "group_chunks", "plan_chunks", "read_chunks"]
+__all__ = ["ChunkTask", "InputSpec", "Shipped", "group_chunks", "plan_chunks", "read_chunks"]
 
 #: Opened inputs a thread keeps (specs of recent runs).
 CACHED = 2
@@ -75,22 +78,41 @@ class InputSpec:
 
     def shared(self) -> Inputs:
         """The inputs opened by this thread for this spec (kept for the next tasks)."""
-        cache: OrderedDict[InputSpec, Inputs] | None = getattr(_opened, "cache", None)
-        if cache is None:
-            cache = _opened.cache = OrderedDict()
-        inputs = cache.get(self)
-        if inputs is not None:
-            cache.move_to_end(self)
-            return inputs
-        inputs = self.open()
-        cache[self] = inputs
-        while len(cache) > CACHED:
-            _, old = cache.popitem(last=False)
-            old.close()
-        return inputs
+        return _kept(self, self.open)
+
+
+class Shipped:
+    """Opened inputs as they travel with a plan: pickled once where they were opened, with
+    every Parquet footer (local names are opened from that process's folder), and unpickled
+    once per thread where chunks are read. ``token`` names the run."""
+
+    def __init__(self, inputs: Inputs, token: str) -> None:
+        self.token = token
+        self.data = pickle.dumps(inputs, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def inputs(self) -> Inputs:
+        """This thread's copy (kept for the next tasks of the run)."""
+        return _kept(self.token, lambda: pickle.loads(self.data))
 
 
 _opened = threading.local()
+
+
+def _kept(key: Any, make: Callable[[], Inputs]) -> Inputs:
+    """This thread's inputs for ``key``, made once; the last :data:`CACHED` are kept."""
+    cache: OrderedDict[Any, Inputs] | None = getattr(_opened, "cache", None)
+    if cache is None:
+        cache = _opened.cache = OrderedDict()
+    inputs = cache.get(key)
+    if inputs is not None:
+        cache.move_to_end(key)
+        return inputs
+    inputs = make()
+    cache[key] = inputs
+    while len(cache) > CACHED:
+        _, old = cache.popitem(last=False)
+        old.close()
+    return inputs
 
 
 @dataclass(frozen=True)
@@ -157,10 +179,10 @@ def group_chunks(tasks: Sequence[ChunkTask], chunk_rows: int = 0) -> list[list[C
     return groups
 
 
-def read_chunks(tasks: Sequence[ChunkTask]) -> Iterator[Batch]:
-    """The batches of ``tasks`` (increasing rows, one spec), read with this thread's opened
-    inputs."""
+def read_chunks(tasks: Sequence[ChunkTask], opened: Shipped | None = None) -> Iterator[Batch]:
+    """The batches of ``tasks`` (increasing rows, one spec), read with this thread's copy of
+    the ``opened`` inputs (or, without them, the inputs this thread opened from the spec)."""
     if not tasks:
         return
-    inputs = tasks[0].spec.shared()
+    inputs = opened.inputs() if opened is not None else tasks[0].spec.shared()
     yield from inputs.read([(t.lo, t.hi) for t in tasks])
