@@ -371,9 +371,8 @@ def test_local_cluster_equals_local_engine(data: Path, tmp_path: Path) -> None:
     result = json.loads(dask.stdout)
     assert result.pop("output") == str(tmp_path / "out")
     assert result == json.loads(local.stdout)
-    assert sorted(os.listdir(tmp_path / "out")) == [
-        "_SUCCESS", *(f"part-{i:05d}.parquet" for i in range(7))
-    ]
+    # 7 chunks of at most 97 rows, one task: one part
+    assert sorted(os.listdir(tmp_path / "out")) == ["_SUCCESS", "part-00000.parquet"]
 
 
 def _cecli() -> list[str]:
@@ -467,24 +466,34 @@ def test_output_dataset_parts_and_marker(data: Path, scheduler: str, tmp_path: P
             CHUNK]
     res = invoke([*base, "-o", out, "--engine", "dask", "--scheduler", scheduler, "-f", "json"])
     assert res.exit_code == 0, res.stderr
-    parts = [f"part-{i:05d}.parquet" for i in range(6)]
-    assert sorted(os.listdir(out)) == ["_SUCCESS", *parts]
-    marker = json.loads((out / "_SUCCESS").read_text())
-    assert marker["parts"] == 6 and marker["rows"] == N
-    assert [pq.read_metadata(out / p).num_rows for p in parts] == [100] * 6
+    # a task's chunks make one part: these 6 chunks of 100 rows, one task
+    assert sorted(os.listdir(out)) == ["_SUCCESS", "part-00000.parquet"]
+    assert json.loads((out / "_SUCCESS").read_text())["parts"] == 1
+    # 120 chunks of 5 rows: tasks of at most 64 chunks (whole row groups), one part each
+    many = tmp_path / "many.parquet"
+    res = invoke([*base, "--chunk-rows", "5", "-o", many, "--engine", "dask", "--scheduler",
+                  scheduler])
+    assert res.exit_code == 0, res.stderr
+    marker = json.loads((many / "_SUCCESS").read_text())
+    parts = [f"part-{i:05d}.parquet" for i in range(marker["parts"])]
+    assert sorted(os.listdir(many)) == ["_SUCCESS", *parts] and len(parts) > 1
+    sizes = [pq.read_metadata(many / p).num_rows for p in parts]
+    assert sum(sizes) == marker["rows"] == N and all(n % 5 == 0 and n <= 64 * 5 for n in sizes)
     invoke_json([*base, "-o", tmp_path / "local.parquet"])
     expected = pq.read_table(tmp_path / "local.parquet")
-    got = ds.dataset(out, format="parquet").to_table()  # _SUCCESS is skipped by readers
-    assert got.equals(expected)
+    for folder in (out, many):
+        got = ds.dataset(folder, format="parquet").to_table()  # _SUCCESS is skipped by readers
+        assert got.equals(expected)
     # an existing output is kept without --force, replaced with it; no temp folder is left
-    again = [*base, "-o", out, "--engine", "dask", "--scheduler", scheduler, "--chunk-rows", "300"]
+    again = [*base, "-o", out, "--engine", "dask", "--scheduler", scheduler, "--chunk-rows", "5"]
     res = invoke(again)
     assert res.exit_code == 3 and "exists" in res.stderr
-    assert len(os.listdir(out)) == 7
+    assert sorted(os.listdir(out)) == ["_SUCCESS", "part-00000.parquet"]
     res = invoke([*again, "--force"])
     assert res.exit_code == 0, res.stderr
-    assert sorted(os.listdir(out)) == ["_SUCCESS", "part-00000.parquet", "part-00001.parquet"]
-    assert sorted(os.listdir(tmp_path)) == ["local.parquet", "losses.parquet"]
+    assert sorted(os.listdir(out)) == sorted(os.listdir(many))
+    assert ds.dataset(out, format="parquet").to_table().equals(expected)
+    assert sorted(os.listdir(tmp_path)) == ["local.parquet", "losses.parquet", "many.parquet"]
 
 
 @needs_dask

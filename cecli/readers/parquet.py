@@ -176,8 +176,9 @@ class ParquetSource(TableSource):
         n = len(self.files)
         if n == 1:
             return [self._meta(0)]
+        arrow("pyarrow.parquet")  # imported once, before threads race to import them
         if self.sizes is not None:
-            arrow("pyarrow.dataset")  # imported once, before threads race to import it
+            arrow("pyarrow.dataset")
         pool = ThreadPoolExecutor(min(FOOTER_THREADS, n), thread_name_prefix="cecli-footer")
         try:
             return list(pool.map(self._meta, range(n)))

@@ -33,7 +33,19 @@ from typing import Any
 from cecli.readers.base import Batch, ReadOptions, is_uri, local_path
 from cecli.readers.inputs import Inputs, open_inputs
 
-__all__ = ["ChunkTask", "InputSpec", "Shipped", "group_chunks", "plan_chunks", "read_chunks"]
+__all__ = [
+    "ChunkTask",
+    "InputSpec",
+    "Shipped",
+    "Span",
+    "group_chunks",
+    "plan_chunks",
+    "read_chunks",
+    "read_spans",
+]
+
+Span = tuple[int, int, int]
+"""A chunk as few bytes: ``(index, lo, hi)`` (with :class:`Shipped` inputs, all a task needs)."""
 
 #: Opened inputs a thread keeps (specs of recent runs).
 CACHED = 2
@@ -131,6 +143,10 @@ class ChunkTask:
     def rows(self) -> int:
         return self.hi - self.lo
 
+    @property
+    def span(self) -> Span:
+        return (self.index, self.lo, self.hi)
+
     def load(self) -> Batch:
         """Read this chunk (in this process, from the files)."""
         return next(read_chunks([self]))
@@ -186,3 +202,9 @@ def read_chunks(tasks: Sequence[ChunkTask], opened: Shipped | None = None) -> It
         return
     inputs = opened.inputs() if opened is not None else tasks[0].spec.shared()
     yield from inputs.read([(t.lo, t.hi) for t in tasks])
+
+
+def read_spans(spans: Sequence[Span], opened: Shipped) -> Iterator[Batch]:
+    """The batches of ``spans`` (increasing rows), read with this thread's copy of ``opened``."""
+    if spans:
+        yield from opened.inputs().read([(lo, hi) for _, lo, hi in spans])
