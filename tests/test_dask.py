@@ -181,7 +181,14 @@ def _both(args: list[str], address: str) -> tuple[dict[str, Any], dict[str, Any]
 )
 def test_plan_reads_exactly_the_local_chunks(data: Path, preds: str, targets: str | None) -> None:
     from cecli.readers import ReadOptions
-    from cecli.readers.plan import InputSpec, group_chunks, plan_chunks, read_chunks
+    from cecli.readers.plan import (
+        InputSpec,
+        Shipped,
+        group_chunks,
+        plan_chunks,
+        read_chunks,
+        read_spans,
+    )
 
     spec = InputSpec.of(str(data / preds), str(data / targets) if targets else None,
                         ReadOptions(target_col="label" if targets is None else None,
@@ -189,16 +196,21 @@ def test_plan_reads_exactly_the_local_chunks(data: Path, preds: str, targets: st
     with spec.open() as inputs:
         local = list(inputs.batches(100))
         tasks = plan_chunks(spec, inputs, 100)
+        shipped = pickle.loads(pickle.dumps(Shipped(inputs, f"run-{preds}-{targets}")))
     assert tasks is not None
     assert [(t.lo, t.hi) for t in tasks] == [(b.start, b.start + len(b.preds)) for b in local]
     tasks = pickle.loads(pickle.dumps(tasks))  # small descriptions that travel
     assert len(pickle.dumps(tasks[0])) < 2000
+    if preds.endswith(".npy"):  # the map travels, not the data (N * C float32 = 12,000 bytes)
+        assert len(shipped.data) < 3000
     read = [b for g in group_chunks(tasks) for b in read_chunks(g)]
     read[3] = tasks[3].load()  # one chunk on its own
-    for a, b in zip(local, read, strict=True):
-        assert a.start == b.start
+    by_span = [b for g in group_chunks(tasks) for b in read_spans([t.span for t in g], shipped)]
+    for a, b, c in zip(local, read, by_span, strict=True):
+        assert a.start == b.start == c.start
         assert np.array_equal(a.preds, b.preds) and np.array_equal(a.target, b.target)
-        assert (a.ids is None) == (b.ids is None)
+        assert np.array_equal(a.preds, c.preds) and np.array_equal(a.target, c.target)
+        assert (a.ids is None) == (b.ids is None) == (c.ids is None)
 
 
 def test_small_files_are_batched_several_per_task(tmp_path: Path) -> None:
@@ -260,7 +272,7 @@ def test_shipped_inputs_list_nothing_and_read_no_footer(
                 [np.concatenate([b.preds, b.target[:, None]], 1) for b in inputs.batches(4)]
             )
             tasks = plan_chunks(spec, inputs, 4)
-            shipped = Shipped(inputs, "run")
+            shipped = Shipped(inputs, f"run-{preds}")
         (tmp_path / f"plan-{preds}.pkl").write_bytes(pickle.dumps((tasks, shipped)))
         np.save(tmp_path / f"expect-{preds}.npy", expect)
     for f in (tmp_path / "ds").iterdir():  # "PAR1" ends a footer: a reader would refuse it

@@ -187,6 +187,7 @@ class ArraySource(Source):
     """An array (mapped, streamed or in memory) served in row slices as one field."""
 
     _map: MappedArray | None = None
+    _base: MappedArray | None = None
 
     def _start(self, path: str, fmt: str, label: str) -> None:
         self.label = label
@@ -201,6 +202,7 @@ class ArraySource(Source):
             return False
         preds = self.field == "preds"
         self.array = array.reshape(-1, 1) if preds else array
+        self._base = self._map  # what the view maps (for pickling)
         self._map = None  # rows come from the view of the mapped array
         self.unbatched = False
         self.sample_shape = (1,) if preds else ()
@@ -258,6 +260,22 @@ class ArraySource(Source):
     def close(self) -> None:
         if self._map is not None:
             self._map.close()
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled without its data: a view of a mapped file travels as the map (which maps
+        the file again where it is unpickled) and the view's shape."""
+        state = self.__dict__.copy()
+        base = state.get("_base") or state.get("_map")
+        if base is not None and state.get("array") is not None:
+            state["array"] = None
+            state["_view_shape"] = self.array.shape
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        base = state.get("_base") or state.get("_map")
+        if base is not None and "_view_shape" in state:
+            self.array = base.array.reshape(state["_view_shape"])
 
 
 class NpySource(ArraySource):

@@ -96,7 +96,8 @@ class InputSpec:
 class Shipped:
     """Opened inputs as they travel with a plan: pickled once where they were opened, with
     every Parquet footer (local names are opened from that process's folder), and unpickled
-    once per thread where chunks are read. ``token`` names the run."""
+    once per thread where chunks are read. ``token`` names the run (a thread keeps its copy
+    under it: one token, one run)."""
 
     def __init__(self, inputs: Inputs, token: str) -> None:
         self.token = token
