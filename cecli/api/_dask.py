@@ -3,9 +3,11 @@
 The driver (this process) opens the inputs only for their metadata, plans the canonical chunk
 grid (:func:`cecli.readers.plan.plan_chunks`: each PREDS file cut into ranges of ``chunk_rows``
 rows, exactly the local engine's chunks) and maps a task over it with ``client.map`` (explicit
-keys, retries). Each task reads its own slice from the files -- the data never travels from the
-driver -- runs the same chunk kernel as the local engine (:mod:`._kernels`) and returns the chunk's
-partial accumulator. The driver
+keys, retries; small chunks batched, :data:`TASK_BYTES`). The opened inputs travel once, with
+the run's task description (:class:`~cecli.readers.plan.Shipped`: every Parquet footer
+included), so no worker lists a folder or reads a footer again. Each task reads its own slices
+from the files -- the data never travels from the driver -- runs the same chunk kernel as the
+local engine (:mod:`._kernels`) and returns the chunks' partial accumulators. The driver
 merges the partials strictly in chunk order, as the local engine does, so the loss, every
 measure, the per-class table and the bootstrap interval are the local engine's, bit for bit.
 

@@ -1,13 +1,17 @@
 """Parquet inputs: a file, a directory, a glob, a hive-partitioned dataset, an ``s3://`` URI.
 
 The files of a directory or glob are read in a fixed documented order: **sorted by path**.
-Every footer is read when the source opens (row counts, schemas: each file must have the
-columns the first one has, with the same logit columns), then the files are streamed one at a
+Every footer is read when the source opens, :data:`FOOTER_THREADS` at a time (row counts,
+schemas: each file must have the columns the first one has, with the same logit columns); an
+object store's footer costs one GET (the listing gave the size). A source pickles with its
+footers, so another process of a plan reads none again. Then the files are streamed one at a
 time with ``ParquetFile(pre_buffer=False, buffer_size=256 KiB).iter_batches``: buffered page
 reads keep memory near one batch plus arrow's per-column page buffers, even for a huge row
 group (measured: a 160 MB single-row-group list column streams at ~85 MB over baseline). Wide
 tables pay those buffers per column (~2-3 MB each for 64 float64 columns), so for many classes
-a ``list`` / ``fixed_size_list`` column is the economical layout. Hive partition keys are
+a ``list`` / ``fixed_size_list`` column is the economical layout. An object store's file whose
+row groups are small (:data:`PRE_BUFFER_BYTES`) is pre-buffered instead: a row group's columns
+in one request, not one request per column and page. Hive partition keys are
 ordinary columns (e.g. ``--group-col doc``), never logits. Errors name the file of the dataset
 and the 1-based row inside it.
 """
