@@ -29,6 +29,8 @@ import numpy as np
 
 from cecli.errors import DataError, InputError
 from cecli.readers._arrow import arrow
+from cecli.readers._blocks import BLOCK as PARSE_BLOCK
+from cecli.readers._blocks import line_blocks, parsed_in_order
 from cecli.readers._stdin import Replay
 from cecli.readers.base import (
     Part,
@@ -47,6 +49,8 @@ __all__ = ["CsvSource"]
 SNIFF = 1 << 20
 BLOCK = 1 << 20
 HEADER_LIMIT = 256 << 20
+PARSE_THREADS = 4
+"""Threads parsing a file's blocks (at most the CPU count): each holds about one block."""
 WIDE_SNIFF = 2000
 """From this many columns on, :meth:`CsvSource._plain_numbers` types the plain numeric
 columns of the first block before pyarrow reads it."""
@@ -54,7 +58,7 @@ columns of the first block before pyarrow reads it."""
 without newlines is never read whole."""
 _NUMBER = r"^\s*[-+]?(\d+\.?\d*([eE][-+]?\d+)?|\.\d+([eE][-+]?\d+)?|inf|infinity|nan)\s*$"
 _CONVERSION = re.compile(
-    r"In CSV column #(\d+): CSV conversion error to (\w+): "
+    r"In CSV column #(\d+): (?:Row #\d+: )?CSV conversion error to (\w+): "
     r"invalid value '(.*)'",
     re.S,
 )
@@ -110,6 +114,9 @@ class CsvSource(TableSource):
         else:
             self._head = stdin.read(SNIFF)
         self._peek = b""  # the first bytes (the header, and a data row when short)
+        self._lf_header = False
+        """A file whose header line ends in LF (or CR LF): its blocks are cut at LFs."""
+        self._rows_done = 0
         self._block = self._block_size()
         schema, first = self._sniff()
         # unnamed, empty columns (trailing commas, as spreadsheets export ranges) hold nothing
@@ -194,12 +201,7 @@ class CsvSource(TableSource):
         if (self.headerless or self._row_names) and self._column_names is not None:
             ropts.column_names = self._column_names
         popts = csv.ParseOptions(delimiter=self.delimiter)
-        copts = csv.ConvertOptions(
-            include_columns=include or [],
-            column_types=types or {},
-            strings_can_be_null=True,
-            null_values=NULLS,
-        )
+        copts = _convert_options(include, types)
         if all_strings:
             copts.column_types = {n: pa.string() for n in (include or [])}
         return csv.open_csv(src, read_options=ropts, parse_options=popts, convert_options=copts)
@@ -266,8 +268,12 @@ class CsvSource(TableSource):
                     if not piece:
                         break
                     end = piece.find(b"\n")
+                    line = piece[: end if end >= 0 else len(piece)]
+                    if b"\r" in line.rstrip(b"\r"):
+                        break  # CR line ends: pyarrow's own reader cuts those
                     if end >= 0:
                         header += end
+                        self._lf_header = True
                         break
                     header += len(piece)
         except (pa.ArrowException, OSError):
@@ -390,22 +396,8 @@ class CsvSource(TableSource):
 
     # -- streaming -----------------------------------------------------------------------
     def parts(self, chunk_rows: int) -> Iterator[Part]:
-        pa = arrow()
         start = 0
-        try:
-            # every column: no include list (pyarrow matches one by name in ~15 us a column)
-            cols = self.roles.columns()
-            every = len(cols) == len(self.schema.names) and set(cols) == set(self.schema.names)
-            reader = self._open(False, include=None if every else cols, types=self.types)
-        except (pa.ArrowInvalid, OSError) as exc:
-            raise self._translate(exc, 0) from None
-        while True:
-            try:
-                batch = reader.read_next_batch()
-            except StopIteration:
-                break
-            except (pa.ArrowInvalid, OSError) as exc:
-                raise self._translate(exc, start) from None
+        for batch in self._batches() if self._lf_header else self._streamed():
             n = batch.num_rows
             if not n:
                 continue
@@ -413,7 +405,59 @@ class CsvSource(TableSource):
             for lo in range(0, n, chunk_rows):
                 yield part.slice(lo, min(n, lo + chunk_rows))
             start += n
+            self._rows_done = start
         self.info.rows = start
+
+    def _include(self) -> list[str] | None:
+        """The columns the stream reads; None for every column (pyarrow matches an included
+        column by name in ~15 us a column)."""
+        cols = self.roles.columns()
+        every = len(cols) == len(self.schema.names) and set(cols) == set(self.schema.names)
+        return None if every else cols
+
+    def _streamed(self) -> Iterator[Any]:
+        """The record batches of pyarrow's streaming reader (stdin, odd line ends)."""
+        pa = arrow()
+        try:
+            reader = self._open(False, include=self._include(), types=self.types)
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise self._translate(exc, 0) from None
+        while True:
+            try:
+                yield reader.read_next_batch()
+            except StopIteration:
+                return
+            except (pa.ArrowInvalid, OSError) as exc:
+                raise self._translate(exc, self._rows_done) from None
+
+    def _batches(self) -> Iterator[Any]:
+        """The record batches of a file's blocks parsed on several threads
+        (:mod:`cecli.readers._blocks`), in file order, with the same options as the stream."""
+        pa = arrow()
+        csv = arrow("pyarrow.csv")
+        names = list(self.schema.names)
+        popts = csv.ParseOptions(delimiter=self.delimiter)
+        copts = _convert_options(self._include(), self.types)
+
+        def parse(block: memoryview) -> list[Any]:
+            ropts = csv.ReadOptions(
+                column_names=names, use_threads=False, block_size=len(block) + 1
+            )
+            table = csv.read_csv(
+                pa.py_buffer(block), read_options=ropts, parse_options=popts, convert_options=copts
+            )
+            return list(table.to_batches())
+
+        threads = max(1, min(PARSE_THREADS, os.cpu_count() or 1))
+        try:
+            with self._open_stream() as stream:
+                blocks = line_blocks(
+                    stream, max(PARSE_BLOCK, self._block), skip_line=not self.headerless
+                )
+                for parsed in parsed_in_order(parse, blocks, threads):
+                    yield from parsed.result()
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise self._translate(exc, self._rows_done) from None
 
     # -- errors --------------------------------------------------------------------------
     def _translate(self, exc: BaseException, rows_done: int) -> Exception:
@@ -511,6 +555,15 @@ class CsvSource(TableSource):
 
     def close(self) -> None:
         pass
+
+
+def _convert_options(include: list[str] | None, types: dict[str, Any] | None) -> Any:
+    return arrow("pyarrow.csv").ConvertOptions(
+        include_columns=include or [],
+        column_types=types or {},
+        strings_can_be_null=True,
+        null_values=NULLS,
+    )
 
 
 def _r_row_names(peek: bytes, header: list[str], sep: str) -> bool:
