@@ -33,6 +33,7 @@ from cecli.readers._blocks import BLOCK as PARSE_BLOCK
 from cecli.readers._blocks import line_blocks, parsed_in_order
 from cecli.readers._stdin import Replay
 from cecli.readers.base import (
+    COMPRESSIONS,
     Part,
     ReadOptions,
     SourceInfo,
@@ -117,18 +118,25 @@ class CsvSource(TableSource):
         self._lf_header = False
         """A file whose header line ends in LF (or CR LF): its blocks are cut at LFs."""
         self._rows_done = 0
+        self._whole: Any = None
+        """The sniffed block, when it is the whole file (:meth:`_sniffed`)."""
         self._block = self._block_size()
         schema, first = self._sniff()
         # unnamed, empty columns (trailing commas, as spreadsheets export ranges) hold nothing
+        every = schema.names
         blank = {
-            i
-            for i, f in enumerate(schema)
-            if f.name == "" and first.column(i).null_count == first.num_rows
+            i for i, n in enumerate(every) if n == "" and first.column(i).null_count == first.num_rows
         }
-        names = [n for i, n in enumerate(schema.names) if i not in blank]
+        names = [n for i, n in enumerate(every) if i not in blank]
         check_duplicates(names, path)
         _check_utf8(schema, first, path)
-        kinds = {f.name: column_kind(f.type) for i, f in enumerate(schema) if i not in blank}
+        # per distinct type, not per column (100k columns hold a handful of types)
+        types = schema.types
+        kind_of = {t: column_kind(t) for t in set(types)}
+        kinds = {
+            n: kind_of[t] for i, (n, t) in enumerate(zip(every, types, strict=True)) if i not in blank
+        }
+        text_of = {t: str(t) for t in kind_of}
         for n, kind in kinds.items():  # a numeric column with a typo in the first block is
             if kind == "string" and _mostly_numeric(first.column(n)):  # still numeric
                 kinds[n] = "float"
@@ -141,7 +149,8 @@ class CsvSource(TableSource):
             need_target=need_target,
             aux_elsewhere=aux_elsewhere,
             evidence=Evidence(
-                values=lambda n: _first_values(first, n), types={f.name: str(f.type) for f in schema}
+                values=lambda n: _first_values(first, n),
+                types={n: text_of[t] for n, t in zip(every, types, strict=True)},
             ),
         )
         pa = arrow()
@@ -284,7 +293,12 @@ class CsvSource(TableSource):
                 file=self.info.path,
                 fix="is it a CSV? (one header line, then one line per row)",
             )
-        return max(BLOCK, 4 * (header + 1))
+        block = max(BLOCK, 4 * (header + 1))
+        if block > BLOCK and self._one_block(PARSE_BLOCK):
+            # a wide file of a few rows: sniffed whole, and the sniff is its stream (pyarrow
+            # costs ~10 us a column a block: 1 s a pass at 100k columns)
+            block = PARSE_BLOCK
+        return block
 
     def _plain_numbers(self) -> dict[str, Any] | None:
         """The types pyarrow would infer for the columns of a wide file's first block that
@@ -390,14 +404,47 @@ class CsvSource(TableSource):
             reader = self._open(True)
             schema = reader.schema
         try:
-            return schema, reader.read_next_batch()
+            first = reader.read_next_batch()
         except StopIteration:
             return schema, None
+        if self._one_block(self._block):
+            try:
+                reader.read_next_batch()
+            except StopIteration:
+                self._whole = first  # the stream would read this block again
+            except (arrow().ArrowInvalid, OSError):
+                pass  # the stream reports it
+        return schema, first
+
+    def _one_block(self, block: int) -> bool:
+        """A local, uncompressed file that fits in one block of ``block`` bytes."""
+        path = self.info.path
+        if self._stdin is not None or self._fs is not None or path.lower().endswith(COMPRESSIONS):
+            return False
+        try:
+            return os.path.getsize(path) <= block
+        except OSError:
+            return False
+
+    def _sniffed(self) -> list[Any] | None:
+        """The sniffed block when it is the whole file and holds every column the stream reads
+        in the type the stream would give it (a typo in a logit column is not: the stream
+        reports it)."""
+        whole = self._whole
+        if whole is None:
+            return None
+        schema = whole.schema
+        types = dict(zip(schema.names, schema.types, strict=True))
+        if any(types.get(name) != typ for name, typ in self.types.items()):
+            return None
+        return [whole]
 
     # -- streaming -----------------------------------------------------------------------
     def parts(self, chunk_rows: int) -> Iterator[Part]:
         start = 0
-        for batch in self._batches() if self._lf_header else self._streamed():
+        batches = self._sniffed() or (self._batches() if self._lf_header else self._streamed())
+        self._whole = None
+        for batch in batches:
             n = batch.num_rows
             if not n:
                 continue
@@ -669,6 +716,8 @@ def _check_utf8(schema: Any, first: Any, path: str) -> None:
     """pyarrow types a column with bytes that are not UTF-8 as ``binary``; such a column would
     otherwise be dropped from the logits (not numeric) without a word."""
     pa = arrow()
+    if not any(pa.types.is_binary(t) for t in set(schema.types)):
+        return
     for f in schema:
         if not pa.types.is_binary(f.type):
             continue
