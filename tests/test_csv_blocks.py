@@ -10,9 +10,9 @@ import pytest
 
 from cecli.errors import DataError
 from cecli.readers import ReadOptions, open_inputs
-from cecli.readers._blocks import BLOCK
+from cecli.readers._blocks import block_size
 
-ROWS = 60_000  # ~9 MB of text below: three blocks or more
+ROWS = 60_000  # ~9 MB of text below: four blocks or more
 
 
 def table(rows: int = ROWS) -> tuple[np.ndarray, np.ndarray]:
@@ -43,7 +43,7 @@ def test_blocks_read_every_row_in_order(tmp_path: Path) -> None:
     x, y = table()
     path = tmp_path / "p.csv"
     path.write_text("\n".join(lines(x, y)) + "\n")
-    assert path.stat().st_size > 2 * BLOCK
+    assert path.stat().st_size > 3 * block_size(21)
     preds, target = read(path)
     np.testing.assert_array_equal(preds, x)
     np.testing.assert_array_equal(target, y)
@@ -55,7 +55,7 @@ def test_quoted_line_ends_are_never_cut(tmp_path: Path) -> None:
     x, y = table()
     path = tmp_path / "q.csv"
     path.write_text("\n".join(lines(x, y, note=True)) + "\n")
-    assert path.stat().st_size > 2 * BLOCK
+    assert path.stat().st_size > 3 * block_size(21)
     cols = ",".join(f"c{j}" for j in range(20))
     preds, target = read(path, logit_cols=cols, target_col="label")
     np.testing.assert_array_equal(preds, x)

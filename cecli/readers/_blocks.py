@@ -20,17 +20,26 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
-__all__ = ["BLOCK", "line_blocks", "parsed_in_order"]
+__all__ = ["BLOCK", "WIDE_BLOCK", "block_size", "line_blocks", "parsed_in_order"]
 
-BLOCK = 4 << 20
-"""Bytes a block: 4 MiB parses ~1.3x faster than 1 MiB (pyarrow's per-block and per-column
-costs) and ~10% faster than 8 or 16 MiB (cache), at ~15 MB a block in flight (the text, the
-parsed columns and the stacked logits) for 1000 float columns."""
+BLOCK = 2 << 20
+"""Bytes a block, at least. A block costs pyarrow a setup per column, so a wide table gets
+larger blocks (:func:`block_size`); each block in flight holds about three times its size (the
+text, the parsed columns, the stacked logits)."""
+WIDE_BLOCK = 4 << 20
+"""Bytes a block of 1000 or more columns: ~10% less CPU than 2 MiB at 1000 columns; 8 or 16
+MiB measured slower again (cache)."""
 CARRY = 4
 """Blocks a block may grow to while its quotes do not balance."""
 BOM = b"\xef\xbb\xbf"
 
 R = TypeVar("R")
+
+
+def block_size(columns: int) -> int:
+    """The block size for a table of ``columns`` columns: about 4 KiB a column, within
+    [:data:`BLOCK`, :data:`WIDE_BLOCK`]."""
+    return min(WIDE_BLOCK, max(BLOCK, columns << 12))
 
 
 def line_blocks(stream: Any, size: int, *, skip_line: bool) -> Iterator[memoryview]:
@@ -105,14 +114,14 @@ def parsed_in_order(
     parse: Callable[[memoryview], R], blocks: Iterator[memoryview], threads: int
 ) -> Iterator[Future[R]]:
     """``parse`` of each block on ``threads`` threads, as futures in block order, with at most
-    ``threads + 2`` blocks in flight (the caller takes each result before asking for the
+    ``threads + 1`` blocks in flight (the caller takes each result before asking for the
     next). Leaving early cancels the blocks not started."""
     pending: deque[Future[R]] = deque()
     with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="cecli-csv") as pool:
         try:
             for block in blocks:
                 pending.append(pool.submit(parse, block))
-                if len(pending) > threads + 1:
+                if len(pending) > threads:
                     yield pending.popleft()
             while pending:
                 yield pending.popleft()

@@ -2,10 +2,14 @@
 
 Two passes over the head of the file, one over the rest: a *sniff* reads the first block
 (~1 MiB) with type inference to learn the columns and decide their roles; the *stream* reads
-the whole file again in ``BLOCK``-sized blocks with the types fixed (logit and weight columns
-float64), so a value that does not parse is an error, never a silently string-typed column.
-Stdin is read once: its head is kept in memory and replayed in front of the rest
-(:mod:`cecli.readers._stdin`).
+the whole file again with the types fixed (logit and weight columns float64), so a value that
+does not parse is an error, never a silently string-typed column. A file (local or remote,
+compressed or not) is streamed in blocks of whole rows parsed on several threads
+(:mod:`cecli.readers._blocks`, 2-4 MiB); a wide file of a few rows that fits in one block is
+sniffed whole and not read again when the sniff's types are the stream's. Stdin, and a file
+whose header line does not end in LF, go through pyarrow's streaming reader (``BLOCK``-sized
+blocks, one thread). Stdin is read once: its head is kept in memory and replayed in front of
+the rest (:mod:`cecli.readers._stdin`).
 
 pyarrow's errors carry a column and a value but no row; the row is found by re-reading the
 file from the failing block (only on the error path; for stdin, in a window of the last bytes
@@ -29,8 +33,7 @@ import numpy as np
 
 from cecli.errors import DataError, InputError
 from cecli.readers._arrow import arrow
-from cecli.readers._blocks import BLOCK as PARSE_BLOCK
-from cecli.readers._blocks import line_blocks, parsed_in_order
+from cecli.readers._blocks import WIDE_BLOCK, block_size, line_blocks, parsed_in_order
 from cecli.readers._stdin import Replay
 from cecli.readers.base import (
     COMPRESSIONS,
@@ -294,10 +297,10 @@ class CsvSource(TableSource):
                 fix="is it a CSV? (one header line, then one line per row)",
             )
         block = max(BLOCK, 4 * (header + 1))
-        if block > BLOCK and self._one_block(PARSE_BLOCK):
+        if block > BLOCK and self._one_block(WIDE_BLOCK):
             # a wide file of a few rows: sniffed whole, and the sniff is its stream (pyarrow
             # costs ~10 us a column a block: 1 s a pass at 100k columns)
-            block = PARSE_BLOCK
+            block = WIDE_BLOCK
         return block
 
     def _plain_numbers(self) -> dict[str, Any] | None:
@@ -498,9 +501,8 @@ class CsvSource(TableSource):
         threads = max(1, min(PARSE_THREADS, os.cpu_count() or 1))
         try:
             with self._open_stream() as stream:
-                blocks = line_blocks(
-                    stream, max(PARSE_BLOCK, self._block), skip_line=not self.headerless
-                )
+                size = max(block_size(len(names)), self._block)
+                blocks = line_blocks(stream, size, skip_line=not self.headerless)
                 for parsed in parsed_in_order(parse, blocks, threads):
                     yield from parsed.result()
         except (pa.ArrowInvalid, OSError) as exc:
