@@ -181,7 +181,14 @@ def _both(args: list[str], address: str) -> tuple[dict[str, Any], dict[str, Any]
 )
 def test_plan_reads_exactly_the_local_chunks(data: Path, preds: str, targets: str | None) -> None:
     from cecli.readers import ReadOptions
-    from cecli.readers.plan import InputSpec, group_chunks, plan_chunks, read_chunks
+    from cecli.readers.plan import (
+        InputSpec,
+        Shipped,
+        group_chunks,
+        plan_chunks,
+        read_chunks,
+        read_spans,
+    )
 
     spec = InputSpec.of(str(data / preds), str(data / targets) if targets else None,
                         ReadOptions(target_col="label" if targets is None else None,
@@ -189,16 +196,21 @@ def test_plan_reads_exactly_the_local_chunks(data: Path, preds: str, targets: st
     with spec.open() as inputs:
         local = list(inputs.batches(100))
         tasks = plan_chunks(spec, inputs, 100)
+        shipped = pickle.loads(pickle.dumps(Shipped(inputs, f"run-{preds}-{targets}")))
     assert tasks is not None
     assert [(t.lo, t.hi) for t in tasks] == [(b.start, b.start + len(b.preds)) for b in local]
     tasks = pickle.loads(pickle.dumps(tasks))  # small descriptions that travel
     assert len(pickle.dumps(tasks[0])) < 2000
+    if preds.endswith(".npy"):  # the map travels, not the data (N * C float32 = 12,000 bytes)
+        assert len(shipped.data) < 3000
     read = [b for g in group_chunks(tasks) for b in read_chunks(g)]
     read[3] = tasks[3].load()  # one chunk on its own
-    for a, b in zip(local, read, strict=True):
-        assert a.start == b.start
+    by_span = [b for g in group_chunks(tasks) for b in read_spans([t.span for t in g], shipped)]
+    for a, b, c in zip(local, read, by_span, strict=True):
+        assert a.start == b.start == c.start
         assert np.array_equal(a.preds, b.preds) and np.array_equal(a.target, b.target)
-        assert (a.ids is None) == (b.ids is None)
+        assert np.array_equal(a.preds, c.preds) and np.array_equal(a.target, c.target)
+        assert (a.ids is None) == (b.ids is None) == (c.ids is None)
 
 
 def test_small_files_are_batched_several_per_task(tmp_path: Path) -> None:
@@ -229,6 +241,60 @@ def test_small_files_are_batched_several_per_task(tmp_path: Path) -> None:
     for a, b in zip(local, read, strict=True):
         assert a.start == b.start
         assert np.array_equal(a.preds, b.preds) and np.array_equal(a.target, b.target)
+
+
+def test_shipped_inputs_list_nothing_and_read_no_footer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker reads its chunks with the driver's opened inputs: it lists no folder and reads
+    no footer (every footer is broken and a file is added after planning), and relative names
+    mean the driver's folder (the worker runs elsewhere)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from cecli.readers import ReadOptions, open_inputs
+    from cecli.readers.plan import InputSpec, Shipped, plan_chunks
+
+    rng = np.random.default_rng(8)
+    (tmp_path / "ds").mkdir()
+    for i in range(3):
+        x = rng.normal(size=(9, C)).astype(np.float32)
+        table = pa.table({**{c: x[:, j] for j, c in enumerate(CLASSES)},
+                          "label": rng.integers(0, C, 9)})
+        pq.write_table(table, tmp_path / "ds" / f"f{i}.parquet")
+    np.save(tmp_path / "x.npy", rng.normal(size=(27, C)).astype(np.float32))
+    monkeypatch.chdir(tmp_path)
+    opts = ReadOptions(target_col="label", logit_cols=",".join(CLASSES))
+    for preds, targets in (("ds", None), ("x.npy", "ds")):
+        spec = InputSpec.of(preds, targets, opts)
+        with open_inputs(preds, targets, opts) as inputs:  # relative, as the user gave them
+            expect = np.concatenate(
+                [np.concatenate([b.preds, b.target[:, None]], 1) for b in inputs.batches(4)]
+            )
+            tasks = plan_chunks(spec, inputs, 4)
+            shipped = Shipped(inputs, f"run-{preds}")
+        (tmp_path / f"plan-{preds}.pkl").write_bytes(pickle.dumps((tasks, shipped)))
+        np.save(tmp_path / f"expect-{preds}.npy", expect)
+    for f in (tmp_path / "ds").iterdir():  # "PAR1" ends a footer: a reader would refuse it
+        f.write_bytes(f.read_bytes()[:-4] + b"XXXX")
+    (tmp_path / "ds" / "f9.parquet").write_bytes(b"not listed")
+    (tmp_path / "elsewhere").mkdir()
+    script = (
+        "import pickle, sys, numpy as np\n"
+        "from cecli.readers.plan import group_chunks, read_chunks\n"
+        "tasks, shipped = pickle.load(open(sys.argv[1], 'rb'))\n"
+        "got = [np.concatenate([b.preds, b.target[:, None]], 1)\n"
+        "       for g in group_chunks(tasks) for b in read_chunks(g, shipped)]\n"
+        "np.save(sys.argv[2], np.concatenate(got))\n"
+    )
+    for preds in ("ds", "x.npy"):
+        subprocess.run(
+            [sys.executable, "-c", script, str(tmp_path / f"plan-{preds}.pkl"),
+             str(tmp_path / f"got-{preds}.npy")],
+            cwd=tmp_path / "elsewhere", check=True,
+        )
+        got, expect = np.load(tmp_path / f"got-{preds}.npy"), np.load(tmp_path / f"expect-{preds}.npy")
+        assert got.shape == (27, C + 1) and np.array_equal(got, expect)
 
 
 def test_partials_travel_and_a_retried_part_replaces_itself(data: Path, tmp_path: Path) -> None:
@@ -317,9 +383,31 @@ def test_local_cluster_equals_local_engine(data: Path, tmp_path: Path) -> None:
     result = json.loads(dask.stdout)
     assert result.pop("output") == str(tmp_path / "out")
     assert result == json.loads(local.stdout)
-    assert sorted(os.listdir(tmp_path / "out")) == [
-        "_SUCCESS", *(f"part-{i:05d}.parquet" for i in range(7))
-    ]
+    # 7 chunks of at most 97 rows, one task: one part
+    assert sorted(os.listdir(tmp_path / "out")) == ["_SUCCESS", "part-00000.parquet"]
+
+
+@needs_dask
+def test_local_cluster_workers_keep_the_default_malloc_trimming() -> None:
+    """The nanny would start cecli's own workers with MALLOC_TRIM_THRESHOLD_=65536 (every large
+    temporary a page fault per 4 KiB: chunks 1.5x-4x slower than on the local engine); a value
+    from the user's environment still reaches them."""
+    from cecli.api._cluster import connect
+
+    def trim() -> str | None:
+        return os.environ.get("MALLOC_TRIM_THRESHOLD_")
+
+    saved = os.environ.pop("MALLOC_TRIM_THRESHOLD_", None)
+    try:
+        with connect(None, workers=1) as client:
+            assert set(client.run(trim).values()) == {None}
+        os.environ["MALLOC_TRIM_THRESHOLD_"] = "131072"
+        with connect(None, workers=1) as client:
+            assert set(client.run(trim).values()) == {"131072"}
+    finally:
+        os.environ.pop("MALLOC_TRIM_THRESHOLD_", None)
+        if saved is not None:
+            os.environ["MALLOC_TRIM_THRESHOLD_"] = saved
 
 
 def _cecli() -> list[str]:
@@ -413,24 +501,34 @@ def test_output_dataset_parts_and_marker(data: Path, scheduler: str, tmp_path: P
             CHUNK]
     res = invoke([*base, "-o", out, "--engine", "dask", "--scheduler", scheduler, "-f", "json"])
     assert res.exit_code == 0, res.stderr
-    parts = [f"part-{i:05d}.parquet" for i in range(6)]
-    assert sorted(os.listdir(out)) == ["_SUCCESS", *parts]
-    marker = json.loads((out / "_SUCCESS").read_text())
-    assert marker["parts"] == 6 and marker["rows"] == N
-    assert [pq.read_metadata(out / p).num_rows for p in parts] == [100] * 6
+    # a task's chunks make one part: these 6 chunks of 100 rows, one task
+    assert sorted(os.listdir(out)) == ["_SUCCESS", "part-00000.parquet"]
+    assert json.loads((out / "_SUCCESS").read_text())["parts"] == 1
+    # 120 chunks of 5 rows: tasks of at most 64 chunks (whole row groups), one part each
+    many = tmp_path / "many.parquet"
+    res = invoke([*base, "--chunk-rows", "5", "-o", many, "--engine", "dask", "--scheduler",
+                  scheduler])
+    assert res.exit_code == 0, res.stderr
+    marker = json.loads((many / "_SUCCESS").read_text())
+    parts = [f"part-{i:05d}.parquet" for i in range(marker["parts"])]
+    assert sorted(os.listdir(many)) == ["_SUCCESS", *parts] and len(parts) > 1
+    sizes = [pq.read_metadata(many / p).num_rows for p in parts]
+    assert sum(sizes) == marker["rows"] == N and all(n % 5 == 0 and n <= 64 * 5 for n in sizes)
     invoke_json([*base, "-o", tmp_path / "local.parquet"])
     expected = pq.read_table(tmp_path / "local.parquet")
-    got = ds.dataset(out, format="parquet").to_table()  # _SUCCESS is skipped by readers
-    assert got.equals(expected)
+    for folder in (out, many):
+        got = ds.dataset(folder, format="parquet").to_table()  # _SUCCESS is skipped by readers
+        assert got.equals(expected)
     # an existing output is kept without --force, replaced with it; no temp folder is left
-    again = [*base, "-o", out, "--engine", "dask", "--scheduler", scheduler, "--chunk-rows", "300"]
+    again = [*base, "-o", out, "--engine", "dask", "--scheduler", scheduler, "--chunk-rows", "5"]
     res = invoke(again)
     assert res.exit_code == 3 and "exists" in res.stderr
-    assert len(os.listdir(out)) == 7
+    assert sorted(os.listdir(out)) == ["_SUCCESS", "part-00000.parquet"]
     res = invoke([*again, "--force"])
     assert res.exit_code == 0, res.stderr
-    assert sorted(os.listdir(out)) == ["_SUCCESS", "part-00000.parquet", "part-00001.parquet"]
-    assert sorted(os.listdir(tmp_path)) == ["local.parquet", "losses.parquet"]
+    assert sorted(os.listdir(out)) == sorted(os.listdir(many))
+    assert ds.dataset(out, format="parquet").to_table().equals(expected)
+    assert sorted(os.listdir(tmp_path)) == ["local.parquet", "losses.parquet", "many.parquet"]
 
 
 @needs_dask

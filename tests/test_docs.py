@@ -111,7 +111,7 @@ def test_readme_figures_are_what_cecli_and_its_constants_give(tmp_path: Path) ->
     import numpy as np
     from conftest import run_cecli
 
-    from cecli.accumulate import HIST_RESOLUTION
+    from cecli.accumulate import BUCKETS, DEFAULT_BOOTSTRAP, HIST_RESOLUTION
 
     text = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
     # sklearn's clipping: [[0, 1], [1, 0]] against labels 0, 1 is -log(eps) in float64
@@ -124,6 +124,11 @@ def test_readme_figures_are_what_cecli_and_its_constants_give(tmp_path: Path) ->
     assert f"{eps[0]} for float64, {eps[1]} for float32, {eps[2]} for float16" in text
     # the quantiles' bound is the histogram's bin width
     assert f"10^0.01 - 1 = {HIST_RESOLUTION:.2%} relative" in text
+    # the bootstrap's buckets and the noise they add, against the replicates' own
+    assert f"one of {BUCKETS:,} buckets" in text and f"`1 - 1/{BUCKETS}`" in text
+    assert f"sqrt(2/{BUCKETS}) = {(2 / BUCKETS) ** 0.5:.1%}" in text
+    B = DEFAULT_BOOTSTRAP
+    assert f"B = {B} replicates add about sqrt(1/{2 * B}) = {(1 / (2 * B)) ** 0.5:.1%}" in text
     # the usage-error line the README quotes
     res = run_cecli(["ce", "examples/iris_logits.csv", "--label-smothing", "0.1"], cwd=ROOT)
     assert res.returncode == 2

@@ -129,6 +129,9 @@ USAGE_ERRORS = {
     "extra argument": (["ce", "a", "b", "c"], "(c)", "cecli ce --help"),
     "unknown command": (["cee", "x.csv"], "'cee'", "cecli --help"),
     "root option": (["--bogus"], "--bogus", "cecli --help"),
+    # it asked for no ECE at all, silently (ECE takes at least one bin)
+    "zero bins": (["ce", "x.csv", "--ece-bins", "0"], "--ece-bins", "x>=1"),
+    "zero bins, compare": (["compare", "a", "b", "--ece-bins", "0"], "--ece-bins", "x>=1"),
 }
 
 

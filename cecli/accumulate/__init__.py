@@ -55,11 +55,14 @@ if TYPE_CHECKING:
     )
     from ._protocol import Accumulator, FirstRow
     from ._sums import (
+        BUCKETS,
         HIST_RESOLUTION,
         BootstrapSums,
         DDSum,
         LossHistogram,
         TreeSum,
+        bootstrap_weights,
+        bucket_of,
         group_keys,
         poisson_weights,
     )
@@ -68,6 +71,7 @@ _LAZY = {
     "Accumulator": "_protocol",
     "BCEResult": "_binary",
     "BinaryAccumulator": "_binary",
+    "BUCKETS": "_sums",
     "BootstrapSums": "_sums",
     "CEResult": "_ce",
     "CrossEntropyAccumulator": "_ce",
@@ -77,6 +81,8 @@ _LAZY = {
     "LossHistogram": "_sums",
     "TreeSum": "_sums",
     "bootstrap_keys": "_ce",
+    "bootstrap_weights": "_sums",
+    "bucket_of": "_sums",
     "ece_boundaries": "_ce",
     "ece_bucket": "_ce",
     "group_keys": "_sums",
@@ -86,6 +92,7 @@ _LAZY = {
 }
 
 __all__ = [
+    "BUCKETS",
     "CI_METHOD",
     "DEFAULT_BOOTSTRAP",
     "DEFAULT_ECE_BINS",
@@ -106,6 +113,8 @@ __all__ = [
     "Measures",
     "TreeSum",
     "bootstrap_keys",
+    "bootstrap_weights",
+    "bucket_of",
     "ece_boundaries",
     "ece_bucket",
     "group_keys",

@@ -95,10 +95,14 @@ def _sums_may_not_overflow() -> Iterator[None]:
         with np.errstate(over="raise"):  # finite + finite = inf: a wrong number, not a sum
             yield
     except FloatingPointError:
-        raise DataError(
-            "a sum of the weighted losses overflows float64 (weights or losses near 1e308)",
-            fix="scale --weight / the sample weights down (the mean does not change)",
-        ) from None
+        raise _overflow() from None
+
+
+def _overflow() -> DataError:
+    return DataError(
+        "a sum of the weighted losses overflows float64 (weights or losses near 1e308)",
+        fix="scale --weight / the sample weights down (the mean does not change)",
+    )
 
 
 def _halve(x: np.ndarray, levels: int | None = None) -> np.ndarray:
@@ -489,13 +493,184 @@ def _hash64(text: str) -> int:
     return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little")
 
 
+#: Positions are hashed into this many buckets, and a bucket's positions share their weights.
+BUCKETS = 1 << 14
+#: Positions per aligned span: a span's bucket sums are one ``np.bincount`` over its positions in
+#: position order, so they do not depend on where the chunks of a run end.
+SPAN = 1 << 16
+_BUCKET_SALT = np.uint64(0x2545F4914F6CDD1D)
+
+
+def bucket_of(keys: np.ndarray, seed: int) -> np.ndarray:
+    """The bucket (``0 .. BUCKETS-1``) of each key: the top bits of a SplitMix64 hash of
+    ``(seed, key)``, a pure function of the two, independent of the weights' own hash. The
+    result lives in this thread's scratch memory, valid until the next call."""
+    k = np.asarray(keys).astype(np.uint64, copy=False).reshape(-1)
+    s = _splitmix64(np.array(seed & 0xFFFFFFFFFFFFFFFF, dtype=np.uint64) ^ _BUCKET_SALT)
+    h = np.bitwise_xor(k, s, out=scratch("bucket-h", k.shape, np.uint64))
+    _splitmix64_inplace(h, scratch("bucket-t", h.shape, np.uint64))
+    h >>= np.uint64(64 - (BUCKETS.bit_length() - 1))
+    out: np.ndarray = h.view(np.intp)  # < 2**14: the same bits as signed
+    return out
+
+
+def bootstrap_weights(keys: np.ndarray, replicates: int, seed: int) -> np.ndarray:
+    """The ``(len(keys), replicates)`` Poisson(1) weights :class:`BootstrapSums` gives positions
+    with these keys: their buckets' weights."""
+    return poisson_weights(bucket_of(keys, seed).astype(np.uint64), replicates, seed)
+
+
 class BootstrapSums:
     """Poisson bootstrap replicate sums of several per-position series at once.
 
-    ``add(start, keys, series)`` draws the ``(n, B)`` weights of the positions' keys once and adds
-    ``sum_i w[i, b] * series[s][i]`` for every series ``s`` into a :class:`TreeSum` of shape
-    ``(S, B)``. Sharing the weights between series is what makes a ratio (loss / weight) and a
-    paired difference (model B - model A) resample the same rows.
+    Each position's key (its global index, or its group's key) is hashed into one of
+    :data:`BUCKETS` buckets, and every position of a bucket gets the bucket's Poisson(1) weight
+    in each replicate: the weights are still a pure function of (seed, key, replicate), but the
+    streaming pass only adds each position's values into its bucket, a few nanoseconds a
+    position instead of a draw per position and replicate. :meth:`value` then draws the
+    ``(buckets, B)`` weights once, over the occupied buckets, and returns the ``(S, B)``
+    replicate sums ``sum_i w[bucket_i, b] * series[s][i]``. Sharing the weights between series
+    is what makes a ratio (loss / weight) and a paired difference (model B - model A) resample
+    the same rows.
+
+    Resampling random buckets of positions instead of positions keeps the bootstrap's variance:
+    a bucket's positions are an independent random draw from all positions, so the
+    cross-products of their deviations from the mean cancel in expectation (the variance is
+    ``1 - 1/BUCKETS`` of the positions' own). A fixed assignment (say, position modulo the
+    number of buckets) would not do: on data sorted by loss it would shrink the interval.
+
+    A bucket's sum is the ``np.bincount`` of an aligned :data:`SPAN` of positions in position
+    order, then the spans' sums are added over the binary tree of their indices
+    (:class:`TreeSum`): a span cut by a chunk boundary waits (``pending``) until its other
+    pieces arrive, from the next chunk or a merged partial. So the interval is identical to the
+    last bit for any chunking, worker count or engine.
+    """
+
+    def __init__(self, series: int, replicates: int, seed: int) -> None:
+        if replicates < 1:
+            raise ValueError("replicates must be positive")
+        self.series = series
+        self.replicates = replicates
+        self.seed = seed
+        self.spans = TreeSum((series, BUCKETS))  # complete spans, each a leaf at its index
+        # pieces of spans not seen whole: (first position, buckets, (S, n) values), and how many
+        # positions of each such span they hold
+        self.pending: list[tuple[int, np.ndarray, np.ndarray]] = []
+        self.filled: dict[int, int] = {}
+
+    def spawn(self) -> BootstrapSums:
+        return BootstrapSums(self.series, self.replicates, self.seed)
+
+    def add(self, start: int, keys: np.ndarray, series: list[np.ndarray]) -> None:
+        """Add the values of positions ``start .. start+n-1`` (their keys, one array a series)."""
+        n = keys.shape[0]
+        if n == 0:
+            return
+        buckets = bucket_of(keys, self.seed)
+        values = scratch("bucket-values", (self.series, n))
+        for s, v in enumerate(series):
+            values[s] = np.asarray(v).reshape(-1)
+        pos, off = start, 0
+        while off < n:
+            end = min(n, off + SPAN - pos % SPAN)
+            if pos % SPAN == 0 and end - off == SPAN:
+                self._push(pos // SPAN, buckets[off:end], values[:, off:end])
+            else:  # kept compact: a bucket fits 16 bits
+                self._pend((pos, buckets[off:end].astype(np.uint16), values[:, off:end].copy()))
+            pos, off = pos + end - off, end
+
+    def merge(self, other: BootstrapSums) -> None:
+        """Add a partial of the positions that come after this one's (in position order)."""
+        first = _first_span(other.spans)
+        for piece in other.pending:  # other's first span: may complete one of ours
+            if first is None or piece[0] // SPAN < first:
+                self._pend(piece)
+        with _sums_may_not_overflow():
+            self.spans.merge(other.spans)
+        for piece in other.pending:  # other's last span: after its complete ones
+            if first is not None and piece[0] // SPAN > first:
+                self._pend(piece)
+
+    def value(self) -> np.ndarray:
+        """``(S, B)`` replicate sums."""
+        totals = self._bucket_totals()
+        occupied = np.flatnonzero(np.any(totals != 0.0, axis=0))
+        draws = _RowBootstrap(self.series, self.replicates, self.seed)
+        if occupied.size:
+            draws.add(0, occupied.astype(np.uint64), [t[occupied] for t in totals])
+        return draws.value()
+
+    def _bucket_totals(self) -> np.ndarray:
+        """``(S, BUCKETS)`` sums of the positions of each bucket: the spans still pending (the
+        last one, or the first of a run that does not start at 0) are summed as they are."""
+        first = _first_span(self.spans)
+        tree = TreeSum((self.series, BUCKETS))
+        head = [p for p in self.pending if first is not None and p[0] // SPAN < first]
+        tail = [p for p in self.pending if first is None or p[0] // SPAN > first]
+        with _sums_may_not_overflow():
+            for pieces in (head, None, tail):
+                if pieces is None:
+                    tree.merge(self.spans)
+                    continue
+                for span in sorted({p[0] // SPAN for p in pieces}):
+                    part = [p for p in pieces if p[0] // SPAN == span]
+                    tree.add_node(0, span, self._pieces_sums(part))
+        return tree.value()
+
+    def _pend(self, piece: tuple[int, np.ndarray, np.ndarray]) -> None:
+        span = piece[0] // SPAN
+        self.pending.append(piece)
+        self.filled[span] = self.filled.get(span, 0) + piece[1].size
+        if self.filled[span] == SPAN:  # whole: its sums join the tree
+            del self.filled[span]
+            mine = [p for p in self.pending if p[0] // SPAN == span]
+            self.pending = [p for p in self.pending if p[0] // SPAN != span]
+            with _sums_may_not_overflow():
+                self.spans.add_node(0, span, self._pieces_sums(mine))
+
+    def _push(self, span: int, buckets: np.ndarray, values: np.ndarray) -> None:
+        """Add a whole span: ``np.bincount`` adds each position's value to its bucket in
+        position order, starting from 0.0."""
+        node = np.empty((self.series, BUCKETS))
+        for s in range(self.series):
+            node[s] = np.bincount(buckets, weights=values[s], minlength=BUCKETS)
+        _check_finite(node, [values])
+        with _sums_may_not_overflow():
+            self.spans.add_node(0, span, node)
+
+    def _pieces_sums(self, pieces: list[tuple[int, np.ndarray, np.ndarray]]) -> np.ndarray:
+        """The bucket sums of a span's pieces: the same additions in the same order as
+        :meth:`_push` makes on the whole span (``np.add.at`` adds one position after another,
+        like ``np.bincount``), without joining the pieces first."""
+        node = np.zeros((self.series, BUCKETS))
+        for _, buckets, values in sorted(pieces, key=lambda p: p[0]):
+            for s in range(self.series):
+                np.add.at(node[s], buckets, values[s])
+        _check_finite(node, [p[2] for p in pieces])
+        return node
+
+
+def _first_span(tree: TreeSum) -> int | None:
+    """The index of the first span in a tree of spans (None when it has none)."""
+    if not tree.stack:
+        return None
+    level, index = tree.stack[0][:2]
+    return index << level
+
+
+def _check_finite(node: np.ndarray, values: list[np.ndarray]) -> None:
+    """``np.bincount`` and ``np.add.at`` overflow silently: finite values whose bucket sum is
+    not finite are the overflow error."""
+    if not np.isfinite(node).all() and all(np.isfinite(v).all() for v in values):
+        raise _overflow()
+
+
+class _RowBootstrap:
+    """Replicate sums ``sum_i w[key_i, b] * series[s][i]`` with a weight draw per position.
+
+    :class:`BootstrapSums` uses it once, at the end, over the occupied buckets. ``add(start,
+    keys, series)`` draws the ``(n, B)`` weights of the keys once and adds the weighted series
+    into a :class:`TreeSum` of shape ``(S, B)``.
     """
 
     #: Positions per block of the general path: bounds the ``(block, S, B)`` temporaries
@@ -512,9 +687,6 @@ class BootstrapSums:
         self.replicates = replicates
         self.seed = seed
         self.sums = TreeSum((series, replicates))
-
-    def spawn(self) -> BootstrapSums:
-        return BootstrapSums(self.series, self.replicates, self.seed)
 
     def add(self, start: int, keys: np.ndarray, series: list[np.ndarray]) -> None:
         """Add ``sum_i w[i, b] * series[s][i]`` over positions ``start .. start+n-1``.
@@ -576,9 +748,6 @@ class BootstrapSums:
                 np.multiply(wf, v[a : a + R, None], out=ping)
                 _halve_into(ping, pong, node[s])
             self.sums.add_node(level, (start + a) >> level, node)
-
-    def merge(self, other: BootstrapSums) -> None:
-        self.sums.merge(other.sums)
 
     def value(self) -> np.ndarray:
         """``(S, B)`` replicate sums."""

@@ -3,9 +3,11 @@
 The driver (this process) opens the inputs only for their metadata, plans the canonical chunk
 grid (:func:`cecli.readers.plan.plan_chunks`: each PREDS file cut into ranges of ``chunk_rows``
 rows, exactly the local engine's chunks) and maps a task over it with ``client.map`` (explicit
-keys, retries). Each task reads its own slice from the files -- the data never travels from the
-driver -- runs the same chunk kernel as the local engine (:mod:`._kernels`) and returns the chunk's
-partial accumulator. The driver
+keys, retries; small chunks batched, :data:`TASK_BYTES`). The opened inputs travel once, with
+the run's task description (:class:`~cecli.readers.plan.Shipped`: every Parquet footer
+included), so no worker lists a folder or reads a footer again. Each task reads its own slices
+from the files -- the data never travels from the driver -- runs the same chunk kernel as the
+local engine (:mod:`._kernels`) and returns the chunks' partial accumulators. The driver
 merges the partials strictly in chunk order, as the local engine does, so the loss, every
 measure, the per-class table and the bootstrap interval are the local engine's, bit for bit.
 
@@ -14,8 +16,9 @@ are streamed instead: the driver reads the batches and ships them to the workers
 (``client.scatter`` + ``submit``, at most two per worker thread in flight).
 
 Per-sample output (``-o``) is a Parquet dataset: each task writes ``part-NNNNN.parquet`` (one
-per chunk, a deterministic name, so a retried task replaces its part) into a temporary folder
-beside the target; the driver writes ``_SUCCESS`` last and renames the folder into place.
+per task -- all its chunks' rows, in chunk order -- under a deterministic name, so a retried
+task replaces its part) into a temporary folder beside the target; the driver writes
+``_SUCCESS`` last and renames the folder into place.
 
 Reaching the cluster (addresses, timeouts, version checks) is :mod:`._cluster`'s. dask is
 imported only when this engine runs (``pip install 'cecli[dask]'``).
@@ -24,6 +27,7 @@ imported only when this engine runs (``pip install 'cecli[dask]'``).
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import time
 import uuid
@@ -33,11 +37,21 @@ from concurrent.futures import CancelledError
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from .._version import __version__
 from ..errors import CecliError, EngineError, InputError, OutputError, UsageError
 from ..readers import Batch, Inputs
 from ..readers.base import local_path
-from ..readers.plan import ChunkTask, InputSpec, group_chunks, plan_chunks, read_chunks
+from ..readers.plan import (
+    ChunkTask,
+    InputSpec,
+    Shipped,
+    Span,
+    group_chunks,
+    plan_chunks,
+    read_spans,
+)
 from ..writers import DatasetWriter, part_name, write_part
 from ._cluster import LOST_ENV, LOST_TIMEOUT, connect, seconds
 from ._engine import Engine, Job, Plan
@@ -53,6 +67,9 @@ RETRIES = 2
 SETTLE_TIMEOUT = 60.0
 #: Seconds between looks at the cluster while a task runs.
 POLL = 0.5
+#: Bytes of predictions a planned task reads at least (small chunks batched, up to
+#: :data:`~cecli.readers.plan.BATCH` of them): a task costs the scheduler milliseconds.
+TASK_BYTES = 16 << 20
 
 
 # -- the tasks -----------------------------------------------------------------------------
@@ -68,6 +85,7 @@ class DaskTask:
     out: str | None = None  # the dataset's temporary folder
     width: int = 5
     version: str = __version__
+    opened: Shipped | None = None  # the driver's opened inputs (planned runs)
 
     def part_path(self, index: int) -> str:
         assert self.out is not None
@@ -75,10 +93,21 @@ class DaskTask:
 
     def __call__(self, batch: Batch, index: int) -> ChunkOut:
         out = self.kernel(batch, index)
-        if self.out is not None and out.loss_rows is not None:
-            write_part(self.part_path(index), out.loss_rows)
-            out.loss_rows = None  # rows for stdout (-o -) travel back to the driver
+        self.write([out], index)
         return out
+
+    def write(self, outs: list[ChunkOut], part: int) -> None:
+        """The ``-o`` rows of consecutive chunks as one part (rows for stdout, ``-o -``,
+        travel back to the driver instead)."""
+        rows = [o.loss_rows for o in outs if o.loss_rows is not None]
+        if self.out is None or not rows:
+            return
+        columns = rows[0] if len(rows) == 1 else {
+            k: np.concatenate([r[k] for r in rows]) for k in rows[0]
+        }
+        write_part(self.part_path(part), columns)
+        for o in outs:
+            o.loss_rows = None
 
 
 @dataclass
@@ -103,18 +132,24 @@ def _refused(work: DaskTask) -> Done | None:
     return Done(__version__, [])
 
 
-def _run_planned(tasks: list[ChunkTask], work: DaskTask) -> Done:
-    """A task: read a run of planned chunks from the files and run the kernel on each. A
-    data error ends the run and travels back as a value (retrying cannot help)."""
+def _run_planned(spans: list[Span], part: int, work: DaskTask) -> Done:
+    """A task: read a run of planned chunks from the files, run the kernel on each and write
+    their ``-o`` rows as part ``part``. A data error ends the run and travels back as a value
+    (retrying cannot help)."""
     refused = _refused(work)
     if refused is not None:
         return refused
+    assert work.opened is not None  # planned runs ship their opened inputs
     out: list[ChunkOut] = []
     try:
-        for task, batch in zip(tasks, read_chunks(tasks), strict=True):
-            out.append(work(batch, task.index))
+        for (index, _, _), batch in zip(spans, read_spans(spans, work.opened), strict=True):
+            out.append(work.kernel(batch, index))
     except CecliError as exc:
-        out.append(ChunkOut(tasks[len(out)].index, error=exc))
+        return Done(__version__, [*out, ChunkOut(spans[len(out)][0], error=exc)])
+    try:
+        work.write(out, part)
+    except CecliError as exc:  # the part cannot be written: the run's error, at its first chunk
+        return Done(__version__, [ChunkOut(spans[0][0], error=exc)])
     return Done(__version__, out)
 
 
@@ -169,8 +204,9 @@ class _Flight:
 
     def map_planned(self, groups: list[list[ChunkTask]]) -> None:
         keys = [f"cecli-chunks-{self.token}-{i}" for i in range(len(groups))]
+        spans = [[t.span for t in group] for group in groups]  # cheap to tokenize and ship
         futures = self.client.map(
-            _run_planned, groups, work=self.work, key=keys, retries=RETRIES
+            _run_planned, spans, range(len(groups)), work=self.work, key=keys, retries=RETRIES
         )
         self.pending.extend((f, None) for f in futures)
 
@@ -286,7 +322,7 @@ def _checked(done: Any) -> list[ChunkOut]:
 def _results(
     client: Any,
     work: DaskTask,
-    tasks: list[ChunkTask] | None,
+    groups: list[list[ChunkTask]] | None,
     inputs: Inputs,
     chunk_rows: int,
     token: str,
@@ -296,8 +332,8 @@ def _results(
     flight = _Flight(client, work, token)
     finished = False
     try:
-        if tasks is not None:
-            flight.map_planned(group_chunks(tasks, chunk_rows))
+        if groups is not None:
+            flight.map_planned(groups)
         else:
             window = 2 * max(1, sum(client.nthreads().values()))
             for k, batch in enumerate(inputs.batches(chunk_rows)):
@@ -349,19 +385,23 @@ class DaskEngine(Engine):
         }
         inputs = plan.inputs
         tasks = plan_chunks(spec, inputs, plan.chunk_rows)
+        groups = None
+        if tasks is not None:
+            row_bytes = max(1, math.prod(inputs.sample_shape)) * inputs.dtype.itemsize
+            groups = group_chunks(tasks, max(plan.chunk_rows, TASK_BYTES // row_bytes))
         job.outputs.open_loss(())
         dataset = job.outputs.dataset
-        work = DaskTask(job.kernel)
+        work = DaskTask(job.kernel, opened=Shipped(inputs, token) if tasks else None)
         if dataset is not None:
             work.out = dataset.tmp
-            work.width = max(5, len(str(len(tasks) - 1))) if tasks else 5
+            work.width = max(5, len(str(len(groups) - 1))) if groups else 5
         count = 0
         # errors about the cluster or the options are raised as they are, not as the inputs'
         with located(inputs, keep=(EngineError, UsageError)):
             with (
                 connect(self.scheduler, self.workers) as client,
                 contextlib.closing(
-                    _results(client, work, tasks, inputs, plan.chunk_rows, token)
+                    _results(client, work, groups, inputs, plan.chunk_rows, token)
                 ) as outs,
             ):
                 for out in outs:
@@ -371,14 +411,15 @@ class DaskEngine(Engine):
                     count += 1
             job.finish()
             if dataset is not None:
-                width = _widen(dataset, count, work.width)
+                parts = len(groups) if groups is not None else count  # streamed: one a chunk
+                width = _widen(dataset, parts, work.width)
                 marker = {
                     "command": job.command,
-                    "parts": count,
+                    "parts": parts,
                     "rows": inputs.rows,
                     "version": __version__,
                 }
-                job.parts = (count, width, marker)
+                job.parts = (parts, width, marker)
 
 
 def _widen(dataset: DatasetWriter, count: int, width: int) -> int:

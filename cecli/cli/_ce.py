@@ -44,7 +44,7 @@ def ce(  # registered twice, as `ce` and as `nll`: the command's name is ctx.inf
     top_k: opt.TopK = 0,
     per_class: opt.PerClass = False,
     ece: opt.Ece = False,
-    ece_bins: opt.EceBins = 0,
+    ece_bins: opt.EceBins = None,
     ci: opt.Ci = None,
     bootstrap: opt.Bootstrap = DEFAULT_BOOTSTRAP,
     seed: opt.Seed = DEFAULT_SEED,

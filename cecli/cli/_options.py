@@ -70,7 +70,7 @@ TopK = Annotated[int, _measures("--top-k", help="Also report top-k accuracy (tie
 PerClass = Annotated[bool, _measures("--per-class", help="A per-class breakdown (bce: per label).")]
 Ece = Annotated[bool, _measures("--ece", help="Expected calibration error (15 bins; bce: per label and pooled).")]
 Threshold = Annotated[float | None, _measures("--threshold", help="Decision threshold of accuracy (default: 0 on logits, 0.5 on probabilities).", show_default=False)]
-EceBins = Annotated[int, _measures("--ece-bins", help="Expected calibration error with N bins.")]
+EceBins = Annotated[int | None, _measures("--ece-bins", min=1, help="Expected calibration error with N bins (at least 1).", show_default=False)]
 Ci = Annotated[float | None, _measures("--ci", help="Bootstrap confidence interval (compare: of the delta) at this level, e.g. 0.95.")]
 Bootstrap = Annotated[int, _measures("--bootstrap", help="Bootstrap replicates for --ci.")]
 Seed = Annotated[int, _measures("--seed", help="Seed of the bootstrap (in the signature).")]

@@ -50,7 +50,10 @@ def measures(o: Params) -> Any:
     """What to report besides the loss."""
     from ..accumulate.spec import Measures
 
-    return Measures(**_given(o, _MEASURES))
+    given = _given(o, _MEASURES)
+    if given.get("ece_bins") is None:  # not given (an explicit 0 is refused by the option)
+        given.pop("ece_bins", None)
+    return Measures(**given)
 
 
 def run_spec(o: Params, progress: Any = None) -> Any:

@@ -18,7 +18,7 @@ from cecli.errors import InputError, first_line
 from cecli.readers._arrow import arrow
 from cecli.readers.base import check_local_file, expand_glob, is_glob, is_uri
 
-__all__ = ["PARQUET_EXT", "filesystem", "hive_keys", "list_parquet"]
+__all__ = ["PARQUET_EXT", "filesystem", "hive_keys", "list_parquet", "list_parquet_sized"]
 
 PARQUET_EXT = (".parquet", ".pq", ".parq")
 
@@ -70,6 +70,13 @@ def _wanted(name: str) -> bool:
 
 def list_parquet(path: str) -> tuple[Any, list[str], str | None]:
     """``(filesystem or None, files sorted by path, dataset root or None)`` for ``path``."""
+    fs, files, root, _ = list_parquet_sized(path)
+    return fs, files, root
+
+
+def list_parquet_sized(path: str) -> tuple[Any, list[str], str | None, list[int] | None]:
+    """:func:`list_parquet` and, for a URI, each file's size as the listing gave it (opening
+    a file of known size costs an object store no HEAD request); None for local paths."""
     if is_uri(path):
         try:
             return _list_uri(path)
@@ -79,31 +86,31 @@ def list_parquet(path: str) -> tuple[Any, list[str], str | None]:
                 file=path,
                 fix="check the endpoint (AWS_ENDPOINT_URL), the network and the credentials",
             ) from None
-    return _list_local(path)
+    return (*_list_local(path), None)
 
 
-def _list_uri(path: str) -> tuple[Any, list[str], str | None]:
+def _list_uri(path: str) -> tuple[Any, list[str], str | None, list[int]]:
     pafs = arrow("pyarrow.fs")
     fs, p = filesystem(path)
     if is_glob(p):
         root = p[: min(p.index(c) for c in "*?[" if c in p)].rsplit("/", 1)[0]
         infos = fs.get_file_info(pafs.FileSelector(root, recursive=True))
-        files = sorted(
-            i.path
+        found = sorted(
+            (i.path, i.size)
             for i in infos
             if i.type == pafs.FileType.File and fnmatch.fnmatchcase(i.path, p)
         )
-        return fs, files, root
+        return fs, [f for f, _ in found], root, [n for _, n in found]
     info = fs.get_file_info(p)
     if info.type == pafs.FileType.NotFound:
         raise InputError("no such file or prefix", file=path, fix="check the URI")
     if info.type == pafs.FileType.Directory:
         infos = fs.get_file_info(pafs.FileSelector(p, recursive=True))
-        files = sorted(
-            i.path for i in infos if i.type == pafs.FileType.File and _wanted(i.path)
+        found = sorted(
+            (i.path, i.size) for i in infos if i.type == pafs.FileType.File and _wanted(i.path)
         )
-        return fs, files, p
-    return fs, [p], None
+        return fs, [f for f, _ in found], p, [n for _, n in found]
+    return fs, [p], None, [info.size]
 
 
 def _check_endpoint(endpoint: str, uri: str) -> None:

@@ -109,6 +109,7 @@ class MappedArray:
         label: str,
     ) -> None:
         self.path = path
+        self._args = (os.path.abspath(path), offset, shape, fortran, dtype, label)
         nbytes = math.prod(shape) * dtype.itemsize  # Python ints: a forged shape cannot wrap
         size = os.path.getsize(path)
         if offset + nbytes > size:
@@ -137,6 +138,11 @@ class MappedArray:
         self.offset = offset
         self.row_bytes = nbytes // shape[0] if shape and shape[0] else 0
         self.strided = not self.array.flags.c_contiguous
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled as how to map it (a map cannot travel): another process of a plan maps
+        the same file again, by its absolute path."""
+        return (MappedArray, self._args)
 
     def rows(self, lo: int, hi: int) -> np.ndarray[Any, Any]:
         """Rows ``lo:hi``: a view of the map, or for Fortran order a fresh copy read with
@@ -181,6 +187,7 @@ class ArraySource(Source):
     """An array (mapped, streamed or in memory) served in row slices as one field."""
 
     _map: MappedArray | None = None
+    _base: MappedArray | None = None
 
     def _start(self, path: str, fmt: str, label: str) -> None:
         self.label = label
@@ -195,6 +202,7 @@ class ArraySource(Source):
             return False
         preds = self.field == "preds"
         self.array = array.reshape(-1, 1) if preds else array
+        self._base = self._map  # what the view maps (for pickling)
         self._map = None  # rows come from the view of the mapped array
         self.unbatched = False
         self.sample_shape = (1,) if preds else ()
@@ -252,6 +260,22 @@ class ArraySource(Source):
     def close(self) -> None:
         if self._map is not None:
             self._map.close()
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled without its data: a view of a mapped file travels as the map (which maps
+        the file again where it is unpickled) and the view's shape."""
+        state = self.__dict__.copy()
+        base = state.get("_base") or state.get("_map")
+        if base is not None and state.get("array") is not None:
+            state["array"] = None
+            state["_view_shape"] = self.array.shape
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        base = state.get("_base") or state.get("_map")
+        if base is not None and "_view_shape" in state:
+            self.array = base.array.reshape(state["_view_shape"])
 
 
 class NpySource(ArraySource):

@@ -1,13 +1,17 @@
 """Parquet inputs: a file, a directory, a glob, a hive-partitioned dataset, an ``s3://`` URI.
 
 The files of a directory or glob are read in a fixed documented order: **sorted by path**.
-Every footer is read when the source opens (row counts, schemas: each file must have the
-columns the first one has, with the same logit columns), then the files are streamed one at a
+Every footer is read when the source opens, :data:`FOOTER_THREADS` at a time (row counts,
+schemas: each file must have the columns the first one has, with the same logit columns); an
+object store's footer costs one GET (the listing gave the size). A source pickles with its
+footers, so another process of a plan reads none again. Then the files are streamed one at a
 time with ``ParquetFile(pre_buffer=False, buffer_size=256 KiB).iter_batches``: buffered page
 reads keep memory near one batch plus arrow's per-column page buffers, even for a huge row
 group (measured: a 160 MB single-row-group list column streams at ~85 MB over baseline). Wide
 tables pay those buffers per column (~2-3 MB each for 64 float64 columns), so for many classes
-a ``list`` / ``fixed_size_list`` column is the economical layout. Hive partition keys are
+a ``list`` / ``fixed_size_list`` column is the economical layout. An object store's file whose
+row groups are small (:data:`PRE_BUFFER_BYTES`) is pre-buffered instead: a row group's columns
+in one request, not one request per column and page. Hive partition keys are
 ordinary columns (e.g. ``--group-col doc``), never logits. Errors name the file of the dataset
 and the 1-based row inside it.
 """
@@ -16,7 +20,9 @@ from __future__ import annotations
 
 import bisect
 import math
+import os
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -30,7 +36,7 @@ from cecli.readers.base import (
     SourceInfo,
 )
 from cecli.readers.convert import widest_float
-from cecli.readers.dataset import hive_keys, list_parquet
+from cecli.readers.dataset import hive_keys, list_parquet_sized
 from cecli.readers.labels import SAMPLE
 from cecli.readers.roles import Evidence, column_kind, pandas_index_columns, resolve_roles
 from cecli.readers.table import TableSource
@@ -39,6 +45,11 @@ __all__ = ["ParquetSource"]
 
 BUFFER = 1 << 18
 ROW_NOTE = "rows are 1-based within the file"
+FOOTER_THREADS = 16
+"""Footers read at once when a source opens (an object store answers each in milliseconds)."""
+PRE_BUFFER_BYTES = 64 << 20
+"""An object store's file whose row groups are all at most this big is read a row group's
+columns per request (``pre_buffer``), not one request per column and page."""
 LIST_READ_BYTES = 1 << 20
 """At most this many bytes of a list column's logits per pyarrow batch (a chunk is combined
 from several). pyarrow's nested-column reader keeps its repetition and definition levels (two
@@ -69,11 +80,15 @@ class ParquetSource(TableSource):
         self.info = SourceInfo(path=path, format="parquet", rows=None)
         self.width_from: str | None = None
         """The file whose first row gave a list column's class count."""
+        self.sizes: list[int] | None = None
+        """Each file's size, when the listing gave it (an object store's)."""
+        self.cwd = ""
+        """The folder relative local names are opened from, in another process of a plan."""
         if data is not None:
             self.fs, self.files, root = None, ["-"], None
             self._data: Any = pa.py_buffer(data)
         else:
-            self.fs, self.files, root = list_parquet(path)
+            self.fs, self.files, root, self.sizes = list_parquet_sized(path)
             self._data = None
         self.seekable = data is None  # stdin cannot be read again elsewhere
         if not self.files:
@@ -88,7 +103,7 @@ class ParquetSource(TableSource):
             if root is not None and data is None
             else ([{} for _ in self.files], None)
         )
-        self.metas = [self._meta(i) for i in range(len(self.files))]
+        self.metas = self._footers()
         schemas = [self._schema(i) for i in range(len(self.files))]
         first = schemas[0]
         kinds = {f.name: column_kind(f.type) for f in first}
@@ -133,6 +148,13 @@ class ParquetSource(TableSource):
         )
         self.converter.classes_from = self.width_from
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled with its footers (another process of a plan reads no footer again), and
+        the folder its relative local names mean."""
+        state = self.__dict__.copy()
+        state["cwd"] = os.getcwd()
+        return state
+
     # -- opening -------------------------------------------------------------------------
     def _open(self, i: int) -> Any:
         pq = arrow("pyarrow.parquet")
@@ -143,10 +165,29 @@ class ParquetSource(TableSource):
                 return pq.ParquetFile(pa.BufferReader(self._data), pre_buffer=False)
             meta = self.metas[i] if hasattr(self, "metas") else None
             return pq.ParquetFile(
-                name, filesystem=self.fs, metadata=meta, pre_buffer=False, buffer_size=BUFFER
+                os.path.join(self.cwd, name) if self.fs is None else name,
+                filesystem=self.fs,
+                metadata=meta,
+                pre_buffer=self.fs is not None and meta is not None and _small_groups(meta),
+                buffer_size=BUFFER,
             )
         except (pa.ArrowException, OSError, UnicodeDecodeError) as exc:
             raise _bad_file(self._display(i), exc) from None
+
+    def _footers(self) -> list[Any]:
+        """Every file's footer, read :data:`FOOTER_THREADS` at a time (the first unreadable
+        file in path order is the error)."""
+        n = len(self.files)
+        if n == 1:
+            return [self._meta(0)]
+        arrow("pyarrow.parquet")  # imported once, before threads race to import them
+        if self.sizes is not None:
+            arrow("pyarrow.dataset")
+        pool = ThreadPoolExecutor(min(FOOTER_THREADS, n), thread_name_prefix="cecli-footer")
+        try:
+            return list(pool.map(self._meta, range(n)))
+        finally:
+            pool.shutdown(cancel_futures=True)
 
     def _display(self, i: int) -> str:
         name = self.files[i]
@@ -157,6 +198,16 @@ class ParquetSource(TableSource):
         return name
 
     def _meta(self, i: int) -> Any:
+        if self.sizes is not None:  # an object store's file of known size: one GET, no HEAD
+            ds = arrow("pyarrow.dataset")
+            pa = arrow()
+            try:
+                fragment = ds.ParquetFileFormat().make_fragment(
+                    self.files[i], filesystem=self.fs, file_size=self.sizes[i]
+                )
+                return fragment.metadata
+            except (pa.ArrowException, OSError, UnicodeDecodeError) as exc:
+                raise _bad_file(self._display(i), exc) from None
         pf = self._open(i)
         try:
             return pf.metadata
@@ -398,6 +449,12 @@ class ParquetSource(TableSource):
 
     def close(self) -> None:
         pass
+
+
+def _small_groups(meta: Any) -> bool:
+    return all(
+        meta.row_group(g).total_byte_size <= PRE_BUFFER_BYTES for g in range(meta.num_row_groups)
+    )
 
 
 def _bad_file(name: str, exc: BaseException) -> InputError:
