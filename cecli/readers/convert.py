@@ -126,6 +126,8 @@ class BatchConverter:
         self.note = row_note
         self._index: list[int] = []
         self._index_for: list[str] | None = None
+        self._float64_for: Any = None
+        """The last schema whose logit columns were all float64."""
         self.ragged: str | None = None
         """``logits`` / ``logprobs``: rows of many tokens (:mod:`cecli.readers.ragged`)."""
         self.lp = False
@@ -220,17 +222,18 @@ class BatchConverter:
         if roles.list_col is not None:
             return self._list(batch.column(roles.list_col), start, roles.list_col)
         n = batch.num_rows
-        every = batch.columns  # by position: looking 1000 columns up by name costs ~2 ms a batch
         index = self._logit_index(batch)
+        stacked = self._stack(batch, index)
+        if stacked is not None:
+            dtype = self.dtype or np.dtype(np.float64)
+            if dtype == np.float32 and not _exact32(stacked):
+                dtype = np.dtype(np.float64)  # see below: keep values float32 cannot hold
+            return stacked if stacked.dtype == dtype else stacked.astype(dtype)
+        every = batch.columns  # by position: looking 1000 columns up by name costs ~2 ms a batch
         cols = [every[i] for i in index]
         dtype = self.dtype or widest_float([c.type for c in cols])
         if self.binary and len(cols) == 1:
             return self._numeric(cols[0], start, roles.logits[0], dtype)
-        stacked = self._stack(batch, cols)
-        if stacked is not None:
-            if dtype == np.float32 and not _exact32(stacked):
-                dtype = np.dtype(np.float64)  # see below: keep values float32 cannot hold
-            return stacked if stacked.dtype == dtype else stacked.astype(dtype)
         values = [self._numeric(c, start, nm) for nm, c in zip(roles.logits, cols, strict=True)]
         if dtype == np.float32 and not all(_exact32(v) for v in values):
             # The text was judged float32 output from its first block, but this block holds
@@ -249,16 +252,23 @@ class BatchConverter:
             self._index_for = names
         return self._index
 
-    def _stack(self, batch: Any, cols: list[Any]) -> np.ndarray[Any, Any] | None:
+    def _stack(self, batch: Any, index: list[int]) -> np.ndarray[Any, Any] | None:
         """All logit columns at once, row-major, in one pyarrow call (``to_tensor``), when they
         are all float64 without nulls: the usual CSV block. For 1000 columns this replaces a
         thousand conversions per block. ``None`` leaves the column-by-column path (which also
-        produces the precise errors)."""
+        produces the precise errors). The types are looked at once per schema (in Python,
+        1000 columns cost ~5 ms a batch)."""
         pa = arrow()
-        if len(cols) < 2 or any(c.null_count or c.type != pa.float64() for c in cols):
+        if len(index) < 2:
             return None
-        sub = batch.select(self._logit_index(batch))
-        try:
+        schema = batch.schema
+        if self._float64_for is None or not schema.equals(self._float64_for):
+            types = schema.types
+            if any(types[i] != pa.float64() for i in index):
+                return None
+            self._float64_for = schema
+        sub = batch.select(index)
+        try:  # a null is a TypeError (ArrowTypeError): the column path names its row
             return np.asarray(sub.to_tensor(row_major=True))
         except (AttributeError, TypeError, pa.ArrowInvalid, pa.ArrowNotImplementedError):
             return None  # older pyarrow without RecordBatch.to_tensor

@@ -2,10 +2,14 @@
 
 Two passes over the head of the file, one over the rest: a *sniff* reads the first block
 (~1 MiB) with type inference to learn the columns and decide their roles; the *stream* reads
-the whole file again in ``BLOCK``-sized blocks with the types fixed (logit and weight columns
-float64), so a value that does not parse is an error, never a silently string-typed column.
-Stdin is read once: its head is kept in memory and replayed in front of the rest
-(:mod:`cecli.readers._stdin`).
+the whole file again with the types fixed (logit and weight columns float64), so a value that
+does not parse is an error, never a silently string-typed column. A file (local or remote,
+compressed or not) is streamed in blocks of whole rows parsed on several threads
+(:mod:`cecli.readers._blocks`, 2-4 MiB); a wide file of a few rows that fits in one block is
+sniffed whole and not read again when the sniff's types are the stream's. Stdin, and a file
+whose header line does not end in LF, go through pyarrow's streaming reader (``BLOCK``-sized
+blocks, one thread). Stdin is read once: its head is kept in memory and replayed in front of
+the rest (:mod:`cecli.readers._stdin`).
 
 pyarrow's errors carry a column and a value but no row; the row is found by re-reading the
 file from the failing block (only on the error path; for stdin, in a window of the last bytes
@@ -29,8 +33,10 @@ import numpy as np
 
 from cecli.errors import DataError, InputError
 from cecli.readers._arrow import arrow
+from cecli.readers._blocks import WIDE_BLOCK, block_size, line_blocks, parsed_in_order
 from cecli.readers._stdin import Replay
 from cecli.readers.base import (
+    COMPRESSIONS,
     Part,
     ReadOptions,
     SourceInfo,
@@ -47,6 +53,8 @@ __all__ = ["CsvSource"]
 SNIFF = 1 << 20
 BLOCK = 1 << 20
 HEADER_LIMIT = 256 << 20
+PARSE_THREADS = 4
+"""Threads parsing a file's blocks (at most the CPU count): each holds about one block."""
 WIDE_SNIFF = 2000
 """From this many columns on, :meth:`CsvSource._plain_numbers` types the plain numeric
 columns of the first block before pyarrow reads it."""
@@ -54,7 +62,7 @@ columns of the first block before pyarrow reads it."""
 without newlines is never read whole."""
 _NUMBER = r"^\s*[-+]?(\d+\.?\d*([eE][-+]?\d+)?|\.\d+([eE][-+]?\d+)?|inf|infinity|nan)\s*$"
 _CONVERSION = re.compile(
-    r"In CSV column #(\d+): CSV conversion error to (\w+): "
+    r"In CSV column #(\d+): (?:Row #\d+: )?CSV conversion error to (\w+): "
     r"invalid value '(.*)'",
     re.S,
 )
@@ -110,18 +118,28 @@ class CsvSource(TableSource):
         else:
             self._head = stdin.read(SNIFF)
         self._peek = b""  # the first bytes (the header, and a data row when short)
+        self._lf_header = False
+        """A file whose header line ends in LF (or CR LF): its blocks are cut at LFs."""
+        self._rows_done = 0
+        self._whole: Any = None
+        """The sniffed block, when it is the whole file (:meth:`_sniffed`)."""
         self._block = self._block_size()
         schema, first = self._sniff()
         # unnamed, empty columns (trailing commas, as spreadsheets export ranges) hold nothing
+        every = schema.names
         blank = {
-            i
-            for i, f in enumerate(schema)
-            if f.name == "" and first.column(i).null_count == first.num_rows
+            i for i, n in enumerate(every) if n == "" and first.column(i).null_count == first.num_rows
         }
-        names = [n for i, n in enumerate(schema.names) if i not in blank]
+        names = [n for i, n in enumerate(every) if i not in blank]
         check_duplicates(names, path)
         _check_utf8(schema, first, path)
-        kinds = {f.name: column_kind(f.type) for i, f in enumerate(schema) if i not in blank}
+        # per distinct type, not per column (100k columns hold a handful of types)
+        types = schema.types
+        kind_of = {t: column_kind(t) for t in set(types)}
+        kinds = {
+            n: kind_of[t] for i, (n, t) in enumerate(zip(every, types, strict=True)) if i not in blank
+        }
+        text_of = {t: str(t) for t in kind_of}
         for n, kind in kinds.items():  # a numeric column with a typo in the first block is
             if kind == "string" and _mostly_numeric(first.column(n)):  # still numeric
                 kinds[n] = "float"
@@ -134,7 +152,8 @@ class CsvSource(TableSource):
             need_target=need_target,
             aux_elsewhere=aux_elsewhere,
             evidence=Evidence(
-                values=lambda n: _first_values(first, n), types={f.name: str(f.type) for f in schema}
+                values=lambda n: _first_values(first, n),
+                types={n: text_of[t] for n, t in zip(every, types, strict=True)},
             ),
         )
         pa = arrow()
@@ -194,12 +213,7 @@ class CsvSource(TableSource):
         if (self.headerless or self._row_names) and self._column_names is not None:
             ropts.column_names = self._column_names
         popts = csv.ParseOptions(delimiter=self.delimiter)
-        copts = csv.ConvertOptions(
-            include_columns=include or [],
-            column_types=types or {},
-            strings_can_be_null=True,
-            null_values=NULLS,
-        )
+        copts = _convert_options(include, types)
         if all_strings:
             copts.column_types = {n: pa.string() for n in (include or [])}
         return csv.open_csv(src, read_options=ropts, parse_options=popts, convert_options=copts)
@@ -266,8 +280,12 @@ class CsvSource(TableSource):
                     if not piece:
                         break
                     end = piece.find(b"\n")
+                    line = piece[: end if end >= 0 else len(piece)]
+                    if b"\r" in line.rstrip(b"\r"):
+                        break  # CR line ends: pyarrow's own reader cuts those
                     if end >= 0:
                         header += end
+                        self._lf_header = True
                         break
                     header += len(piece)
         except (pa.ArrowException, OSError):
@@ -278,7 +296,12 @@ class CsvSource(TableSource):
                 file=self.info.path,
                 fix="is it a CSV? (one header line, then one line per row)",
             )
-        return max(BLOCK, 4 * (header + 1))
+        block = max(BLOCK, 4 * (header + 1))
+        if block > BLOCK and self._one_block(WIDE_BLOCK):
+            # a wide file of a few rows: sniffed whole, and the sniff is its stream (pyarrow
+            # costs ~10 us a column a block: 1 s a pass at 100k columns)
+            block = WIDE_BLOCK
+        return block
 
     def _plain_numbers(self) -> dict[str, Any] | None:
         """The types pyarrow would infer for the columns of a wide file's first block that
@@ -384,28 +407,47 @@ class CsvSource(TableSource):
             reader = self._open(True)
             schema = reader.schema
         try:
-            return schema, reader.read_next_batch()
+            first = reader.read_next_batch()
         except StopIteration:
             return schema, None
+        if self._one_block(self._block):
+            try:
+                reader.read_next_batch()
+            except StopIteration:
+                self._whole = first  # the stream would read this block again
+            except (arrow().ArrowInvalid, OSError):
+                pass  # the stream reports it
+        return schema, first
+
+    def _one_block(self, block: int) -> bool:
+        """A local, uncompressed file that fits in one block of ``block`` bytes."""
+        path = self.info.path
+        if self._stdin is not None or self._fs is not None or path.lower().endswith(COMPRESSIONS):
+            return False
+        try:
+            return os.path.getsize(path) <= block
+        except OSError:
+            return False
+
+    def _sniffed(self) -> list[Any] | None:
+        """The sniffed block when it is the whole file and holds every column the stream reads
+        in the type the stream would give it (a typo in a logit column is not: the stream
+        reports it)."""
+        whole = self._whole
+        if whole is None:
+            return None
+        schema = whole.schema
+        types = dict(zip(schema.names, schema.types, strict=True))
+        if any(types.get(name) != typ for name, typ in self.types.items()):
+            return None
+        return [whole]
 
     # -- streaming -----------------------------------------------------------------------
     def parts(self, chunk_rows: int) -> Iterator[Part]:
-        pa = arrow()
         start = 0
-        try:
-            # every column: no include list (pyarrow matches one by name in ~15 us a column)
-            cols = self.roles.columns()
-            every = len(cols) == len(self.schema.names) and set(cols) == set(self.schema.names)
-            reader = self._open(False, include=None if every else cols, types=self.types)
-        except (pa.ArrowInvalid, OSError) as exc:
-            raise self._translate(exc, 0) from None
-        while True:
-            try:
-                batch = reader.read_next_batch()
-            except StopIteration:
-                break
-            except (pa.ArrowInvalid, OSError) as exc:
-                raise self._translate(exc, start) from None
+        batches = self._sniffed() or (self._batches() if self._lf_header else self._streamed())
+        self._whole = None
+        for batch in batches:
             n = batch.num_rows
             if not n:
                 continue
@@ -413,7 +455,58 @@ class CsvSource(TableSource):
             for lo in range(0, n, chunk_rows):
                 yield part.slice(lo, min(n, lo + chunk_rows))
             start += n
+            self._rows_done = start
         self.info.rows = start
+
+    def _include(self) -> list[str] | None:
+        """The columns the stream reads; None for every column (pyarrow matches an included
+        column by name in ~15 us a column)."""
+        cols = self.roles.columns()
+        every = len(cols) == len(self.schema.names) and set(cols) == set(self.schema.names)
+        return None if every else cols
+
+    def _streamed(self) -> Iterator[Any]:
+        """The record batches of pyarrow's streaming reader (stdin, odd line ends)."""
+        pa = arrow()
+        try:
+            reader = self._open(False, include=self._include(), types=self.types)
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise self._translate(exc, 0) from None
+        while True:
+            try:
+                yield reader.read_next_batch()
+            except StopIteration:
+                return
+            except (pa.ArrowInvalid, OSError) as exc:
+                raise self._translate(exc, self._rows_done) from None
+
+    def _batches(self) -> Iterator[Any]:
+        """The record batches of a file's blocks parsed on several threads
+        (:mod:`cecli.readers._blocks`), in file order, with the same options as the stream."""
+        pa = arrow()
+        csv = arrow("pyarrow.csv")
+        names = list(self.schema.names)
+        popts = csv.ParseOptions(delimiter=self.delimiter)
+        copts = _convert_options(self._include(), self.types)
+
+        def parse(block: memoryview) -> list[Any]:
+            ropts = csv.ReadOptions(
+                column_names=names, use_threads=False, block_size=len(block) + 1
+            )
+            table = csv.read_csv(
+                pa.py_buffer(block), read_options=ropts, parse_options=popts, convert_options=copts
+            )
+            return list(table.to_batches())
+
+        threads = max(1, min(PARSE_THREADS, os.cpu_count() or 1))
+        try:
+            with self._open_stream() as stream:
+                size = max(block_size(len(names)), self._block)
+                blocks = line_blocks(stream, size, skip_line=not self.headerless)
+                for parsed in parsed_in_order(parse, blocks, threads):
+                    yield from parsed.result()
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise self._translate(exc, self._rows_done) from None
 
     # -- errors --------------------------------------------------------------------------
     def _translate(self, exc: BaseException, rows_done: int) -> Exception:
@@ -513,6 +606,15 @@ class CsvSource(TableSource):
         pass
 
 
+def _convert_options(include: list[str] | None, types: dict[str, Any] | None) -> Any:
+    return arrow("pyarrow.csv").ConvertOptions(
+        include_columns=include or [],
+        column_types=types or {},
+        strings_can_be_null=True,
+        null_values=NULLS,
+    )
+
+
 def _r_row_names(peek: bytes, header: list[str], sep: str) -> bool:
     """Whether the first data row (complete in ``peek``) has one field more than the header:
     R's ``write.table`` with row names, which writes no header cell over them."""
@@ -585,6 +687,8 @@ def _check_utf8(schema: Any, first: Any, path: str) -> None:
     """pyarrow types a column with bytes that are not UTF-8 as ``binary``; such a column would
     otherwise be dropped from the logits (not numeric) without a word."""
     pa = arrow()
+    if not any(pa.types.is_binary(t) for t in set(schema.types)):
+        return
     for f in schema:
         if not pa.types.is_binary(f.type):
             continue
