@@ -62,6 +62,46 @@ def test_quoted_line_ends_are_never_cut(tmp_path: Path) -> None:
     np.testing.assert_array_equal(target, y)
 
 
+def _with_ids(x: np.ndarray, y: np.ndarray, ids: list[str], header_extra: str = "") -> str:
+    head = ",".join(["id", *(f"c{j}{header_extra if j == 3 else ''}" for j in range(x.shape[1])), "label"])
+    rows = [
+        ",".join([i, *(repr(v) for v in row), str(t)])
+        for i, row, t in zip(ids, x.tolist(), y.tolist(), strict=True)
+    ]
+    return "\n".join([head, *rows]) + "\n"
+
+
+@pytest.mark.parametrize("late_quote", [500, 40_000])
+def test_a_quote_inside_unquoted_fields_reads_every_row(tmp_path: Path, late_quote: int) -> None:
+    """A class named ``12" pizza`` (a quote inside an unquoted header field, which pyarrow
+    reads literally) and an id ``5" tv`` in a data row: counting quotes to find safe cuts
+    dropped the rows before that id (a wrong loss, exit 0) or read nothing; then quoted ids
+    with line ends later in the file. Every row is read, in order."""
+    x, y = table()
+    ids = [f"r{i}" for i in range(ROWS)]
+    ids[late_quote] = '5" tv'
+    ids[late_quote + 7000] = '"multi\nline, ""quoted"""'
+    path = tmp_path / "q.csv"
+    path.write_text(_with_ids(x, y, ids, header_extra='" pizza'))
+    assert path.stat().st_size > 3 * block_size(22)
+    cols = ",".join(f"c{j}" + ('" pizza' if j == 3 else "") for j in range(20))
+    preds, target = read(path, logit_cols=cols, target_col="label", id_col="id")
+    np.testing.assert_array_equal(preds, x)
+    np.testing.assert_array_equal(target, y)
+
+
+def test_ids_keep_the_first_blocks_type_in_every_block(tmp_path: Path) -> None:
+    """Ids ``s0``... then zero-padded digits past the first block: a block parsed on its own
+    inferred integers, so ids lost their zeros (and a Parquet -o had two schemas)."""
+    x, y = table()
+    ids = [f"s{i}" if i < 2000 else f"{i:09d}" for i in range(ROWS)]
+    path = tmp_path / "ids.csv"
+    path.write_text(_with_ids(x, y, ids))
+    with open_inputs(str(path), None, ReadOptions(id_col="id")) as inputs:  # type: ignore[arg-type]
+        got = [str(v) for b in inputs.batches(7919) for v in b.ids]
+    assert got == ids
+
+
 def test_crlf_bom_and_no_final_line_end(tmp_path: Path) -> None:
     x, y = table()
     path = tmp_path / "w.csv"

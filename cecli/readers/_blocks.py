@@ -7,10 +7,10 @@ each block is parsed by ``pyarrow.csv.read_csv`` on its own (the header's names 
 types declared) on a small thread pool, and the results come back in file order with at most
 a few blocks in flight, so memory stays bounded by the block size, not the file size.
 
-A cut is made only where the quotes before it balance (an even count of ``"``), so a quoted
-value holding a line end is never split (pyarrow's own reader would fail on one that
-straddles its blocks). A block whose quotes never balance (a stray ``"``) is cut anyway once it
-is :data:`CARRY` blocks long: memory stays bounded and pyarrow reports the bad quoting.
+A cut is made only in text without a ``"``: where a quote appears (a quoted value may hold a
+line end or a delimiter, and pyarrow reads a quote inside an unquoted field literally), the
+blocks stop at the line before it and the rest of the file goes to pyarrow's streaming reader
+(:class:`Tail`), which reads quoting as it always has.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
-__all__ = ["BLOCK", "WIDE_BLOCK", "block_size", "line_blocks", "parsed_in_order"]
+__all__ = ["BLOCK", "WIDE_BLOCK", "Tail", "block_size", "line_blocks", "parsed_in_order"]
 
 BLOCK = 2 << 20
 """Bytes a block, at least. A block costs pyarrow a setup per column, so a wide table gets
@@ -29,8 +29,6 @@ text, the parsed columns, the stacked logits)."""
 WIDE_BLOCK = 4 << 20
 """Bytes a block of 1000 or more columns: ~10% less CPU than 2 MiB at 1000 columns; 8 or 16
 MiB measured slower again (cache)."""
-CARRY = 4
-"""Blocks a block may grow to while its quotes do not balance."""
 BOM = b"\xef\xbb\xbf"
 
 R = TypeVar("R")
@@ -42,16 +40,27 @@ def block_size(columns: int) -> int:
     return min(WIDE_BLOCK, max(BLOCK, columns << 12))
 
 
-def line_blocks(stream: Any, size: int, *, skip_line: bool) -> Iterator[memoryview]:
+class Tail:
+    """The rest of the file from a line start on (``head``, then what the stream still holds),
+    for pyarrow's streaming reader: it holds a quote."""
+
+    __slots__ = ("head",)
+
+    def __init__(self, head: bytes) -> None:
+        self.head = head
+
+
+def line_blocks(stream: Any, size: int, *, skip_line: bool) -> Iterator[memoryview | Tail]:
     """The bytes of ``stream`` in blocks of about ``size`` bytes, each ending at a line end
-    outside quotes (the last one as the file ends); ``skip_line``: drop the header line (and
-    blank lines before it). A UTF-8 BOM is dropped. Each block is read into its own buffer
-    (no copy but the few bytes of a line carried over)."""
+    (the last one as the file ends), then a :class:`Tail` if a ``"`` appears; ``skip_line``:
+    drop the header line (and blank lines before it: the caller has checked the header holds
+    no quote). A UTF-8 BOM is dropped. Each block is read into its own buffer (no copy but the
+    few bytes of a line carried over)."""
     rest = stream.read(size)
     if rest.startswith(BOM):
         rest = rest[len(BOM) :]
     while skip_line:  # a header may be longer than a block
-        end = _header_end(rest, len(rest) >= CARRY * size)
+        end = _header_end(rest)
         if end is not None:
             rest = rest[end:]
             break
@@ -64,20 +73,26 @@ def line_blocks(stream: Any, size: int, *, skip_line: bool) -> Iterator[memoryvi
         buf[: len(rest)] = rest
         got = stream.readinto(memoryview(buf)[len(rest) :])
         have = len(rest) + got
+        quote = buf.find(b'"', 0, have)  # memchr
+        if quote >= 0:
+            cut = buf.rfind(b"\n", 0, quote) + 1
+            if cut:
+                yield memoryview(buf)[:cut]
+            yield Tail(bytes(buf[cut:have]))
+            return
         if not got:
             if rest:
                 yield memoryview(buf)[: len(rest)]
             return
-        cut = _cut(buf, have, have >= CARRY * size)
+        cut = buf.rfind(b"\n", 0, have) + 1
         if cut:
             yield memoryview(buf)[:cut]
         rest = bytes(buf[cut:have])
 
 
-def _header_end(data: bytes, force: bool) -> int | None:
-    """Where the data rows begin: past the blank lines and the header line (which may hold a
-    quoted line end, unless ``force``), as pyarrow reads them; None when ``data`` does not hold
-    them all."""
+def _header_end(data: bytes) -> int | None:
+    """Where the data rows begin: past the blank lines and the header line; None when ``data``
+    does not hold them all."""
     end = 0
     while True:
         start = end
@@ -86,28 +101,7 @@ def _header_end(data: bytes, force: bool) -> int | None:
             return None
         if data[start:end] in (b"\n", b"\r\n"):
             continue
-        while not force and data.count(b'"', start, end) % 2:
-            end = data.find(b"\n", end) + 1
-            if not end:
-                return None
         return end
-
-
-def _cut(buf: bytearray, have: int, force: bool) -> int:
-    """The end of the last whole line of ``buf[:have]`` outside quotes (0: none yet);
-    ``force``: the last line end, quoted or not, a lone CR counting (pyarrow reads one as a
-    line end)."""
-    end = buf.rfind(b"\n", 0, have) + 1
-    if force:
-        return max(end, buf.rfind(b"\r", 0, have) + 1)
-    if buf.find(b'"', 0, end) < 0:  # memchr: ~20x faster than counting
-        return end
-    quotes = buf.count(b'"', 0, end)
-    while end and quotes % 2:  # step back over line ends inside a quoted value
-        before = buf.rfind(b"\n", 0, end - 1) + 1
-        quotes -= buf.count(b'"', before, end)
-        end = before
-    return end
 
 
 def parsed_in_order(

@@ -33,7 +33,7 @@ import numpy as np
 
 from cecli.errors import DataError, InputError
 from cecli.readers._arrow import arrow
-from cecli.readers._blocks import WIDE_BLOCK, block_size, line_blocks, parsed_in_order
+from cecli.readers._blocks import WIDE_BLOCK, Tail, block_size, line_blocks, parsed_in_order
 from cecli.readers._stdin import Replay
 from cecli.readers.base import (
     COMPRESSIONS,
@@ -285,7 +285,8 @@ class CsvSource(TableSource):
                         break  # CR line ends: pyarrow's own reader cuts those
                     if end >= 0:
                         header += end
-                        self._lf_header = True
+                        # a quote in the header: pyarrow's own reader reads it as it does
+                        self._lf_header = b'"' not in line
                         break
                     header += len(piece)
         except (pa.ArrowException, OSError):
@@ -482,12 +483,25 @@ class CsvSource(TableSource):
 
     def _batches(self) -> Iterator[Any]:
         """The record batches of a file's blocks parsed on several threads
-        (:mod:`cecli.readers._blocks`), in file order, with the same options as the stream."""
+        (:mod:`cecli.readers._blocks`), in file order, with the same options as the stream;
+        from the first line holding a quote on, pyarrow's streaming reader reads the rest.
+
+        Every column read gets the type the first block showed (the logits and weight
+        float64): a block parsed on its own would infer its own, and ids written ``s1`` then
+        ``000123``, or targets ``1`` then ``1.0``, would change type (or lose their zeros)
+        from one block to the next."""
         pa = arrow()
         csv = arrow("pyarrow.csv")
         names = list(self.schema.names)
+        include = self._include()
+        types = {
+            n: pa.string() if pa.types.is_null(t) else t
+            for n, t in zip(self.schema.names, self.schema.types, strict=True)
+            if include is None or n in include
+        }
+        types.update(self.types)
         popts = csv.ParseOptions(delimiter=self.delimiter)
-        copts = _convert_options(self._include(), self.types)
+        copts = _convert_options(include, types)
 
         def parse(block: memoryview) -> list[Any]:
             ropts = csv.ReadOptions(
@@ -498,13 +512,30 @@ class CsvSource(TableSource):
             )
             return list(table.to_batches())
 
+        tail: list[Tail] = []
+
+        def quote_free(blocks: Iterator[memoryview | Tail]) -> Iterator[memoryview]:
+            for block in blocks:
+                if isinstance(block, Tail):
+                    tail.append(block)
+                    return
+                yield block
+
         threads = max(1, min(PARSE_THREADS, os.cpu_count() or 1))
         try:
             with self._open_stream() as stream:
                 size = max(block_size(len(names)), self._block)
                 blocks = line_blocks(stream, size, skip_line=not self.headerless)
-                for parsed in parsed_in_order(parse, blocks, threads):
+                for parsed in parsed_in_order(parse, quote_free(blocks), threads):
                     yield from parsed.result()
+                if tail:
+                    ropts = csv.ReadOptions(column_names=names, block_size=self._block)
+                    rest = io.BufferedReader(_Joined(tail[0].head, stream), 1 << 16)
+                    quoted = csv.ParseOptions(delimiter=self.delimiter, newlines_in_values=True)
+                    reader = csv.open_csv(
+                        rest, read_options=ropts, parse_options=quoted, convert_options=copts
+                    )
+                    yield from reader
         except (pa.ArrowInvalid, OSError) as exc:
             raise self._translate(exc, self._rows_done) from None
 
@@ -604,6 +635,27 @@ class CsvSource(TableSource):
 
     def close(self) -> None:
         pass
+
+
+class _Joined(io.RawIOBase):
+    """``head``, then what ``stream`` still holds, as one readable raw stream."""
+
+    def __init__(self, head: bytes, stream: Any) -> None:
+        self._head = memoryview(head)
+        self._stream = stream
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        if self._head:
+            n = min(len(b), len(self._head))
+            b[:n] = self._head[:n]
+            self._head = self._head[n:]
+            return n
+        data = self._stream.read(len(b))
+        b[: len(data)] = data
+        return len(data)
 
 
 def _convert_options(include: list[str] | None, types: dict[str, Any] | None) -> Any:
