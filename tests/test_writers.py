@@ -685,3 +685,38 @@ def test_a_file_size_limit_is_an_error_not_a_signal(big_inputs: Path, tmp_path: 
     assert res.returncode == 3, stderr
     assert stderr.splitlines() == [f"error: {out}: cannot write the output (File too large)"]
     assert leftovers(tmp_path) == [] and not out.exists()
+
+
+@pytest.mark.parametrize(
+    "batches,want",
+    [  # ids empty in a later batch, or in the first one; integer ids after text ones
+        ([["a", "b"], [None, None]], ["a", "b", None, None]),
+        ([[None, None], ["a", "b"]], [None, None, "a", "b"]),
+        ([["a", "b"], [3, 4]], ["a", "b", "3", "4"]),
+    ],
+)
+def test_parquet_rows_keep_one_schema_across_batches(
+    tmp_path: Path, batches: list[list[object]], want: list[object]
+) -> None:
+    """A batch whose ids are all missing made pyarrow's null type, which the file's string
+    schema refused: exit 4 and a traceback on a CSV whose id column was empty past a block."""
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "rows.parquet"
+    w = TableWriter(str(path))
+    for ids in batches:
+        w.write({"id": np.array(ids, dtype=object), "loss": np.ones(len(ids))})
+    w.prepare()
+    w.publish()
+    table = pq.read_table(path)
+    assert table.column("id").to_pylist() == want
+    assert str(table.schema.field("id").type) == "string"
+
+
+def test_parquet_rows_of_another_type_are_one_error(tmp_path: Path) -> None:
+    w = TableWriter(str(tmp_path / "rows.parquet"))
+    w.write({"id": np.array([1, 2]), "loss": np.ones(2)})
+    with pytest.raises(OutputError, match="'id' holds string values here, int64 in the rows"):
+        w.write({"id": np.array(["x"], dtype=object), "loss": np.ones(1)})
+    w.abort()
+    assert not (tmp_path / "rows.parquet").exists()

@@ -18,6 +18,24 @@ from ._place import AtomicFile, SpooledStdout, write_text
 _NPY_HEADER = 256  # bytes reserved for the NPY header, rewritten with the final shape
 
 
+
+def _conform(table: Any, schema: Any) -> Any:
+    """``table`` cast to the file's ``schema``: an id column empty in this batch (null type),
+    or integer ids where the first batch had text, becomes the file's type; a change that
+    cannot be cast is an error naming the column."""
+    import pyarrow as pa
+
+    try:
+        return table.cast(schema)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        for f, g in zip(table.schema, schema, strict=True):
+            if f.type != g.type:
+                raise OutputError(
+                    f"column {f.name!r} holds {f.type} values here, {g.type} in the rows before",
+                    fix="write -o as .csv, or give the column one type throughout",
+                ) from None
+        raise
+
 class _Output(abc.ABC):
     """What the writers share: OS errors turned into an aborted output and one
     :class:`OutputError`, and ``commit`` = prepare, publish, finalize."""
@@ -206,7 +224,15 @@ class TableWriter(_Output):
         assert self.atomic is not None
         table = pa.table({k: pa.array(v) for k, v in columns.items()})
         if self._pq is None:
-            self._pq = pq.ParquetWriter(self.atomic.tmp, table.schema)
+            # a column of nothing but missing values (ids empty in the first batch) is text,
+            # not pyarrow's null type, which no later batch holding values would match
+            schema = pa.schema(
+                [pa.field(f.name, pa.string()) if pa.types.is_null(f.type) else f for f in table.schema]
+            )
+            self._pq = pq.ParquetWriter(self.atomic.tmp, schema)
+        schema = self._pq.schema
+        if not table.schema.equals(schema):
+            table = _conform(table, schema)
         self._pq.write_table(table)
 
     def prepare(self, shape: tuple[int, ...] | None = None) -> None:
