@@ -49,6 +49,23 @@ def test_blocks_read_every_row_in_order(tmp_path: Path) -> None:
     np.testing.assert_array_equal(target, y)
 
 
+def test_a_quoted_header_as_pyarrow_writes_it(tmp_path: Path) -> None:
+    """pyarrow (and R) quote every header name: the header is still one line, and the
+    numbers after it are read in blocks."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    x, y = table()
+    cols = {f"c{j}": x[:, j] for j in range(x.shape[1])}
+    path = tmp_path / "pa.csv"
+    pacsv.write_csv(pa.table({**cols, "label": y}), path)
+    assert path.read_bytes().startswith(b'"c0","c1"')
+    assert path.stat().st_size > 3 * block_size(21)
+    preds, target = read(path)
+    np.testing.assert_array_equal(preds, x)
+    np.testing.assert_array_equal(target, y)
+
+
 def test_quoted_line_ends_are_never_cut(tmp_path: Path) -> None:
     """Every row holds a quoted value with line ends (and escaped quotes): a cut at any line
     end inside it would shift the fields."""

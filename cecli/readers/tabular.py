@@ -289,8 +289,7 @@ class CsvSource(TableSource):
                         break  # CR line ends: pyarrow's own reader cuts those
                     if end >= 0:
                         header += end
-                        # a quote in the header: pyarrow's own reader reads it as it does
-                        self._lf_header = b'"' not in line
+                        self._lf_header = _one_line_header(line, self.delimiter)
                         break
                     header += len(piece)
         except (pa.ArrowException, OSError):
@@ -640,6 +639,21 @@ class CsvSource(TableSource):
 
     def close(self) -> None:
         pass
+
+
+def _one_line_header(line: bytes, delimiter: str) -> bool:
+    """Whether the header is this one line, as pyarrow reads it: no quote, or quoted fields
+    that close on the line (``"c0","c1"`` as pyarrow and R write them; a quote inside an
+    unquoted name, ``12" pizza``, is a character). A quote left open (a name holding a line
+    end) leaves the file to pyarrow's streaming reader."""
+    if b'"' not in line:
+        return True
+    text = line.rstrip(b"\r").decode("utf-8", "replace")
+    try:
+        next(pycsv.reader([text], delimiter=delimiter, strict=True))
+    except (pycsv.Error, StopIteration):
+        return False
+    return True
 
 
 class _Joined(io.RawIOBase):
