@@ -519,6 +519,17 @@ def bench_startup(reps: int) -> dict[str, float]:
 
 
 # -- report ----------------------------------------------------------------------------------
+def _cpu_model() -> str | None:
+    """The CPU's model name and whether it has AVX-512 (Linux): ratios against torch and the
+    exp floor differ between CPUs, so a run says which one it had."""
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return None
+    name = next((ln.split(":", 1)[1].strip() for ln in info.splitlines() if ln.startswith("model name")), None)
+    return f"{name}{', AVX-512' if 'avx512f' in info else ''}" if name else None
+
+
 def environment() -> dict[str, Any]:
     env: dict[str, Any] = {
         "python": platform.python_version(),
@@ -527,6 +538,7 @@ def environment() -> dict[str, Any]:
         "cpus": os.cpu_count(),
         "affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
         "machine": platform.machine(),
+        "cpu": _cpu_model(),
         "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
         "OPENBLAS_L2_SIZE": os.environ.get("OPENBLAS_L2_SIZE"),
         "block_elements": BLOCK_ELEMENTS,
