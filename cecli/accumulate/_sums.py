@@ -520,7 +520,18 @@ def bootstrap_weights(keys: np.ndarray, replicates: int, seed: int) -> np.ndarra
     return poisson_weights(bucket_of(keys, seed).astype(np.uint64), replicates, seed)
 
 
-class BootstrapSums:
+class _Replicates:
+    """``series`` per-position series, ``replicates`` Poisson(1) replicates, ``seed``."""
+
+    def __init__(self, series: int, replicates: int, seed: int) -> None:
+        if replicates < 1:
+            raise ValueError("replicates must be positive")
+        self.series = series
+        self.replicates = replicates
+        self.seed = seed
+
+
+class BootstrapSums(_Replicates):
     """Poisson bootstrap replicate sums of several per-position series at once.
 
     Each position's key (its global index, or its group's key) is hashed into one of
@@ -547,11 +558,7 @@ class BootstrapSums:
     """
 
     def __init__(self, series: int, replicates: int, seed: int) -> None:
-        if replicates < 1:
-            raise ValueError("replicates must be positive")
-        self.series = series
-        self.replicates = replicates
-        self.seed = seed
+        super().__init__(series, replicates, seed)
         self.spans = TreeSum((series, BUCKETS))  # complete spans, each a leaf at its index
         # pieces of spans not seen whole: (first position, buckets, (S, n) values), and how many
         # positions of each such span they hold
@@ -665,7 +672,7 @@ def _check_finite(node: np.ndarray, values: list[np.ndarray]) -> None:
         raise _overflow()
 
 
-class _RowBootstrap:
+class _RowBootstrap(_Replicates):
     """Replicate sums ``sum_i w[key_i, b] * series[s][i]`` with a weight draw per position.
 
     :class:`BootstrapSums` uses it once, at the end, over the occupied buckets. ``add(start,
@@ -681,11 +688,7 @@ class _RowBootstrap:
     ROWS = 1 << 7
 
     def __init__(self, series: int, replicates: int, seed: int) -> None:
-        if replicates < 1:
-            raise ValueError("replicates must be positive")
-        self.series = series
-        self.replicates = replicates
-        self.seed = seed
+        super().__init__(series, replicates, seed)
         self.sums = TreeSum((series, replicates))
 
     def add(self, start: int, keys: np.ndarray, series: list[np.ndarray]) -> None:
