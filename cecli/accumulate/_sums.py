@@ -14,7 +14,6 @@ Two kinds of sum, for two promises:
 
 from __future__ import annotations
 
-import hashlib
 import math
 import threading
 from collections.abc import Iterator
@@ -490,6 +489,8 @@ def group_keys(group: np.ndarray) -> np.ndarray:
 
 
 def _hash64(text: str) -> int:
+    import hashlib  # only for text group labels (~3 ms of start-up otherwise)
+
     return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little")
 
 

@@ -17,7 +17,6 @@ a bare token is keyed by its position (``#0`` for the command).
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -47,6 +46,8 @@ def weight_tag(weight: Iterable[float] | None) -> str:
     vals = [repr(float(v)) for v in weight]
     if len(vals) <= 8:
         return ",".join(vals)
+    import hashlib  # only when a signature names class weights (~3 ms of start-up otherwise)
+
     return "sha1-" + hashlib.sha1(",".join(vals).encode()).hexdigest()[:12]
 
 

@@ -7,7 +7,6 @@ import glob as _glob
 import os
 from collections.abc import Sequence
 from pathlib import PurePath
-from urllib.parse import unquote
 
 from ..errors import OutputError, UsageError
 
@@ -46,6 +45,8 @@ def local_candidates(src: str) -> list[str]:
         rest = src[len("file://") :]
         if rest.startswith("localhost/"):
             rest = rest[len("localhost") :]
+        from urllib.parse import unquote  # only for URIs (~6 ms of start-up otherwise)
+
         return list(dict.fromkeys([rest, unquote(rest)]))
     if "://" in src:
         return []
