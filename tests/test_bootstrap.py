@@ -462,3 +462,48 @@ def test_bucket_sums_that_overflow_are_an_error_and_large_ones_are_not(cut: int 
             for a, b in parts:
                 boot.add(a, keys[a:b], [v[a:b]])
             assert np.isfinite(boot.value()).all()
+
+
+def test_a_sum_is_resampled_per_position() -> None:
+    """Buckets share a weight, which cancels in a ratio but not in a sum: resampled by buckets,
+    a sum of 100k positive losses would spread about twice the positions' sqrt(sum l**2).
+    ``--reduction sum`` draws per position, and its interval is identical for any chunking."""
+    n = 100_000
+    rng = np.random.default_rng(9)
+    loss = rng.gamma(2.0, 0.5, n)  # mean 1: (sum l)**2 / BUCKETS is ~3x sum l**2
+    keys = np.arange(n, dtype=np.uint64)
+    boot = BootstrapSums(2, 1000, seed=4, per_position=True)
+    boot.add(0, keys, [loss, np.ones(n)])
+    spread = boot.value()[0].std()
+    assert spread == pytest.approx(np.sqrt((loss**2).sum()), rel=0.1)
+    shared = BootstrapSums(2, 1000, seed=4)
+    shared.add(0, keys, [loss, np.ones(n)])
+    assert shared.value()[0].std() > 1.5 * spread  # what the per-position draw avoids
+    parts = BootstrapSums(2, 1000, seed=4, per_position=True)
+    for a in range(0, n, 7919):
+        part = parts.spawn()
+        part.add(a, keys[a : a + 7919], [loss[a : a + 7919], np.ones(n)[a : a + 7919]])
+        parts.merge(part)
+    assert np.array_equal(parts.value(), boot.value())
+
+
+def test_cli_sum_interval_is_the_per_position_one(files: Path) -> None:
+    out = invoke_json(["ce", files / "p.npy", files / "t.npy", *CI, "-r", "sum"])
+    x, y = np.load(files / "p.npy"), np.load(files / "t.npy")
+    losses = cecli.cross_entropy(x, y, reduction="none").astype(np.float64)
+    w = poisson_weights(np.arange(len(y), dtype=np.uint64), 300, 7).astype(np.float64)
+    lo, hi = percentile_interval(losses @ w, 0.95)
+    assert out["ci"]["low"] == pytest.approx(lo, rel=1e-9)
+    assert out["ci"]["high"] == pytest.approx(hi, rel=1e-9)
+
+
+def test_a_loss_that_is_not_finite_has_no_interval(tmp_path: Path) -> None:
+    """A target logit of -inf makes the loss inf; the replicates that did not draw that row
+    gave a finite interval excluding the loss itself (exit 0)."""
+    x, y = _data(300)
+    x[5, y[5]] = -np.inf
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "y.npy", y)
+    out = invoke_json(["ce", tmp_path / "x.npy", tmp_path / "y.npy", *CI])
+    assert out["loss"] is None and any("infinite" in w for w in out["warnings"])
+    assert out["ci"]["low"] is None and out["ci"]["high"] is None

@@ -144,7 +144,8 @@ class BinaryAccumulator(Accumulator):
             # bins + 1 buckets a label, as torchmetrics: the last holds probabilities of exactly 1
             self.ece_stats = {k: DDSum((labels, m.ece_bins + 1)) for k in ("count", "conf", "acc")}
         if m.replicates and self.boot is None:
-            self.boot = BootstrapSums(2, m.replicates, m.seed)  # series: row loss, elements
+            # series: row loss, elements; a sum's interval needs a draw per position
+            self.boot = BootstrapSums(2, m.replicates, m.seed, self.loss.reduction == "sum")
 
     @property
     def threshold(self) -> float:
@@ -354,7 +355,7 @@ class BinaryAccumulator(Accumulator):
                 for row, e in zip(res.per_label, res.ece_per_label, strict=True):
                     row["ece"] = e
         if self.boot is not None:
-            res.replicate_means, res.ci = bootstrap_interval(self.boot, red, self.measures)
+            res.replicate_means, res.ci = bootstrap_interval(self.boot, red, self.measures, res.loss)
         return res
 
     def _per_label(self, total: float) -> list[dict[str, Any]]:

@@ -242,7 +242,8 @@ class CrossEntropyAccumulator(Accumulator):
         if m.confusions and self.pairs is None:
             self.pairs = PairCounts()
         if m.replicates and self.boot is None:
-            self.boot = BootstrapSums(2, m.replicates, m.seed)  # series: loss, denom
+            # series: loss, denom; a sum's interval needs a draw per position
+            self.boot = BootstrapSums(2, m.replicates, m.seed, self.loss.reduction == "sum")
 
     # -- update ----------------------------------------------------------------------------------
     def kernel_views(
@@ -471,7 +472,7 @@ class CrossEntropyAccumulator(Accumulator):
         res.quantiles["max"] = self.hist.max if self.hist.max > -math.inf else math.nan
         res.histogram = self.hist.coarse()
         if self.boot is not None:
-            res.replicate_means, res.ci = bootstrap_interval(self.boot, red, self.measures)
+            res.replicate_means, res.ci = bootstrap_interval(self.boot, red, self.measures, res.loss)
         return res
 
     def _token_result(self, res: CEResult) -> None:
@@ -522,12 +523,14 @@ def replicate_values(sums: np.ndarray, reduction: str) -> np.ndarray:
 
 
 def bootstrap_interval(
-    boot: BootstrapSums, reduction: str, measures: Measures
+    boot: BootstrapSums, reduction: str, measures: Measures, point: float
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """The replicate losses of ``(loss, denominator)`` replicate sums and the ``ci`` field of
-    the percentile interval they give (``group`` filled in by the caller)."""
+    the percentile interval they give (``group`` filled in by the caller). A loss (``point``)
+    that is not finite has no interval: its replicates that drew the offending position are
+    not finite either, and an interval of the others would exclude the loss itself."""
     reps = replicate_values(boot.value(), reduction)
-    lo, hi = percentile_interval(reps, measures.level)
+    lo, hi = percentile_interval(reps, measures.level) if math.isfinite(point) else (math.nan, math.nan)
     return reps, {
         "level": measures.level,
         "low": lo,

@@ -550,6 +550,11 @@ class BootstrapSums(_Replicates):
     cross-products of their deviations from the mean cancel in expectation (the variance is
     ``1 - 1/BUCKETS`` of the positions' own). A fixed assignment (say, position modulo the
     number of buckets) would not do: on data sorted by loss it would shrink the interval.
+    That cancellation needs a ratio (the mean: loss over weight, both drawn alike). A *sum*
+    resampled by buckets would carry the variance of the buckets' totals, ``sum_k S_k**2``,
+    about ``(sum_i l_i)**2 / BUCKETS`` more than the positions' ``sum_i l_i**2``: with
+    ``per_position`` (``--reduction sum``) each position gets its own draw instead, at the
+    cost of a draw per position and replicate.
 
     A bucket's sum is the ``np.bincount`` of an aligned :data:`SPAN` of positions in position
     order, then the spans' sums are added over the binary tree of their indices
@@ -558,8 +563,12 @@ class BootstrapSums(_Replicates):
     last bit for any chunking, worker count or engine.
     """
 
-    def __init__(self, series: int, replicates: int, seed: int) -> None:
+    def __init__(
+        self, series: int, replicates: int, seed: int, per_position: bool = False
+    ) -> None:
         super().__init__(series, replicates, seed)
+        # a sum (not a ratio) needs a draw per position: see the class docstring
+        self.positions = _RowBootstrap(series, replicates, seed) if per_position else None
         self.spans = TreeSum((series, BUCKETS))  # complete spans, each a leaf at its index
         # pieces of spans not seen whole: (first position, buckets, (S, n) values), and how many
         # positions of each such span they hold
@@ -567,11 +576,14 @@ class BootstrapSums(_Replicates):
         self.filled: dict[int, int] = {}
 
     def spawn(self) -> BootstrapSums:
-        return BootstrapSums(self.series, self.replicates, self.seed)
+        return BootstrapSums(self.series, self.replicates, self.seed, self.positions is not None)
 
     def add(self, start: int, keys: np.ndarray, series: list[np.ndarray]) -> None:
         """Add the values of positions ``start .. start+n-1`` (their keys, one array a series)."""
         n = keys.shape[0]
+        if self.positions is not None:
+            self.positions.add(start, keys, series)
+            return
         if n == 0:
             return
         buckets = bucket_of(keys, self.seed)
@@ -589,6 +601,9 @@ class BootstrapSums(_Replicates):
 
     def merge(self, other: BootstrapSums) -> None:
         """Add a partial of the positions that come after this one's (in position order)."""
+        if self.positions is not None and other.positions is not None:
+            self.positions.sums.merge(other.positions.sums)
+            return
         first = _first_span(other.spans)
         for piece in other.pending:  # other's first span: may complete one of ours
             if first is None or piece[0] // SPAN < first:
@@ -601,6 +616,8 @@ class BootstrapSums(_Replicates):
 
     def value(self) -> np.ndarray:
         """``(S, B)`` replicate sums."""
+        if self.positions is not None:
+            return self.positions.value()
         totals = self._bucket_totals()
         occupied = np.flatnonzero(np.any(totals != 0.0, axis=0))
         draws = _RowBootstrap(self.series, self.replicates, self.seed)

@@ -222,7 +222,8 @@ def compare(
     own = dataclasses.replace(measures, ci=None)  # the paired replicates are kept here
     acc_a = CrossEntropyAccumulator(loss, own, axis=read.class_axis)
     acc_b = CrossEntropyAccumulator(loss, own, axis=read.class_axis)
-    boot = BootstrapSums(3, measures.bootstrap, measures.seed)  # loss A, loss B, denominator
+    # loss A, loss B, denominator; a sum's interval needs a draw per position
+    boot = BootstrapSums(3, measures.bootstrap, measures.seed, loss.reduction == "sum")
     names = ("PREDS_A", "PREDS_B")
     with open_inputs(preds_a, targets, read) as in_a, open_inputs(
         preds_b, None, read, need_target=False
@@ -312,7 +313,8 @@ def compare(
             deltas = sums[1] / sums[2] - sums[0] / sums[2]
     else:
         deltas = sums[1] - sums[0]
-    lo, hi = percentile_interval(deltas, level)
+    finite = math.isfinite(ra.loss) and math.isfinite(rb.loss)  # else no interval (see ce's)
+    lo, hi = percentile_interval(deltas, level) if finite else (math.nan, math.nan)
     soft = bool(acc_a.opts and acc_a.opts.soft)
     target_kind = "probs" if soft else "index"
     cmp = Comparison(
