@@ -473,6 +473,11 @@ def group_keys(group: np.ndarray) -> np.ndarray:
         return g.astype(np.int64).astype(np.uint64)
     out = np.empty(g.size, dtype=np.uint64)
     todo = np.ones(g.size, dtype=bool)
+    if g.dtype.kind == "O":  # integers beside missing values: each integer its own key, as above
+        whole = np.array([isinstance(v, int | np.integer) and not isinstance(v, bool) for v in g.tolist()])
+        if whole.any():
+            out[whole] = np.array([int(v) for v in g[whole]], dtype=np.int64).astype(np.uint64)
+            todo = ~whole
     if g.dtype.kind == "f":  # 3.0 from a CSV is the group 3, in every chunk
         with np.errstate(invalid="ignore"):
             whole = np.isfinite(g) & (g == np.floor(g)) & (np.abs(g) < 2.0**63)

@@ -194,6 +194,10 @@ class BatchConverter:
         pa = arrow()
         if pa.types.is_dictionary(col.type):
             col = col.dictionary_decode()
+        if col.null_count and pa.types.is_integer(col.type):
+            # Python ints and None: to_numpy would make float64 with NaN, which rounds ids
+            # above 2**53 (distinct ids, or groups, became one)
+            return np.array(col.to_pylist(), dtype=object)
         return np.asarray(col.to_numpy(zero_copy_only=False))
 
     def _numeric(self, col: Any, start: int, name: str, dtype: Any = None) -> np.ndarray[Any, Any]:
