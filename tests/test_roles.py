@@ -432,3 +432,30 @@ def test_r_write_table_row_names(tmp_path: Path) -> None:
     (tmp_path / "t.csv").write_text("\n".join(trailing) + "\n")
     res = run_cecli(["ce", str(tmp_path / "t.csv"), "-f", "json"])
     assert res.returncode == 3 and res.stderr.decode().count("error:") == 1
+
+
+def test_columns_named_unlike_a_numbered_family_of_classes_are_an_error(tmp_path: Path) -> None:
+    """float32 ``logit_0..4`` beside a float64 ``confidence`` and an int ``epoch`` holding -1
+    (which passes as integer-valued logits): all seven were taken as classes, a wrong loss
+    with exit 0. Named unlike the numbered family, they are not evidently classes."""
+    import pandas as pd
+
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(200, 5)).astype(np.float32)
+    y = rng.integers(0, 5, 200)
+    df = pd.DataFrame(x, columns=[f"logit_{j}" for j in range(5)])
+    df["label"] = y
+    df["confidence"] = rng.random(200)
+    df["epoch"] = rng.integers(-1, 5, 200)
+    df.to_parquet(tmp_path / "p.parquet", index=False)
+    res = run_cecli(["ce", tmp_path / "p.parquet", "-f", "value"])
+    err = res.stderr.decode()
+    assert res.returncode == 3 and res.stdout == b"", err
+    assert err.count("\n") == 1 and "column 'confidence'" in err and "--logit-cols 'logit_*'" in err
+    ok = run_cecli(["ce", tmp_path / "p.parquet", "--logit-cols", "logit_*", "-f", "value"])
+    lp = x.astype(np.float64) - np.log(np.exp(x.astype(np.float64)).sum(axis=1, keepdims=True))
+    assert float(ok.stdout) == pytest.approx(-lp[np.arange(200), y].mean(), rel=1e-6)
+    # no numbered family (named classes), or only the family: read as before
+    df2 = pd.DataFrame(x[:, :3], columns=["cat", "dog", "bird"]).assign(label=y % 3)
+    df2.to_parquet(tmp_path / "named.parquet", index=False)
+    assert run_cecli(["ce", tmp_path / "named.parquet", "-f", "value"]).returncode == 0

@@ -18,7 +18,9 @@ one, else the numeric columns that are evidently classes:
   numeric columns are all integers (hand-made logits) has no such guess made;
 * an integer column among float logits that is not row numbers (``fold``, ``grp``,
   ``epoch``), or a bool / decimal / timestamp / nested column among them, cannot be placed:
-  an error naming it and ``--logit-cols`` (or ``--id-col`` / ``--group-col``).
+  an error naming it and ``--logit-cols`` (or ``--id-col`` / ``--group-col``);
+* beside classes named as one numbered family (``logit_0 .. logit_4``), a numeric column named
+  otherwise (``confidence``) is not evidently a class: the same error.
 
 ``--logit-cols`` always wins over these defaults; naming the target, id, weight or group column
 in it is a usage error (exit 2).
@@ -430,6 +432,36 @@ def _default_logits(
     # All-integer tables (hand-made logits) are left as they are: no float logits to tell a
     # column of row numbers from a class.
     roles.logits = [n for n in numeric if n not in roles.excluded]
+    _one_family(roles.logits, file)
+
+
+_NUMBERED = re.compile(r"^(.*?)(\d+)$")
+
+
+def _one_family(logits: list[str], file: str) -> None:
+    """Classes named as one numbered family (``logit_0 .. logit_4``) beside numeric columns
+    named otherwise (``confidence``, ``epoch``): those are not evidently classes (they would
+    silently have been), an error naming the first and the ``--logit-cols`` that settles it.
+    No family (``cat, dog, bird``), or two of the same size, leaves the columns as they are."""
+    families: dict[str, list[str]] = {}
+    for n in logits:
+        m = _NUMBERED.match(n)
+        if m:
+            families.setdefault(m.group(1), []).append(n)
+    sizes = sorted((len(v) for v in families.values()), reverse=True)
+    if not sizes or sizes[0] < 2 or (len(sizes) > 1 and sizes[1] == sizes[0]):
+        return
+    prefix = max(families, key=lambda k: len(families[k]))
+    strangers = [n for n in logits if n not in families[prefix]]
+    if strangers:
+        raise RolesError(
+            f"a column named unlike the classes ({prefix}0, {prefix}1, ...) among the logit "
+            "columns: not evidently a class",
+            file=file,
+            column=strangers[0],
+            fix=f"name the classes with --logit-cols '{prefix}*', or give it a role "
+            f"(--id-col / --group-col / --sample-weight-col {strangers[0]})",
+        )
 
 
 def _row_index(roles: Roles, name: str) -> None:
